@@ -1,0 +1,643 @@
+//! DESIGN.md section 2, in f64: the reference every backend is tested against.
+//!
+//! Every formula of the project lives here once. Inputs are the f32 weights as stored (after
+//! conversion), sums are carried in f64. Functions whose name ends in `_sorted` expect a segment
+//! of a row sorted ascending: that is what every backend hands them (DESIGN.md section 2.5, key
+//! fact), so the CPU backend calls these functions directly and the GPU kernels implement them.
+
+use rand::Rng;
+
+/// Parameters of the ALD in `scipy.stats.laplace_asymmetric`'s parametrisation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AldParams {
+    pub loc: f64,
+    pub scale: f64,
+    pub kappa: f64,
+}
+
+impl AldParams {
+    pub const NAN: AldParams = AldParams {
+        loc: f64::NAN,
+        scale: f64::NAN,
+        kappa: f64::NAN,
+    };
+
+    pub fn new(loc: f64, scale: f64, kappa: f64) -> Self {
+        Self { loc, scale, kappa }
+    }
+
+    pub fn is_valid(&self) -> bool {
+        self.loc.is_finite()
+            && self.scale.is_finite()
+            && self.kappa.is_finite()
+            && self.scale > 0.0
+            && self.kappa > 0.0
+    }
+
+    pub fn log_pdf(&self, x: f64) -> f64 {
+        let z = (x - self.loc) / self.scale;
+        let k = self.kappa;
+        let norm = -(self.scale * (k + 1.0 / k)).ln();
+        if z >= 0.0 {
+            norm - k * z
+        } else {
+            norm + z / k
+        }
+    }
+
+    pub fn pdf(&self, x: f64) -> f64 {
+        self.log_pdf(x).exp()
+    }
+
+    pub fn cdf(&self, x: f64) -> f64 {
+        Cdf::new(self).eval(x)
+    }
+
+    /// Inverse of [`cdf`](Self::cdf); `u` in (0, 1).
+    pub fn ppf(&self, u: f64) -> f64 {
+        let k2 = self.kappa * self.kappa;
+        let split = k2 / (1.0 + k2);
+        let z = if u < split {
+            self.kappa * (u * (1.0 + k2) / k2).ln()
+        } else {
+            -((1.0 - u) * (1.0 + k2)).ln() / self.kappa
+        };
+        self.loc + self.scale * z
+    }
+
+    pub fn mean(&self) -> f64 {
+        self.loc + self.scale * (1.0 / self.kappa - self.kappa)
+    }
+
+    /// Seeded samples by inversion: used for synthetic heads and parameter-recovery tests.
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|_| {
+                // (0, 1) open interval: ln(0) would give an infinite weight.
+                let u: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+                self.ppf(u)
+            })
+            .collect()
+    }
+}
+
+/// The CDF with its constants hoisted, for the KS loop.
+#[derive(Clone, Copy, Debug)]
+pub struct Cdf {
+    loc: f64,
+    k_over_s: f64,
+    inv_ks: f64,
+    upper: f64,
+    lower: f64,
+}
+
+impl Cdf {
+    pub fn new(p: &AldParams) -> Self {
+        let k2 = p.kappa * p.kappa;
+        Cdf {
+            loc: p.loc,
+            k_over_s: p.kappa / p.scale,
+            inv_ks: 1.0 / (p.kappa * p.scale),
+            upper: 1.0 / (1.0 + k2),
+            lower: k2 / (1.0 + k2),
+        }
+    }
+
+    #[inline]
+    pub fn eval(&self, x: f64) -> f64 {
+        let d = x - self.loc;
+        if d >= 0.0 {
+            1.0 - (-self.k_over_s * d).exp() * self.upper
+        } else {
+            self.lower * (d * self.inv_ks).exp()
+        }
+    }
+}
+
+/// The four sums of DESIGN.md 2.1 at a location μ.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TailSums {
+    pub n: usize,
+    /// Σ (x − μ)+
+    pub above: f64,
+    /// Σ (μ − x)+
+    pub below: f64,
+    pub n_above: usize,
+    pub n_below: usize,
+}
+
+impl TailSums {
+    pub fn of(xs: &[f32], loc: f64) -> Self {
+        let mut t = TailSums {
+            n: xs.len(),
+            ..Default::default()
+        };
+        for &x in xs {
+            let d = x as f64 - loc;
+            if d > 0.0 {
+                t.above += d;
+                t.n_above += 1;
+            } else if d < 0.0 {
+                t.below -= d;
+                t.n_below += 1;
+            }
+        }
+        t
+    }
+}
+
+/// NLL and its gradient (DESIGN.md 2.1).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NllGrad {
+    pub nll: f64,
+    pub d_loc: f64,
+    pub d_scale: f64,
+    pub d_kappa: f64,
+}
+
+impl NllGrad {
+    pub const NAN: NllGrad = NllGrad {
+        nll: f64::NAN,
+        d_loc: f64::NAN,
+        d_scale: f64::NAN,
+        d_kappa: f64::NAN,
+    };
+
+    pub fn from_sums(t: &TailSums, p: &AldParams) -> Self {
+        let (n, s, k) = (t.n as f64, p.scale, p.kappa);
+        let (a, b) = (t.above, t.below);
+        let weighted = k * a + b / k;
+        NllGrad {
+            nll: n * s.ln() + n * (k + 1.0 / k).ln() + weighted / s,
+            d_loc: (t.n_below as f64 / k - k * t.n_above as f64) / s,
+            d_scale: n / s - weighted / (s * s),
+            d_kappa: n * (k * k - 1.0) / (k * (k * k + 1.0)) + (a - b / (k * k)) / s,
+        }
+    }
+}
+
+/// NLL and gradient of an unsorted sample at given parameters.
+pub fn nll_grad(xs: &[f32], p: &AldParams) -> NllGrad {
+    NllGrad::from_sums(&TailSums::of(xs, p.loc), p)
+}
+
+/// The closed-form maximiser at a fixed location (DESIGN.md 2.2): (κ̂, ŝ, NLL).
+pub fn profile(above: f64, below: f64, n: usize) -> (f64, f64, f64) {
+    let n = n as f64;
+    let (alpha, beta) = (above / n, below / n);
+    let kappa = (beta / alpha).sqrt().sqrt();
+    let root_sum = alpha.sqrt() + beta.sqrt();
+    let scale = (alpha * beta).sqrt().sqrt() * root_sum;
+    let nll = n * (2.0 * root_sum.ln() + 1.0);
+    (kappa, scale, nll)
+}
+
+/// Result of the exact MLE on a sorted segment.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AldFit {
+    pub params: AldParams,
+    pub nll: f64,
+    /// Position of μ̂ in the segment (the first of its ties); `None` when degenerate.
+    pub index: Option<usize>,
+    /// An end point beats every interior candidate: the sample looks one-sided.
+    pub boundary: bool,
+    /// No interior candidate exists (fewer than 3 distinct values).
+    pub degenerate: bool,
+}
+
+impl AldFit {
+    pub const DEGENERATE: AldFit = AldFit {
+        params: AldParams::NAN,
+        nll: f64::NAN,
+        index: None,
+        boundary: false,
+        degenerate: true,
+    };
+}
+
+/// Exact MLE over a sorted segment (DESIGN.md 2.2): a full scan of every order statistic.
+///
+/// The objective √A + √B is not unimodal, so nothing here may shortcut the scan. Sums are taken
+/// after shifting by the middle value, which keeps the cancellation in A_j and B_j small; the
+/// winner's A and B are then recomputed directly so its parameters carry no prefix-sum error.
+pub fn fit_sorted(xs: &[f32]) -> AldFit {
+    let n = xs.len();
+    if n < 3 || xs[0] >= xs[n - 1] {
+        return AldFit::DEGENERATE;
+    }
+    let (lo, hi) = (xs[0], xs[n - 1]);
+    let shift = xs[n / 2] as f64;
+    let total: f64 = xs.iter().map(|&x| x as f64 - shift).sum();
+    let nf = n as f64;
+
+    let mut prefix = 0.0;
+    let mut best = f64::INFINITY;
+    let mut best_j = usize::MAX;
+    let mut prev = f32::NAN;
+    for (j, &x) in xs.iter().enumerate() {
+        let y = x as f64 - shift;
+        prefix += y;
+        // Only interior candidates, and one per distinct value: ties share μ, hence the objective.
+        if x == prev || x == lo || x == hi {
+            prev = x;
+            continue;
+        }
+        prev = x;
+        let above = ((total - prefix) - (nf - 1.0 - j as f64) * y).max(0.0);
+        let below = ((j as f64 + 1.0) * y - prefix).max(0.0);
+        let objective = above.sqrt() + below.sqrt();
+        if objective < best {
+            best = objective;
+            best_j = j;
+        }
+    }
+    if best_j == usize::MAX {
+        return AldFit::DEGENERATE;
+    }
+
+    // End points: μ = x(0) (B = 0) and μ = x(n-1) (A = 0).
+    let first = lo as f64 - shift;
+    let last = hi as f64 - shift;
+    let end_objective = (total - nf * first)
+        .max(0.0)
+        .sqrt()
+        .min((nf * last - total).max(0.0).sqrt());
+
+    let loc = xs[best_j] as f64;
+    let sums = TailSums::of(xs, loc);
+    let (kappa, scale, nll) = profile(sums.above, sums.below, n);
+    AldFit {
+        params: AldParams { loc, scale, kappa },
+        nll,
+        index: Some(best_j),
+        boundary: end_objective < best,
+        degenerate: false,
+    }
+}
+
+/// Kolmogorov–Smirnov distance between a sorted sample and an ALD (DESIGN.md 2.3).
+pub fn ks_sorted(xs: &[f32], p: &AldParams) -> f64 {
+    if xs.is_empty() || !p.is_valid() {
+        return f64::NAN;
+    }
+    let cdf = Cdf::new(p);
+    let inv_n = 1.0 / xs.len() as f64;
+    let mut d: f64 = 0.0;
+    for (j, &x) in xs.iter().enumerate() {
+        let f = cdf.eval(x as f64);
+        let j = j as f64;
+        d = d.max((j + 1.0) * inv_n - f).max(f - j * inv_n);
+    }
+    d
+}
+
+/// The Gaussian and Laplace alternatives of DESIGN.md 2.3 on a sorted segment.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Baselines {
+    pub mean: f64,
+    /// Population variance.
+    pub var: f64,
+    pub median: f64,
+    /// Mean absolute deviation from the median: the Laplace MLE scale.
+    pub mad: f64,
+    pub nll_gauss: f64,
+    pub nll_laplace: f64,
+}
+
+impl Baselines {
+    pub const NAN: Baselines = Baselines {
+        mean: f64::NAN,
+        var: f64::NAN,
+        median: f64::NAN,
+        mad: f64::NAN,
+        nll_gauss: f64::NAN,
+        nll_laplace: f64::NAN,
+    };
+
+    pub fn std(&self) -> f64 {
+        self.var.sqrt()
+    }
+}
+
+pub fn median_sorted(xs: &[f32]) -> f64 {
+    let n = xs.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        xs[n / 2] as f64
+    } else {
+        0.5 * (xs[n / 2 - 1] as f64 + xs[n / 2] as f64)
+    }
+}
+
+pub fn gauss_nll(n: usize, var: f64) -> f64 {
+    if var > 0.0 {
+        n as f64 / 2.0 * ((2.0 * std::f64::consts::PI * var).ln() + 1.0)
+    } else {
+        f64::NAN
+    }
+}
+
+pub fn laplace_nll(n: usize, mad: f64) -> f64 {
+    if mad > 0.0 {
+        n as f64 * ((2.0 * mad).ln() + 1.0)
+    } else {
+        f64::NAN
+    }
+}
+
+pub fn baselines_sorted(xs: &[f32]) -> Baselines {
+    let n = xs.len();
+    if n == 0 {
+        return Baselines::NAN;
+    }
+    // Shifting by the median keeps Σy² − (Σy)²/n from cancelling and gives Σ|y| directly.
+    let median = median_sorted(xs);
+    let (mut s1, mut s2, mut sabs) = (0.0f64, 0.0f64, 0.0f64);
+    for &x in xs {
+        let y = x as f64 - median;
+        s1 += y;
+        s2 += y * y;
+        sabs += y.abs();
+    }
+    let nf = n as f64;
+    let mean_y = s1 / nf;
+    let var = (s2 / nf - mean_y * mean_y).max(0.0);
+    let mad = sabs / nf;
+    Baselines {
+        mean: median + mean_y,
+        var,
+        median,
+        mad,
+        nll_gauss: gauss_nll(n, var),
+        nll_laplace: laplace_nll(n, mad),
+    }
+}
+
+/// The three candidate models, compared by AIC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Model {
+    Ald,
+    Gauss,
+    Laplace,
+}
+
+impl Model {
+    pub const ALL: [Model; 3] = [Model::Ald, Model::Gauss, Model::Laplace];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Ald => "ald",
+            Model::Gauss => "gauss",
+            Model::Laplace => "laplace",
+        }
+    }
+
+    pub fn n_params(self) -> usize {
+        match self {
+            Model::Ald => 3,
+            Model::Gauss | Model::Laplace => 2,
+        }
+    }
+}
+
+pub fn aic(model: Model, nll: f64) -> f64 {
+    2.0 * model.n_params() as f64 + 2.0 * nll
+}
+
+/// The model with the smallest AIC among those with a finite NLL; ties go to the earlier of
+/// ALD, Gaussian, Laplace.
+pub fn aic_best(nll_ald: f64, nll_gauss: f64, nll_laplace: f64) -> Option<Model> {
+    let mut best: Option<(Model, f64)> = None;
+    for (model, nll) in Model::ALL
+        .into_iter()
+        .zip([nll_ald, nll_gauss, nll_laplace])
+    {
+        if !nll.is_finite() {
+            continue;
+        }
+        let a = aic(model, nll);
+        if best.is_none_or(|(_, b)| a < b) {
+            best = Some((model, a));
+        }
+    }
+    best.map(|(m, _)| m)
+}
+
+/// The study's least-squares line `ln v(i) ≈ a·i/L + b` (DESIGN.md 2.4).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SeedLine {
+    /// L, the number of values on this side.
+    pub count: usize,
+    pub slope: f64,
+    pub intercept: f64,
+    pub r2: f64,
+}
+
+impl SeedLine {
+    pub fn nan(count: usize) -> Self {
+        SeedLine {
+            count,
+            slope: f64::NAN,
+            intercept: f64::NAN,
+            r2: f64::NAN,
+        }
+    }
+
+    /// The study's derived `k = √(e^b / (a − e^b))`; NaN when a ≤ e^b.
+    pub fn k(&self) -> f64 {
+        let eb = self.intercept.exp();
+        if self.slope > eb {
+            (eb / (self.slope - eb)).sqrt()
+        } else {
+            f64::NAN
+        }
+    }
+
+    /// λ = a·k.
+    pub fn lambda(&self) -> f64 {
+        self.slope * self.k()
+    }
+
+    /// mean = (1 − k²)/(λk).
+    pub fn mean(&self) -> f64 {
+        let k = self.k();
+        (1.0 - k * k) / (self.lambda() * k)
+    }
+
+    /// Least squares from the logs of the values in ascending order of value. Lines need at
+    /// least 3 points to have a residual; fewer give NaN.
+    ///
+    /// The logs are shifted by their first value so that Σd² − (Σd)²/L does not cancel, and the
+    /// abscissa sums are the closed forms of Σi and Σi².
+    pub fn from_logs<I: IntoIterator<Item = f64>>(logs: I) -> Self {
+        let mut it = logs.into_iter();
+        let Some(first) = it.next() else {
+            return SeedLine::nan(0);
+        };
+        let (mut sd, mut sid, mut sdd) = (0.0f64, 0.0f64, 0.0f64);
+        let mut count = 1usize;
+        for (i, t) in it.enumerate() {
+            let d = t - first;
+            let i = (i + 1) as f64;
+            sd += d;
+            sid += i * d;
+            sdd += d * d;
+            count += 1;
+        }
+        Self::from_shifted_sums(count, first, sd, sid, sdd)
+    }
+
+    /// The line from shifted sums `Σd, Σi·d, Σd²` with `d = ln v(i) − shift`, i = 0…L−1.
+    /// Backends that reduce on a device return these sums; the division happens here.
+    pub fn from_shifted_sums(count: usize, shift: f64, sd: f64, sid: f64, sdd: f64) -> Self {
+        if count < 3 {
+            return SeedLine::nan(count);
+        }
+        let l = count as f64;
+        let si = l * (l - 1.0) / 2.0;
+        let var_i = l * (l * l - 1.0) / 12.0;
+        let cov = sid - si * sd / l;
+        let var_d = sdd - sd * sd / l;
+        let slope_i = cov / var_i;
+        // u = i/L, so the slope in u is L times the slope in i.
+        let slope = slope_i * l;
+        let mean_t = shift + sd / l;
+        let mean_u = (l - 1.0) / (2.0 * l);
+        let intercept = mean_t - slope * mean_u;
+        let r2 = if var_d > 0.0 {
+            (cov * cov / (var_i * var_d)).min(1.0)
+        } else {
+            f64::NAN
+        };
+        SeedLine {
+            count,
+            slope,
+            intercept,
+            r2,
+        }
+    }
+}
+
+/// Seed fit of the positive part P = {x > 0}, given its values sorted ascending.
+pub fn seed_positive_sorted(pos: &[f32]) -> SeedLine {
+    SeedLine::from_logs(pos.iter().map(|&x| (x as f64).ln()))
+}
+
+/// Seed fit of the negative part N = {−x : x < 0}, given the negative values sorted ascending
+/// (a prefix of a sorted row); N ascending is that prefix reversed.
+pub fn seed_negative_sorted(neg: &[f32]) -> SeedLine {
+    SeedLine::from_logs(neg.iter().rev().map(|&x| (-(x as f64)).ln()))
+}
+
+/// Index of the first value `>= pivot` in a sorted slice (with `strict`, the first `> pivot`).
+pub fn partition_point_sorted(xs: &[f32], pivot: f32, strict: bool) -> usize {
+    if strict {
+        xs.partition_point(|&x| x <= pivot)
+    } else {
+        xs.partition_point(|&x| x < pivot)
+    }
+}
+
+/// The study's joint fit over a whole matrix (DESIGN.md 2.4): every positive weight pooled, and
+/// every negative one, each side as [`seed_magnitudes`] of its |x|.
+pub fn seed_pooled(values: impl IntoIterator<Item = f32>) -> (SeedLine, SeedLine) {
+    let mut pos: Vec<u32> = Vec::new();
+    let mut neg: Vec<u32> = Vec::new();
+    for x in values {
+        if x > 0.0 {
+            pos.push(x.to_bits());
+        } else if x < 0.0 {
+            neg.push((-x).to_bits());
+        }
+    }
+    rayon::join(|| seed_magnitudes(&mut pos), || seed_magnitudes(&mut neg))
+}
+
+/// The seed line of a pool of positive magnitudes given as f32 bit patterns, in any order.
+/// Positive f32 values order like their bit patterns, so an integer radix sort is exact and
+/// sorts in place of a copy no larger than the pool.
+pub fn seed_magnitudes(bits: &mut [u32]) -> SeedLine {
+    radsort::sort(bits);
+    SeedLine::from_logs(bits.iter().map(|&b| (f32::from_bits(b) as f64).ln()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn design_counterexample_has_optimum_at_5_9() {
+        let xs = [-6.9f32, -4.3, -3.5, 5.9, 6.1];
+        let fit = fit_sorted(&xs);
+        assert_eq!(fit.index, Some(3));
+        assert_eq!(fit.params.loc, 5.9f32 as f64);
+        assert!(!fit.degenerate);
+    }
+
+    #[test]
+    fn closed_form_hand_computed() {
+        // [0, 1, 3] at μ = 1: A = 2, B = 1, n = 3 → κ = (1/2)^(1/4), s = (2/9)^(1/4)(√(2/3) + √(1/3)).
+        let fit = fit_sorted(&[0.0, 1.0, 3.0]);
+        assert_eq!(fit.params.loc, 1.0);
+        let k = 0.5f64.powf(0.25);
+        let s = (2.0f64 / 9.0).powf(0.25) * ((2.0f64 / 3.0).sqrt() + (1.0f64 / 3.0).sqrt());
+        assert!((fit.params.kappa - k).abs() < 1e-15);
+        assert!((fit.params.scale - s).abs() < 1e-15);
+        let direct = nll_grad(&[0.0, 1.0, 3.0], &fit.params);
+        assert!((direct.nll - fit.nll).abs() < 1e-12);
+        assert!(direct.d_scale.abs() < 1e-12 && direct.d_kappa.abs() < 1e-12);
+    }
+
+    #[test]
+    fn degenerate_rows() {
+        assert!(fit_sorted(&[]).degenerate);
+        assert!(fit_sorted(&[1.0, 1.0, 1.0, 1.0]).degenerate);
+        assert!(fit_sorted(&[0.0, 0.0, 2.0, 2.0]).degenerate);
+        assert!(fit_sorted(&[1.0, 2.0]).degenerate);
+        assert!(!fit_sorted(&[0.0, 1.0, 2.0]).degenerate);
+        assert!(ks_sorted(&[1.0, 1.0], &AldParams::NAN).is_nan());
+    }
+
+    #[test]
+    fn cdf_ppf_inverse_and_mean() {
+        let p = AldParams::new(0.3, 1.7, 0.6);
+        for u in [1e-9, 0.01, 0.2, 0.5, 0.7, 0.99] {
+            assert!((p.cdf(p.ppf(u)) - u).abs() < 1e-12);
+        }
+        // The CDF is continuous at μ with value κ²/(1+κ²).
+        let k2 = 0.36;
+        assert!((p.cdf(0.3) - (1.0 - 1.0 / (1.0 + k2))).abs() < 1e-15);
+        assert!((p.cdf(0.3 - 1e-12) - k2 / (1.0 + k2)).abs() < 1e-9);
+        assert!((p.mean() - (0.3 + 1.7 * (1.0 / 0.6 - 0.6))).abs() < 1e-15);
+    }
+
+    #[test]
+    fn aic_choice() {
+        assert_eq!(aic_best(10.0, 10.0, 10.0), Some(Model::Gauss));
+        assert_eq!(aic_best(8.9, 10.0, 11.0), Some(Model::Ald));
+        assert_eq!(aic_best(f64::NAN, f64::NAN, 1.0), Some(Model::Laplace));
+        assert_eq!(aic_best(f64::NAN, f64::NAN, f64::NAN), None);
+    }
+
+    #[test]
+    fn seed_derived_nan_when_slope_small() {
+        let line = SeedLine {
+            count: 10,
+            slope: 0.5,
+            intercept: 0.0,
+            r2: 1.0,
+        };
+        assert!(line.k().is_nan() && line.mean().is_nan());
+        let line = SeedLine {
+            count: 10,
+            slope: 3.0,
+            intercept: 0.0,
+            r2: 1.0,
+        };
+        let k = (1.0f64 / 2.0).sqrt();
+        assert!((line.k() - k).abs() < 1e-15);
+        assert!((line.lambda() - 3.0 * k).abs() < 1e-15);
+        assert!((line.mean() - (1.0 - k * k) / (3.0 * k * k)).abs() < 1e-15);
+    }
+}

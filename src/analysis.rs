@@ -1,0 +1,239 @@
+//! The per-class analysis, written once over the [`Backend`] primitives.
+//!
+//! Rows go to the backend a chunk at a time: read (and convert) on the host, load and sort once,
+//! then every statistic is a batch of segments of the sorted chunk and only per-segment results
+//! come back. Peak memory is one chunk plus the per-class results (plus, for the pooled seed fit,
+//! one f32 copy of the nonzero weights).
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::ald::{self, Model, SeedLine};
+use crate::backend::{Backend, BackendInfo, Segment, SegmentStats, Side};
+use crate::error::{Error, Result};
+use crate::head::Head;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Flag rows holding NaN/inf and skip them, instead of failing on the first.
+    pub skip_nonfinite: bool,
+    /// Compute the study's joint fit over all weights (one global sort of the weights).
+    pub pooled: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            skip_nonfinite: false,
+            pooled: true,
+        }
+    }
+}
+
+/// Everything reported for one class (one row of `classes.csv`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClassResult {
+    pub n: usize,
+    pub zeros: usize,
+    /// The row held NaN or inf and was skipped (`--skip-nonfinite`); its statistics are NaN.
+    pub nonfinite: bool,
+    pub stats: SegmentStats,
+    pub seed_pos: SeedLine,
+    pub seed_neg: SeedLine,
+}
+
+impl ClassResult {
+    pub fn aic_best(&self) -> Option<Model> {
+        let s = &self.stats;
+        ald::aic_best(s.fit.nll, s.baselines.nll_gauss, s.baselines.nll_laplace)
+    }
+
+    fn skipped(n: usize, zeros: usize) -> Self {
+        ClassResult {
+            n,
+            zeros,
+            nonfinite: true,
+            stats: SegmentStats {
+                fit: ald::AldFit {
+                    degenerate: false,
+                    ..ald::AldFit::DEGENERATE
+                },
+                ks: f64::NAN,
+                baselines: ald::Baselines::NAN,
+            },
+            seed_pos: SeedLine::nan(0),
+            seed_neg: SeedLine::nan(0),
+        }
+    }
+}
+
+/// Wall time of each stage, in the order they first ran.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Timings(pub Vec<(String, f64)>);
+
+impl Timings {
+    pub fn add(&mut self, stage: &str, since: Instant) {
+        let s = since.elapsed().as_secs_f64();
+        match self.0.iter_mut().find(|(n, _)| n == stage) {
+            Some((_, t)) => *t += s,
+            None => self.0.push((stage.to_owned(), s)),
+        }
+    }
+
+    pub fn total(&self) -> f64 {
+        self.0.iter().map(|(_, t)| t).sum()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    pub classes: Vec<ClassResult>,
+    /// The study's joint fit: (positive weights pooled, negative weights pooled).
+    pub pooled: Option<(SeedLine, SeedLine)>,
+    pub backend: BackendInfo,
+    pub chunks: usize,
+    pub timings: Timings,
+}
+
+/// Analyses every class of `head`. `progress` is told how many rows are done after each chunk.
+pub fn analyse(
+    head: &Head,
+    labels: &[String],
+    backend: &mut dyn Backend,
+    opts: &Options,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Analysis> {
+    let (classes, cols) = (head.classes, head.features);
+    if cols > u32::MAX as usize {
+        return Err(Error::Invalid(format!(
+            "{cols} features per class is more than aldfit handles"
+        )));
+    }
+    let chunk_rows = backend.max_chunk_rows(cols).clamp(1, classes);
+    let mut buf = vec![0f32; chunk_rows * cols];
+    let mut results = Vec::with_capacity(classes);
+    let mut timings = Timings::default();
+    let mut pooled_pos: Vec<u32> = Vec::new();
+    let mut pooled_neg: Vec<u32> = Vec::new();
+    let mut chunks = 0;
+
+    let mut first = 0;
+    while first < classes {
+        let count = chunk_rows.min(classes - first);
+        let rows = &mut buf[..count * cols];
+
+        let t = Instant::now();
+        rows.par_chunks_mut(cols)
+            .enumerate()
+            .for_each(|(r, row)| head.read_rows(first + r, row));
+        let bad = find_nonfinite(rows, cols);
+        if let (Some(&(r, feature, value)), false) = (bad.first(), opts.skip_nonfinite) {
+            let class = first + r;
+            return Err(Error::NonFinite {
+                class,
+                label: labels
+                    .get(class)
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default(),
+                feature,
+                value,
+            });
+        }
+        let mut skipped = Vec::with_capacity(bad.len());
+        for &(r, _, _) in &bad {
+            let row = &mut rows[r * cols..(r + 1) * cols];
+            skipped.push((r, row.iter().filter(|&&x| x == 0.0).count()));
+            row.fill(0.0);
+        }
+        timings.add("read", t);
+
+        if opts.pooled {
+            let t = Instant::now();
+            for row in rows
+                .chunks(cols)
+                .enumerate()
+                .filter(|(r, _)| !bad.iter().any(|b| b.0 == *r))
+            {
+                for &x in row.1 {
+                    if x > 0.0 {
+                        pooled_pos.push(x.to_bits());
+                    } else if x < 0.0 {
+                        pooled_neg.push((-x).to_bits());
+                    }
+                }
+            }
+            timings.add("pooled", t);
+        }
+
+        let t = Instant::now();
+        backend.load_sorted(rows, cols, false)?;
+        timings.add("sort", t);
+
+        let t = Instant::now();
+        let segs: Vec<Segment> = (0..count).map(|r| Segment::new(r, 0, cols)).collect();
+        let zeros_at = vec![0f32; count];
+        let neg_end = backend.partition_points(&segs, &zeros_at, false)?;
+        let pos_start = backend.partition_points(&segs, &zeros_at, true)?;
+        let stats = backend.describe(&segs)?;
+        timings.add("fit", t);
+
+        let t = Instant::now();
+        let pos: Vec<Segment> = (0..count)
+            .map(|r| Segment::new(r, pos_start[r] as usize, cols))
+            .collect();
+        let neg: Vec<Segment> = (0..count)
+            .map(|r| Segment::new(r, 0, neg_end[r] as usize))
+            .collect();
+        let seed_pos = backend.seed(&pos, Side::Positive)?;
+        let seed_neg = backend.seed(&neg, Side::Negative)?;
+        timings.add("seed", t);
+
+        for r in 0..count {
+            results.push(ClassResult {
+                n: cols,
+                zeros: (pos_start[r] - neg_end[r]) as usize,
+                nonfinite: false,
+                stats: stats[r],
+                seed_pos: seed_pos[r],
+                seed_neg: seed_neg[r],
+            });
+        }
+        for (r, zeros) in skipped {
+            results[first + r] = ClassResult::skipped(cols, zeros);
+        }
+        first += count;
+        chunks += 1;
+        progress(first);
+    }
+
+    let pooled = opts.pooled.then(|| {
+        let t = Instant::now();
+        let lines = rayon::join(
+            || ald::seed_magnitudes(&mut pooled_pos),
+            || ald::seed_magnitudes(&mut pooled_neg),
+        );
+        timings.add("pooled", t);
+        lines
+    });
+
+    Ok(Analysis {
+        classes: results,
+        pooled,
+        backend: backend.info(),
+        chunks,
+        timings,
+    })
+}
+
+/// `(row, feature, value)` of the first non-finite value of each row that has one.
+fn find_nonfinite(rows: &[f32], cols: usize) -> Vec<(usize, usize, f32)> {
+    rows.par_chunks(cols)
+        .enumerate()
+        .filter_map(|(r, row)| {
+            row.iter()
+                .position(|x| !x.is_finite())
+                .map(|f| (r, f, row[f]))
+        })
+        .collect()
+}

@@ -1,0 +1,208 @@
+//! The CPU backend: rows sorted by an LSD radix sort, every segment statistic straight from the
+//! f64 reference in `ald.rs`, segments in parallel on a rayon pool.
+
+use rayon::prelude::*;
+
+use super::{check_lengths, Backend, BackendInfo, Segment, SegmentStats, Side, SortedSegment};
+use crate::ald::{self, AldFit, AldParams, Baselines, NllGrad, SeedLine};
+use crate::error::{Error, Result};
+
+/// About 16 MiB of f32 per chunk: big enough to keep both cores busy, small enough that the
+/// passes over a chunk (describe, then the two seed lines) mostly hit cache.
+const CHUNK_VALUES: usize = 4 << 20;
+
+pub struct CpuBackend {
+    values: Vec<f32>,
+    indices: Vec<u32>,
+    cols: usize,
+    rows: usize,
+}
+
+impl CpuBackend {
+    /// Runs on rayon's global pool, which the CLI sizes with `--threads`.
+    pub fn new() -> Self {
+        CpuBackend {
+            values: Vec::new(),
+            indices: Vec::new(),
+            cols: 0,
+            rows: 0,
+        }
+    }
+
+    fn slice(&self, s: &Segment) -> &[f32] {
+        let base = s.row as usize * self.cols;
+        &self.values[base + s.lo as usize..base + s.hi as usize]
+    }
+
+    fn check(&self, segs: &[Segment]) -> Result<()> {
+        for s in segs {
+            if s.row as usize >= self.rows || s.lo > s.hi || s.hi as usize > self.cols {
+                return Err(Error::Invalid(format!(
+                    "segment {s:?} is outside the resident chunk of {} rows × {} values",
+                    self.rows, self.cols
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on every segment's sorted values, in parallel.
+    fn map_segments<T: Send>(
+        &self,
+        segs: &[Segment],
+        f: impl Fn(usize, &[f32]) -> T + Sync + Send,
+    ) -> Result<Vec<T>> {
+        self.check(segs)?;
+        Ok(segs
+            .par_iter()
+            .enumerate()
+            .with_min_len(4)
+            .map(|(i, s)| f(i, self.slice(s)))
+            .collect())
+    }
+
+    fn cpu_name() -> String {
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|m| m.trim().to_owned())
+            })
+            .unwrap_or_else(|| std::env::consts::ARCH.to_owned())
+    }
+}
+
+impl Backend for CpuBackend {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            name: "cpu".into(),
+            device: format!(
+                "{} ({} threads)",
+                Self::cpu_name(),
+                rayon::current_num_threads()
+            ),
+        }
+    }
+
+    fn max_chunk_rows(&self, cols: usize) -> usize {
+        (CHUNK_VALUES / cols.max(1)).max(1)
+    }
+
+    fn load_sorted(&mut self, rows: &[f32], cols: usize, with_indices: bool) -> Result<()> {
+        if cols == 0 || rows.len() % cols != 0 {
+            return Err(Error::Invalid(format!(
+                "load_sorted: {} values are not whole rows of {cols}",
+                rows.len()
+            )));
+        }
+        self.cols = cols;
+        self.rows = rows.len() / cols;
+        self.values.clear();
+        self.values.extend_from_slice(rows);
+        self.indices.clear();
+        let (values, indices) = (&mut self.values, &mut self.indices);
+        if with_indices {
+            indices.resize(values.len(), 0);
+            values
+                .par_chunks_mut(cols)
+                .zip(indices.par_chunks_mut(cols))
+                .for_each_init(Vec::new, |pairs: &mut Vec<(f32, u32)>, (v, ix)| {
+                    pairs.clear();
+                    pairs.extend(v.iter().enumerate().map(|(i, &x)| (x, i as u32)));
+                    radsort::sort_by_key(pairs, |p| p.0);
+                    for ((dv, di), &(x, i)) in v.iter_mut().zip(ix.iter_mut()).zip(pairs.iter()) {
+                        *dv = x;
+                        *di = i;
+                    }
+                });
+        } else {
+            values.par_chunks_mut(cols).for_each(radsort::sort);
+        }
+        Ok(())
+    }
+
+    fn partition_points(
+        &mut self,
+        segs: &[Segment],
+        pivots: &[f32],
+        strict: bool,
+    ) -> Result<Vec<u32>> {
+        check_lengths("partition_points", segs.len(), pivots.len())?;
+        self.map_segments(segs, |i, xs| {
+            segs[i].lo + ald::partition_point_sorted(xs, pivots[i], strict) as u32
+        })
+    }
+
+    fn fit(&mut self, segs: &[Segment]) -> Result<Vec<AldFit>> {
+        self.map_segments(segs, |_, xs| ald::fit_sorted(xs))
+    }
+
+    fn ks(&mut self, segs: &[Segment], params: &[AldParams]) -> Result<Vec<f64>> {
+        check_lengths("ks", segs.len(), params.len())?;
+        self.map_segments(segs, |i, xs| ald::ks_sorted(xs, &params[i]))
+    }
+
+    fn baselines(&mut self, segs: &[Segment]) -> Result<Vec<Baselines>> {
+        self.map_segments(segs, |_, xs| ald::baselines_sorted(xs))
+    }
+
+    fn seed(&mut self, segs: &[Segment], side: Side) -> Result<Vec<SeedLine>> {
+        self.map_segments(segs, |_, xs| match side {
+            Side::Positive => ald::seed_positive_sorted(xs),
+            Side::Negative => ald::seed_negative_sorted(xs),
+        })
+    }
+
+    /// Fused: each segment is read once from memory and stays in cache for all three statistics.
+    fn describe(&mut self, segs: &[Segment]) -> Result<Vec<SegmentStats>> {
+        self.map_segments(segs, |_, xs| {
+            let fit = ald::fit_sorted(xs);
+            SegmentStats {
+                ks: ald::ks_sorted(xs, &fit.params),
+                baselines: ald::baselines_sorted(xs),
+                fit,
+            }
+        })
+    }
+
+    fn read_sorted(&mut self, segs: &[Segment]) -> Result<Vec<SortedSegment>> {
+        self.check(segs)?;
+        Ok(segs
+            .iter()
+            .map(|s| {
+                let base = s.row as usize * self.cols;
+                let range = base + s.lo as usize..base + s.hi as usize;
+                SortedSegment {
+                    values: self.values[range.clone()].to_vec(),
+                    indices: self
+                        .indices
+                        .get(range)
+                        .map(<[u32]>::to_vec)
+                        .unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    fn nll_grad(
+        &mut self,
+        rows: &[f32],
+        cols: usize,
+        params: &[AldParams],
+    ) -> Result<Vec<NllGrad>> {
+        if cols == 0 || rows.len() != cols * params.len() {
+            return Err(Error::Invalid(format!(
+                "nll_grad: {} values are not {} rows of {cols}",
+                rows.len(),
+                params.len()
+            )));
+        }
+        Ok(rows
+            .par_chunks(cols)
+            .zip(params.par_iter())
+            .map(|(xs, p)| ald::nll_grad(xs, p))
+            .collect())
+    }
+}

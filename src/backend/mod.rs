@@ -1,0 +1,161 @@
+//! The backend primitives (DESIGN.md section 3) and backend selection.
+//!
+//! A backend holds one chunk of rows at a time, sorted, on its device. Everything the analysis
+//! and the split trees need is a computation on segments `(row, lo, hi)` of those sorted rows
+//! (DESIGN.md 2.5), so the trait is small: load and sort, partition points, the segment fit, KS,
+//! baselines, the seed line, readback of a segment, and the NLL + gradient of unsorted rows.
+//! The pipeline above it (`crate::analysis`) is written once for every backend.
+
+pub mod cpu;
+
+use crate::ald::{AldFit, AldParams, Baselines, NllGrad, SeedLine};
+use crate::error::{Error, Result};
+
+/// A contiguous range `lo..hi` of sorted row `row` of the resident chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Segment {
+    pub row: u32,
+    pub lo: u32,
+    pub hi: u32,
+}
+
+impl Segment {
+    pub fn new(row: usize, lo: usize, hi: usize) -> Self {
+        Segment {
+            row: row as u32,
+            lo: lo as u32,
+            hi: hi as u32,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        (self.hi - self.lo) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hi <= self.lo
+    }
+}
+
+/// Which side of zero a seed line is fitted to (DESIGN.md 2.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The segment holds the positive values ascending: P as is.
+    Positive,
+    /// The segment holds the negative values ascending: N = −x is the segment reversed.
+    Negative,
+}
+
+/// Fit, goodness of fit and baselines of one segment: what a row or a tree node reports.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SegmentStats {
+    pub fit: AldFit,
+    pub ks: f64,
+    pub baselines: Baselines,
+}
+
+/// A sorted segment read back: values ascending and, when the chunk was loaded with indices,
+/// the feature index of each value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SortedSegment {
+    pub values: Vec<f32>,
+    pub indices: Vec<u32>,
+}
+
+/// What ran: shown by `fit` and recorded in `run.json` and benchmark ids.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BackendInfo {
+    pub name: String,
+    pub device: String,
+}
+
+/// The primitives every backend implements; see the module docs.
+pub trait Backend {
+    fn info(&self) -> BackendInfo;
+
+    /// How many rows of `cols` values one chunk may hold (device memory, binding limits).
+    fn max_chunk_rows(&self, cols: usize) -> usize;
+
+    /// Replaces the resident chunk with `rows` (row-major, `cols` per row), each sorted ascending.
+    /// With `with_indices`, each value keeps its feature index (split trees need them).
+    fn load_sorted(&mut self, rows: &[f32], cols: usize, with_indices: bool) -> Result<()>;
+
+    /// Per segment, the offset (absolute, within the row) of the first value `>= pivot`, or
+    /// with `strict` the first value `> pivot`.
+    fn partition_points(
+        &mut self,
+        segs: &[Segment],
+        pivots: &[f32],
+        strict: bool,
+    ) -> Result<Vec<u32>>;
+
+    /// Exact MLE of each segment (DESIGN.md 2.2).
+    fn fit(&mut self, segs: &[Segment]) -> Result<Vec<AldFit>>;
+
+    /// KS distance of each segment to the given parameters (DESIGN.md 2.3).
+    fn ks(&mut self, segs: &[Segment], params: &[AldParams]) -> Result<Vec<f64>>;
+
+    /// Gaussian and Laplace fits of each segment (DESIGN.md 2.3).
+    fn baselines(&mut self, segs: &[Segment]) -> Result<Vec<Baselines>>;
+
+    /// The study's line on each segment (DESIGN.md 2.4); segments hold one sign only.
+    fn seed(&mut self, segs: &[Segment], side: Side) -> Result<Vec<SeedLine>>;
+
+    /// Fit, KS and baselines together. Backends may fuse these; the default runs them in turn.
+    fn describe(&mut self, segs: &[Segment]) -> Result<Vec<SegmentStats>> {
+        let fits = self.fit(segs)?;
+        let params: Vec<AldParams> = fits.iter().map(|f| f.params).collect();
+        let ks = self.ks(segs, &params)?;
+        let baselines = self.baselines(segs)?;
+        Ok(fits
+            .into_iter()
+            .zip(ks)
+            .zip(baselines)
+            .map(|((fit, ks), baselines)| SegmentStats { fit, ks, baselines })
+            .collect())
+    }
+
+    /// Reads segments of the sorted chunk back (tests, tree leaves): small results only.
+    fn read_sorted(&mut self, segs: &[Segment]) -> Result<Vec<SortedSegment>>;
+
+    /// NLL and gradient (DESIGN.md 2.1) of each of `rows` (unsorted, `cols` per row) at the
+    /// row's parameters. Independent of the resident chunk.
+    fn nll_grad(&mut self, rows: &[f32], cols: usize, params: &[AldParams])
+        -> Result<Vec<NllGrad>>;
+}
+
+/// Backends a user may ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// A real GPU if one is usable, else the CPU.
+    Auto,
+    Cpu,
+    Wgpu,
+    Cuda,
+}
+
+/// Creates the backend asked for.
+pub fn create(kind: BackendKind) -> Result<Box<dyn Backend>> {
+    match kind {
+        BackendKind::Auto | BackendKind::Cpu => Ok(Box::new(cpu::CpuBackend::new())),
+        BackendKind::Wgpu => Err(Error::BackendUnavailable {
+            backend: "wgpu".into(),
+            reason: "this build has no wgpu backend yet; use --backend cpu".into(),
+        }),
+        BackendKind::Cuda => Err(Error::BackendUnavailable {
+            backend: "cuda".into(),
+            reason: "this build has no CUDA backend yet; use --backend cpu".into(),
+        }),
+    }
+}
+
+/// Checks that per-segment inputs line up before a backend indexes with them.
+pub(crate) fn check_lengths(what: &str, segs: usize, other: usize) -> Result<()> {
+    if segs != other {
+        return Err(Error::Invalid(format!(
+            "{what}: {segs} segments but {other} per-segment inputs"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! The library's errors. Each says what went wrong, where (file, tensor, class), and what to do.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("{}: {msg}", path.display())]
+    Format { path: PathBuf, msg: String },
+
+    #[error("{}: tensor `{tensor}` {msg}", path.display())]
+    Tensor {
+        path: PathBuf,
+        tensor: String,
+        msg: String,
+    },
+
+    #[error("{}: no tensor named `{name}`; the file holds: {available}", path.display())]
+    NoSuchTensor {
+        path: PathBuf,
+        name: String,
+        available: String,
+    },
+
+    #[error("{}: no 2-D tensor to analyse (tensors: {available}); pass --tensor NAME", path.display())]
+    NoHead { path: PathBuf, available: String },
+
+    #[error(
+        "class {class}{label}: weight {value} at feature {feature} is not finite; \
+         fix the checkpoint or pass --skip-nonfinite to flag and skip such rows"
+    )]
+    NonFinite {
+        class: usize,
+        label: String,
+        feature: usize,
+        value: f32,
+    },
+
+    #[error("{0}")]
+    Invalid(String),
+
+    #[error("backend `{backend}` is not available: {reason}")]
+    BackendUnavailable { backend: String, reason: String },
+
+    #[error("backend `{backend}` failed: {msg}")]
+    Backend { backend: String, msg: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

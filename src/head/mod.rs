@@ -1,0 +1,494 @@
+//! Loading classifier heads: which tensor, which layout, converted to f32 rows on demand.
+//!
+//! A head is never copied whole: files are memory-mapped and the pipeline asks for a chunk of
+//! rows at a time, converted from the stored dtype (and layout) into a caller's f32 buffer.
+
+mod npy;
+mod st;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::Mmap;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+pub use npy::write_npy;
+
+/// Element types a head may be stored in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DType {
+    F32,
+    F16,
+    BF16,
+    F64,
+}
+
+impl DType {
+    pub fn size(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::F16 | DType::BF16 => 2,
+            DType::F64 => 8,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F16 => "f16",
+            DType::BF16 => "bf16",
+            DType::F64 => "f64",
+        }
+    }
+}
+
+/// One tensor of a checkpoint, as `inspect` lists it.
+#[derive(Clone, Debug)]
+pub struct TensorEntry {
+    pub name: String,
+    pub shape: Vec<usize>,
+    /// The dtype as the file names it (`F32`, `<f2`, `I64`, …).
+    pub dtype: String,
+    pub file: PathBuf,
+}
+
+/// How the analysed tensor was picked, so the CLI can say so.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Choice {
+    Named,
+    KnownName,
+    OnlyMatrix,
+    LastMatrix,
+    Array,
+}
+
+impl Choice {
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Choice::Named => "named with --tensor",
+            Choice::KnownName => "a known classifier-head name",
+            Choice::OnlyMatrix => "the only 2-D tensor",
+            Choice::LastMatrix => "the last 2-D tensor in the file; pass --tensor to pick another",
+            Choice::Array => "the array in a .npy file",
+        }
+    }
+}
+
+/// Names that checkpoints give their classifier heads, in order of preference.
+pub const HEAD_NAMES: &[&str] = &[
+    "fc.weight",
+    "head.weight",
+    "head.fc.weight",
+    "classifier.weight",
+    "classifier.1.weight",
+    "_fc.weight",
+    "lm_head.weight",
+];
+
+#[derive(Clone)]
+enum Bytes {
+    Mapped(Arc<Mmap>),
+    Static(&'static [u8]),
+    Owned(Arc<Vec<u8>>),
+}
+
+impl Bytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Static(s) => s,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// A 2-D head `[classes, features]`, backed by the file it came from.
+#[derive(Clone)]
+pub struct Head {
+    /// The file that holds the tensor (a shard, for sharded checkpoints).
+    pub path: PathBuf,
+    pub tensor: String,
+    pub choice: Choice,
+    pub classes: usize,
+    pub features: usize,
+    pub dtype: DType,
+    /// Stored `[features, classes]`: rows are gathered column-wise.
+    pub transposed: bool,
+    file: Bytes,
+    data: std::ops::Range<usize>,
+}
+
+impl std::fmt::Debug for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Head")
+            .field("path", &self.path)
+            .field("tensor", &self.tensor)
+            .field("shape", &[self.classes, self.features])
+            .field("dtype", &self.dtype)
+            .field("transposed", &self.transposed)
+            .finish()
+    }
+}
+
+/// The bundled EfficientNet-Lite0 ImageNet head (assets/, Apache-2.0, see assets/NOTICE).
+pub const BUNDLED_NAME: &str = "assets/efficientnet_lite0_imagenet_fc.safetensors";
+static BUNDLED_HEAD: &[u8] =
+    include_bytes!("../../assets/efficientnet_lite0_imagenet_fc.safetensors");
+static BUNDLED_LABELS: &str = include_str!("../../assets/imagenet_classes.txt");
+
+/// Where the raw tensor lives before it becomes a [`Head`].
+struct Located {
+    path: PathBuf,
+    file: Bytes,
+    name: String,
+    shape: Vec<usize>,
+    dtype: std::result::Result<DType, String>,
+    data: std::ops::Range<usize>,
+    choice: Choice,
+    /// npy's `fortran_order`: the bytes are the transpose of the declared shape.
+    fortran: bool,
+}
+
+impl Head {
+    /// Opens a safetensors file, a sharded checkpoint's `*.index.json` (or a folder holding one),
+    /// or a `.npy` array, and picks the head tensor.
+    pub fn open(path: &Path, tensor: Option<&str>, transpose: bool) -> Result<Head> {
+        let path = resolve_dir(path)?;
+        let located = if is_index(&path) {
+            st::locate_sharded(&path, tensor)?
+        } else {
+            let file = map(&path)?;
+            if npy::is_npy(file.as_slice()) {
+                npy::locate(&path, file, tensor)?
+            } else if st::looks_like_safetensors(file.as_slice()) {
+                st::locate(&path, file, tensor)?
+            } else {
+                return Err(Error::Format {
+                    path,
+                    msg: "neither a safetensors file nor a .npy array; aldfit reads \
+                          *.safetensors, *.safetensors.index.json and *.npy"
+                        .into(),
+                });
+            }
+        };
+        Head::from_located(located, transpose)
+    }
+
+    /// The bundled EfficientNet-Lite0 ImageNet head, with its 1000 class names.
+    pub fn bundled() -> Result<(Head, Vec<String>)> {
+        let located = st::locate(Path::new(BUNDLED_NAME), Bytes::Static(BUNDLED_HEAD), None)?;
+        let head = Head::from_located(located, false)?;
+        let labels = BUNDLED_LABELS.lines().map(str::to_owned).collect();
+        Ok((head, labels))
+    }
+
+    /// A head from values in memory, row-major `[classes, features]` (tests, synthetic heads).
+    pub fn from_f32(name: &str, classes: usize, features: usize, values: &[f32]) -> Result<Head> {
+        if values.len() != classes * features {
+            return Err(Error::Invalid(format!(
+                "{name}: {} values do not make a {classes}×{features} head",
+                values.len()
+            )));
+        }
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let n = bytes.len();
+        Head::from_located(
+            Located {
+                path: PathBuf::from(name),
+                file: Bytes::Owned(Arc::new(bytes)),
+                name: name.to_owned(),
+                shape: vec![classes, features],
+                dtype: Ok(DType::F32),
+                data: 0..n,
+                choice: Choice::Named,
+                fortran: false,
+            },
+            false,
+        )
+    }
+
+    fn from_located(l: Located, transpose: bool) -> Result<Head> {
+        let tensor_err = |msg: String| Error::Tensor {
+            path: l.path.clone(),
+            tensor: l.name.clone(),
+            msg,
+        };
+        let dtype = l.dtype.clone().map_err(|d| {
+            tensor_err(format!(
+                "has dtype {d}, which aldfit does not read; supported: f32, f16, bf16 (safetensors), \
+                 f32, f64, f16 (npy)"
+            ))
+        })?;
+        if l.shape.len() != 2 {
+            return Err(tensor_err(format!(
+                "has shape {:?} (rank {}); a classifier head is a 2-D [classes, features] matrix",
+                l.shape,
+                l.shape.len()
+            )));
+        }
+        let expected = l.shape[0] * l.shape[1] * dtype.size();
+        if l.data.len() != expected || l.data.end > l.file.as_slice().len() {
+            return Err(tensor_err(format!(
+                "should hold {expected} bytes for shape {:?} but the file has {}; is it truncated?",
+                l.shape,
+                l.data
+                    .len()
+                    .min(l.file.as_slice().len().saturating_sub(l.data.start))
+            )));
+        }
+        // Stored order is [shape0, shape1]; fortran order stores the transpose.
+        let stored_transposed = l.fortran;
+        let transposed = stored_transposed ^ transpose;
+        let (classes, features) = if transpose {
+            (l.shape[1], l.shape[0])
+        } else {
+            (l.shape[0], l.shape[1])
+        };
+        if classes == 0 || features == 0 {
+            return Err(tensor_err(format!(
+                "is empty (shape {:?}): there are no classes to analyse",
+                l.shape
+            )));
+        }
+        Ok(Head {
+            path: l.path,
+            tensor: l.name,
+            choice: l.choice,
+            classes,
+            features,
+            dtype,
+            transposed,
+            file: l.file,
+            data: l.data,
+        })
+    }
+
+    /// Bytes of the analysed tensor as stored.
+    pub fn tensor_bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    /// sha256 of the file that holds the tensor, as `sha256sum` prints it.
+    pub fn file_sha256(&self) -> String {
+        let digest = Sha256::digest(self.file.as_slice());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Converts rows `first .. first + out.len() / features` into `out` as f32.
+    pub fn read_rows(&self, first: usize, out: &mut [f32]) {
+        let f = self.features;
+        let count = out.len() / f;
+        assert!(first + count <= self.classes && out.len() == count * f);
+        let data = &self.file.as_slice()[self.data.clone()];
+        let size = self.dtype.size();
+        if !self.transposed {
+            let bytes = &data[first * f * size..(first + count) * f * size];
+            convert(self.dtype, bytes, out);
+        } else {
+            // Stored [features, classes]: each stored row holds this chunk's values of one feature.
+            let c = self.classes;
+            let mut column = vec![0f32; count];
+            for feat in 0..f {
+                let start = (feat * c + first) * size;
+                convert(self.dtype, &data[start..start + count * size], &mut column);
+                for (r, &v) in column.iter().enumerate() {
+                    out[r * f + feat] = v;
+                }
+            }
+        }
+    }
+
+    /// All rows as one f32 matrix (tests and small heads only).
+    pub fn to_f32(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.classes * self.features];
+        self.read_rows(0, &mut out);
+        out
+    }
+}
+
+fn convert(dtype: DType, bytes: &[u8], out: &mut [f32]) {
+    match dtype {
+        DType::F32 => {
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
+        DType::F16 => {
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+            }
+        }
+        DType::BF16 => {
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = half::bf16::from_le_bytes([b[0], b[1]]).to_f32();
+            }
+        }
+        DType::F64 => {
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+                *o = f64::from_le_bytes(b.try_into().unwrap()) as f32;
+            }
+        }
+    }
+}
+
+fn map(path: &Path) -> Result<Bytes> {
+    let read_err = |source| Error::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    if file.metadata().map_err(read_err)?.len() == 0 {
+        return Err(Error::Format {
+            path: path.to_owned(),
+            msg: "the file is empty".into(),
+        });
+    }
+    // SAFETY: the map is read-only; a file truncated underneath us while mapped is outside what
+    // any memory-mapping reader can defend against, and the docs say not to do it.
+    let map = unsafe { Mmap::map(&file) }.map_err(read_err)?;
+    Ok(Bytes::Mapped(Arc::new(map)))
+}
+
+fn is_index(path: &Path) -> bool {
+    path.to_string_lossy().ends_with(".index.json")
+}
+
+/// A folder stands for the one checkpoint inside it: a sharded index, else a single file.
+fn resolve_dir(path: &Path) -> Result<PathBuf> {
+    if !path.is_dir() {
+        return Ok(path.to_owned());
+    }
+    let entries = std::fs::read_dir(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    let pick = |pred: &dyn Fn(&str) -> bool| -> Vec<PathBuf> {
+        files
+            .iter()
+            .filter(|p| pred(&p.file_name().unwrap_or_default().to_string_lossy()))
+            .cloned()
+            .collect()
+    };
+    let index = pick(&|n| n.ends_with(".safetensors.index.json"));
+    let singles = pick(&|n| n.ends_with(".safetensors") || n.ends_with(".npy"));
+    match (index.as_slice(), singles.as_slice()) {
+        ([one], _) => Ok(one.clone()),
+        ([], [one]) => Ok(one.clone()),
+        _ => Err(Error::Format {
+            path: path.to_owned(),
+            msg: "is a folder without exactly one *.safetensors.index.json or one \
+                  *.safetensors/*.npy file; name the file"
+                .into(),
+        }),
+    }
+}
+
+/// Lists every tensor of a checkpoint (all shards of a sharded one).
+pub fn list_tensors(path: &Path) -> Result<Vec<TensorEntry>> {
+    let path = resolve_dir(path)?;
+    if is_index(&path) {
+        return st::list_sharded(&path);
+    }
+    let file = map(&path)?;
+    if npy::is_npy(file.as_slice()) {
+        npy::list(&path, file.as_slice())
+    } else if st::looks_like_safetensors(file.as_slice()) {
+        st::list(&path, file.as_slice())
+    } else {
+        Err(Error::Format {
+            path,
+            msg: "neither a safetensors file nor a .npy array".into(),
+        })
+    }
+}
+
+/// Picks the head among `(name, shape)` in file order; `None` when there is no 2-D tensor.
+fn choose<'a>(tensors: &'a [(String, Vec<usize>)]) -> Option<(&'a str, Choice)> {
+    let matrices: Vec<&str> = tensors
+        .iter()
+        .filter(|(_, s)| s.len() == 2)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    for known in HEAD_NAMES {
+        if let Some(n) = matrices.iter().find(|n| *n == known) {
+            return Some((n, Choice::KnownName));
+        }
+    }
+    for known in HEAD_NAMES {
+        let suffix = format!(".{known}");
+        if let Some(n) = matrices.iter().find(|n| n.ends_with(&suffix)) {
+            return Some((n, Choice::KnownName));
+        }
+    }
+    match matrices.as_slice() {
+        [] => None,
+        [one] => Some((one, Choice::OnlyMatrix)),
+        [.., last] => Some((last, Choice::LastMatrix)),
+    }
+}
+
+/// The tensor name `fit` would analyse, and why.
+pub fn default_choice(tensors: &[TensorEntry]) -> Option<(String, Choice)> {
+    let pairs: Vec<(String, Vec<usize>)> = tensors
+        .iter()
+        .map(|t| (t.name.clone(), t.shape.clone()))
+        .collect();
+    choose(&pairs).map(|(n, c)| (n.to_owned(), c))
+}
+
+fn describe_tensors(tensors: &[(String, Vec<usize>)]) -> String {
+    let mut s: Vec<String> = tensors
+        .iter()
+        .take(12)
+        .map(|(n, shape)| format!("{n} {shape:?}"))
+        .collect();
+    if tensors.len() > 12 {
+        s.push(format!(
+            "… {} more (see `aldfit inspect`)",
+            tensors.len() - 12
+        ));
+    }
+    if s.is_empty() {
+        "none".into()
+    } else {
+        s.join(", ")
+    }
+}
+
+/// Reads one label per line. The count must match the head.
+pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let labels: Vec<String> = text
+        .lines()
+        .map(|l| l.trim_end_matches('\r').to_owned())
+        .collect();
+    if labels.len() != classes {
+        return Err(Error::Format {
+            path: path.to_owned(),
+            msg: format!(
+                "has {} labels but the head has {classes} classes; give one label per line, \
+                 in class order",
+                labels.len()
+            ),
+        });
+    }
+    Ok(labels)
+}
+
+/// `model.safetensors` → `model.labels.txt` beside it, if present.
+pub fn labels_beside(head: &Path) -> Option<PathBuf> {
+    let name = head.file_name()?.to_string_lossy().into_owned();
+    let stem = name
+        .strip_suffix(".safetensors.index.json")
+        .or_else(|| name.strip_suffix(".safetensors"))
+        .or_else(|| name.strip_suffix(".npy"))?;
+    let candidate = head.with_file_name(format!("{stem}.labels.txt"));
+    candidate.is_file().then_some(candidate)
+}

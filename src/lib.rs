@@ -1,0 +1,15 @@
+//! aldfit: exact asymmetric-Laplace analysis of every class of a classifier head.
+//!
+//! `ald` holds the maths (DESIGN.md section 2), `head` loads checkpoints, `backend` the
+//! primitives each device implements, `analysis` the pipeline written once above them, `report`
+//! the files a run writes, `synth` seeded synthetic heads.
+
+pub mod ald;
+pub mod analysis;
+pub mod backend;
+pub mod error;
+pub mod head;
+pub mod report;
+pub mod synth;
+
+pub use error::{Error, Result};

@@ -1,0 +1,273 @@
+//! The `aldfit` command line.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use aldfit::analysis::{self, Options};
+use aldfit::backend::{self, BackendKind};
+use aldfit::head::{self, Head};
+use aldfit::report::{self, InputInfo};
+
+#[derive(Parser)]
+#[command(
+    name = "aldfit",
+    version,
+    about = "Fit the asymmetric Laplace distribution to every class of a classifier head, exactly",
+    long_about = "Fit the asymmetric Laplace distribution (ALD) to every class row of a classifier \
+                  head by exact maximum likelihood, test it against Gaussian and Laplace fits, and \
+                  reproduce the least-squares fit of arXiv 2205.11908."
+)]
+struct Cli {
+    /// Worker threads for the CPU work (default: every core).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyse every class of a head; writes classes.csv, summary.md and run.json.
+    Fit(FitArgs),
+    /// List a checkpoint's tensors and say which one `fit` would analyse.
+    Inspect {
+        /// A .safetensors file, a sharded *.safetensors.index.json (or its folder), or a .npy.
+        head: PathBuf,
+    },
+    /// Write a seeded synthetic head (rows drawn from known ALDs) as safetensors.
+    Synth {
+        /// Output file (.safetensors).
+        out: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        classes: usize,
+        #[arg(long, default_value_t = 2048)]
+        features: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+#[derive(Args)]
+struct HeadArgs {
+    /// The checkpoint: .safetensors, a sharded *.safetensors.index.json (or its folder), or .npy.
+    /// Without it, the bundled EfficientNet-Lite0 ImageNet head.
+    head: Option<PathBuf>,
+    /// The tensor to analyse (default: the classifier head, found by name or shape).
+    #[arg(long)]
+    tensor: Option<String>,
+    /// The tensor is stored [features, classes] (e.g. a Paddle/TF dense kernel).
+    #[arg(long)]
+    transpose: bool,
+    /// Class labels, one per line (default: HEAD's stem + .labels.txt when present).
+    #[arg(long)]
+    labels: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct FitArgs {
+    #[command(flatten)]
+    head: HeadArgs,
+    /// Output folder.
+    #[arg(long, default_value = "aldfit-out")]
+    out: PathBuf,
+    /// Where to compute: auto takes a real GPU when one is usable, else the CPU.
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
+    backend: BackendKind,
+    /// Flag and skip rows holding NaN or inf instead of stopping at the first.
+    #[arg(long)]
+    skip_nonfinite: bool,
+    /// Skip the study's joint fit over all weights pooled (it sorts every weight once more).
+    #[arg(long)]
+    no_pooled: bool,
+    /// How many best and worst classes the summary lists.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Do not print the summary.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("aldfit: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if let Some(t) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+            .context("cannot start the worker threads")?;
+    }
+    match cli.command {
+        Command::Fit(args) => fit(args),
+        Command::Inspect { head } => inspect(&head),
+        Command::Synth {
+            out,
+            classes,
+            features,
+            seed,
+        } => synth(&out, classes, features, seed),
+    }
+}
+
+/// Opens the head and its labels; prints which tensor was chosen and why.
+fn open_head(args: &HeadArgs) -> Result<(Head, Vec<String>, Option<String>)> {
+    let (head, mut labels, mut labels_from) = match &args.head {
+        None => {
+            if args.tensor.is_some() || args.transpose {
+                anyhow::bail!("--tensor and --transpose need a HEAD file");
+            }
+            let (h, l) = Head::bundled()?;
+            (
+                h,
+                l,
+                Some("assets/imagenet_classes.txt (bundled)".to_owned()),
+            )
+        }
+        Some(path) => (
+            Head::open(path, args.tensor.as_deref(), args.transpose)?,
+            Vec::new(),
+            None,
+        ),
+    };
+    let label_path = args
+        .labels
+        .clone()
+        .or_else(|| args.head.as_deref().and_then(head::labels_beside));
+    if let Some(p) = label_path {
+        labels = head::read_labels(&p, head.classes)?;
+        labels_from = Some(p.display().to_string());
+    }
+    eprintln!(
+        "aldfit: {} tensor `{}` ({}): {} classes × {} features, {}{}",
+        head.path.display(),
+        head.tensor,
+        head.choice.describe(),
+        head.classes,
+        head.features,
+        head.dtype.name(),
+        if head.transposed {
+            ", read transposed"
+        } else {
+            ""
+        }
+    );
+    Ok((head, labels, labels_from))
+}
+
+fn fit(args: FitArgs) -> Result<()> {
+    let start = Instant::now();
+    let (head, labels, labels_from) = open_head(&args.head)?;
+    let mut backend = backend::create(args.backend)?;
+    let info = backend.info();
+    eprintln!("aldfit: backend {} on {}", info.name, info.device);
+
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(head.classes as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} classes ({eta})")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_message("fitting");
+    let opts = Options {
+        skip_nonfinite: args.skip_nonfinite,
+        pooled: !args.no_pooled,
+    };
+    let mut analysis = analysis::analyse(&head, &labels, backend.as_mut(), &opts, &mut |done| {
+        bar.set_position(done as u64)
+    })?;
+    bar.finish_and_clear();
+
+    let t = Instant::now();
+    let input = InputInfo::of(&head, labels_from);
+    analysis.timings.add("hash", t);
+
+    let t = Instant::now();
+    let csv = report::classes_csv(&analysis, &labels)?;
+    let options = serde_json::json!({
+        "backend": args.backend,
+        "skip_nonfinite": args.skip_nonfinite,
+        "pooled": opts.pooled,
+        "threads": rayon::current_num_threads(),
+        "transpose": args.head.transpose,
+        "tensor": args.head.tensor,
+    });
+    analysis.timings.add("report", t);
+    let summary = report::summary_md(&analysis, &input, &labels, args.top);
+    let mut run = report::run_json(&analysis, &input, options);
+    run["wall_s"] = serde_json::json!(start.elapsed().as_secs_f64());
+
+    report::ensure_dir(&args.out)?;
+    report::write_atomic(&args.out, "classes.csv", &csv)?;
+    report::write_atomic(&args.out, "summary.md", summary.as_bytes())?;
+    report::write_atomic(
+        &args.out,
+        "run.json",
+        serde_json::to_string_pretty(&run)?.as_bytes(),
+    )?;
+    if !args.quiet {
+        println!("{summary}");
+    }
+    eprintln!(
+        "aldfit: wrote {}/{{classes.csv,summary.md,run.json}} in {:.3} s",
+        args.out.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn inspect(path: &Path) -> Result<()> {
+    let tensors = head::list_tensors(path)?;
+    let choice = head::default_choice(&tensors);
+    println!("{:<50} {:>20} {:>8}  file", "tensor", "shape", "dtype");
+    for t in &tensors {
+        let mark = match &choice {
+            Some((n, _)) if *n == t.name => "  <- fit",
+            _ => "",
+        };
+        println!(
+            "{:<50} {:>20} {:>8}  {}{mark}",
+            t.name,
+            format!("{:?}", t.shape),
+            t.dtype,
+            t.file.file_name().unwrap_or_default().to_string_lossy()
+        );
+    }
+    match choice {
+        Some((name, why)) => println!("\n`fit` would analyse `{name}`: {}", why.describe()),
+        None => println!("\nno 2-D tensor: `fit` has nothing to analyse here"),
+    }
+    Ok(())
+}
+
+fn synth(out: &Path, classes: usize, features: usize, seed: u64) -> Result<()> {
+    if classes == 0 || features == 0 {
+        anyhow::bail!("--classes and --features must be positive");
+    }
+    let (values, _) = aldfit::synth::ald_head(classes, features, seed);
+    aldfit::synth::write_safetensors(out, "fc.weight", classes, features, &values)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!(
+        "aldfit: wrote {} ({classes} × {features} f32, seed {seed})",
+        out.display()
+    );
+    Ok(())
+}

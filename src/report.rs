@@ -1,0 +1,473 @@
+//! The files a run writes: `classes.csv`, `summary.md`, `run.json`. Each is rendered in memory
+//! first and then written to a temporary file in the output folder and renamed, so a failed or
+//! interrupted run never leaves a half-written file.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::ald::{Model, SeedLine};
+use crate::analysis::{Analysis, ClassResult};
+use crate::error::{Error, Result};
+use crate::head::Head;
+
+/// The columns of `classes.csv`, in order. The first twenty are the interface promised to users.
+pub const CLASS_COLUMNS: &[&str] = &[
+    "class",
+    "label",
+    "n",
+    "zeros",
+    "loc",
+    "scale",
+    "kappa",
+    "nll",
+    "boundary",
+    "degenerate",
+    "ks",
+    "nll_gauss",
+    "nll_laplace",
+    "aic_best",
+    "seed_slope_pos",
+    "seed_intercept_pos",
+    "seed_r2_pos",
+    "seed_slope_neg",
+    "seed_intercept_neg",
+    "seed_r2_neg",
+    "nonfinite",
+    "mean",
+    "std",
+    "median",
+    "mad",
+    "seed_n_pos",
+    "seed_n_neg",
+    "seed_k_pos",
+    "seed_lambda_pos",
+    "seed_mean_pos",
+    "seed_k_neg",
+    "seed_lambda_neg",
+    "seed_mean_neg",
+];
+
+/// Shortest text that parses back to the same f64 (`NaN`, `inf` for the special values).
+pub fn float(x: f64) -> String {
+    format!("{x:?}")
+}
+
+fn flag(b: bool) -> &'static str {
+    if b {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+/// Where the analysed head came from, for the summary and `run.json`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InputInfo {
+    pub file: String,
+    pub tensor: String,
+    pub choice: String,
+    pub classes: usize,
+    pub features: usize,
+    pub dtype: String,
+    pub transposed: bool,
+    pub sha256: String,
+    pub labels: Option<String>,
+}
+
+impl InputInfo {
+    pub fn of(head: &Head, labels: Option<String>) -> Self {
+        InputInfo {
+            file: head.path.display().to_string(),
+            tensor: head.tensor.clone(),
+            choice: head.choice.describe().to_owned(),
+            classes: head.classes,
+            features: head.features,
+            dtype: head.dtype.name().to_owned(),
+            transposed: head.transposed,
+            sha256: head.file_sha256(),
+            labels,
+        }
+    }
+}
+
+pub fn classes_csv(analysis: &Analysis, labels: &[String]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| Error::Invalid(format!("cannot render classes.csv: {e}"));
+    w.write_record(CLASS_COLUMNS).map_err(csv_err)?;
+    for (k, c) in analysis.classes.iter().enumerate() {
+        let (f, b) = (&c.stats.fit, &c.stats.baselines);
+        let (sp, sn) = (&c.seed_pos, &c.seed_neg);
+        let record: Vec<String> = vec![
+            k.to_string(),
+            labels.get(k).cloned().unwrap_or_default(),
+            c.n.to_string(),
+            c.zeros.to_string(),
+            float(f.params.loc),
+            float(f.params.scale),
+            float(f.params.kappa),
+            float(f.nll),
+            flag(f.boundary).into(),
+            flag(f.degenerate).into(),
+            float(c.stats.ks),
+            float(b.nll_gauss),
+            float(b.nll_laplace),
+            c.aic_best().map_or("NaN", Model::name).into(),
+            float(sp.slope),
+            float(sp.intercept),
+            float(sp.r2),
+            float(sn.slope),
+            float(sn.intercept),
+            float(sn.r2),
+            flag(c.nonfinite).into(),
+            float(b.mean),
+            float(b.std()),
+            float(b.median),
+            float(b.mad),
+            sp.count.to_string(),
+            sn.count.to_string(),
+            float(sp.k()),
+            float(sp.lambda()),
+            float(sp.mean()),
+            float(sn.k()),
+            float(sn.lambda()),
+            float(sn.mean()),
+        ];
+        w.write_record(&record).map_err(csv_err)?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::Invalid(format!("cannot render classes.csv: {e}")))
+}
+
+/// Linear-interpolated quantile (numpy's default) of the finite values; NaN when there are none.
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let pos = q * (v.len() - 1) as f64;
+    let (i, frac) = (pos.floor() as usize, pos.fract());
+    if i + 1 < v.len() {
+        v[i] + frac * (v[i + 1] - v[i])
+    } else {
+        v[i]
+    }
+}
+
+fn fmt4(x: f64) -> String {
+    if x.is_finite() {
+        if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e5) {
+            format!("{x:.4e}")
+        } else {
+            format!("{x:.4}")
+        }
+    } else {
+        "NaN".into()
+    }
+}
+
+/// Counts of AIC winners, in the order ALD, Gaussian, Laplace, then "none".
+pub fn aic_wins(classes: &[ClassResult]) -> [usize; 4] {
+    let mut wins = [0usize; 4];
+    for c in classes {
+        match c.aic_best() {
+            Some(Model::Ald) => wins[0] += 1,
+            Some(Model::Gauss) => wins[1] += 1,
+            Some(Model::Laplace) => wins[2] += 1,
+            None => wins[3] += 1,
+        }
+    }
+    wins
+}
+
+/// Class indices of fitted rows, best ALD fit (smallest KS) first.
+pub fn ranked_by_ks(classes: &[ClassResult]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..classes.len())
+        .filter(|&k| classes[k].stats.ks.is_finite())
+        .collect();
+    idx.sort_by(|&a, &b| {
+        classes[a]
+            .stats
+            .ks
+            .total_cmp(&classes[b].stats.ks)
+            .then(a.cmp(&b))
+    });
+    idx
+}
+
+fn flagged(classes: &[ClassResult], pred: impl Fn(&ClassResult) -> bool) -> Vec<usize> {
+    (0..classes.len()).filter(|&k| pred(&classes[k])).collect()
+}
+
+fn label_of(labels: &[String], k: usize) -> String {
+    labels
+        .get(k)
+        .map(|l| l.replace('|', "\\|"))
+        .unwrap_or_default()
+}
+
+/// The human summary, also printed by `fit`.
+pub fn summary_md(analysis: &Analysis, input: &InputInfo, labels: &[String], top: usize) -> String {
+    let cls = &analysis.classes;
+    let n = cls.len();
+    let mut s = String::new();
+    let _ = writeln!(s, "# aldfit summary\n");
+    let _ = writeln!(
+        s,
+        "- head: `{}`, tensor `{}` ({}){}",
+        input.file,
+        input.tensor,
+        input.choice,
+        if input.transposed {
+            ", read transposed"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        s,
+        "- shape: {} classes × {} features, {}; sha256 `{}`",
+        input.classes, input.features, input.dtype, input.sha256
+    );
+    if let Some(l) = &input.labels {
+        let _ = writeln!(s, "- labels: `{l}`");
+    }
+    let _ = writeln!(
+        s,
+        "- backend: {} on {} ({} chunk{})",
+        analysis.backend.name,
+        analysis.backend.device,
+        analysis.chunks,
+        if analysis.chunks == 1 { "" } else { "s" }
+    );
+    let _ = writeln!(s, "- aldfit {}\n", env!("CARGO_PKG_VERSION"));
+
+    let wins = aic_wins(cls);
+    let pct = |k: usize| 100.0 * k as f64 / n.max(1) as f64;
+    let _ = writeln!(s, "## Which model fits each class best (AIC)\n");
+    let _ = writeln!(s, "| model | classes | share |\n|---|---:|---:|");
+    for (name, k) in [
+        "ALD (3 params)",
+        "Gaussian (2)",
+        "Laplace (2)",
+        "none (degenerate or skipped)",
+    ]
+    .iter()
+    .zip(wins)
+    {
+        if k > 0 || !name.starts_with("none") {
+            let _ = writeln!(s, "| {name} | {k} | {:.1} % |", pct(k));
+        }
+    }
+
+    let col = |f: &dyn Fn(&ClassResult) -> f64| -> Vec<f64> { cls.iter().map(f).collect() };
+    let rows: [(&str, Vec<f64>); 6] = [
+        ("κ (kappa)", col(&|c| c.stats.fit.params.kappa)),
+        ("scale s", col(&|c| c.stats.fit.params.scale)),
+        ("KS distance", col(&|c| c.stats.ks)),
+        ("AIC(ALD) − best other AIC", col(&|c| aic_margin(c))),
+        ("seed R² (positive part)", col(&|c| c.seed_pos.r2)),
+        ("seed R² (negative part)", col(&|c| c.seed_neg.r2)),
+    ];
+    let _ = writeln!(s, "\n## Over all classes\n");
+    let _ = writeln!(
+        s,
+        "| statistic | median | 5th pct | 95th pct |\n|---|---:|---:|---:|"
+    );
+    for (name, v) in &rows {
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {} | {} |",
+            fmt4(quantile(v, 0.5)),
+            fmt4(quantile(v, 0.05)),
+            fmt4(quantile(v, 0.95))
+        );
+    }
+
+    if let Some((p, q)) = &analysis.pooled {
+        let _ = writeln!(
+            s,
+            "\n## The study's joint fit (all weights pooled, DESIGN.md 2.4)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| part | values | slope a | intercept b | R² | k | λ | mean |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for (name, l) in [("positive", p), ("negative", q)] {
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+                l.count,
+                fmt4(l.slope),
+                fmt4(l.intercept),
+                fmt4(l.r2),
+                fmt4(l.k()),
+                fmt4(l.lambda()),
+                fmt4(l.mean())
+            );
+        }
+    }
+
+    let ranked = ranked_by_ks(cls);
+    let table = |s: &mut String, title: &str, ks: &mut dyn Iterator<Item = &usize>| {
+        let _ = writeln!(s, "\n## {title}\n");
+        let _ = writeln!(
+            s,
+            "| class | label | KS | κ | loc | scale | AIC best |\n|---:|---|---:|---:|---:|---:|---|"
+        );
+        for &k in ks {
+            let c = &cls[k];
+            let p = c.stats.fit.params;
+            let _ = writeln!(
+                s,
+                "| {k} | {} | {} | {} | {} | {} | {} |",
+                label_of(labels, k),
+                fmt4(c.stats.ks),
+                fmt4(p.kappa),
+                fmt4(p.loc),
+                fmt4(p.scale),
+                c.aic_best().map_or("none", Model::name)
+            );
+        }
+    };
+    table(
+        &mut s,
+        "Classes that fit the ALD best (smallest KS)",
+        &mut ranked.iter().take(top),
+    );
+    table(
+        &mut s,
+        "Classes that fit the ALD worst (largest KS)",
+        &mut ranked.iter().rev().take(top),
+    );
+
+    let _ = writeln!(s, "\n## Flagged rows\n");
+    let flags = [
+        (
+            "boundary (an end point beats every interior μ: one-sided)",
+            flagged(cls, |c| c.stats.fit.boundary),
+        ),
+        (
+            "degenerate (fewer than 3 distinct values)",
+            flagged(cls, |c| c.stats.fit.degenerate),
+        ),
+        ("non-finite (skipped)", flagged(cls, |c| c.nonfinite)),
+        ("with exact zeros", flagged(cls, |c| c.zeros > 0)),
+    ];
+    for (name, ks) in &flags {
+        let list: Vec<String> = ks
+            .iter()
+            .take(10)
+            .map(|&k| match labels.get(k) {
+                Some(_) => format!(
+                    "{k} ({})",
+                    label_of(labels, k).chars().take(40).collect::<String>()
+                ),
+                None => k.to_string(),
+            })
+            .collect();
+        let more = if ks.len() > 10 { ", …" } else { "" };
+        let _ = writeln!(
+            s,
+            "- {name}: {}{}",
+            ks.len(),
+            if ks.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}{more}", list.join(", "))
+            }
+        );
+    }
+
+    let _ = writeln!(s, "\n## Time\n");
+    let _ = writeln!(s, "| stage | seconds |\n|---|---:|");
+    for (stage, t) in &analysis.timings.0 {
+        let _ = writeln!(s, "| {stage} | {t:.4} |");
+    }
+    let _ = writeln!(s, "| total | {:.4} |", analysis.timings.total());
+    s
+}
+
+/// How far the ALD is from winning: AIC(ALD) minus the better of the two alternatives.
+pub fn aic_margin(c: &ClassResult) -> f64 {
+    let b = &c.stats.baselines;
+    let other = crate::ald::aic(Model::Gauss, b.nll_gauss)
+        .min(crate::ald::aic(Model::Laplace, b.nll_laplace));
+    crate::ald::aic(Model::Ald, c.stats.fit.nll) - other
+}
+
+fn line_json(l: &SeedLine) -> serde_json::Value {
+    let num = |x: f64| {
+        if x.is_finite() {
+            json!(x)
+        } else {
+            serde_json::Value::Null
+        }
+    };
+    json!({
+        "count": l.count, "slope": num(l.slope), "intercept": num(l.intercept), "r2": num(l.r2),
+        "k": num(l.k()), "lambda": num(l.lambda()), "mean": num(l.mean()),
+    })
+}
+
+/// The machine-readable record of a run.
+pub fn run_json(
+    analysis: &Analysis,
+    input: &InputInfo,
+    options: serde_json::Value,
+) -> serde_json::Value {
+    let cls = &analysis.classes;
+    let wins = aic_wins(cls);
+    let count = |p: &dyn Fn(&ClassResult) -> bool| cls.iter().filter(|c| p(c)).count();
+    let timings: serde_json::Map<String, serde_json::Value> = analysis
+        .timings
+        .0
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    json!({
+        "aldfit_version": env!("CARGO_PKG_VERSION"),
+        "backend": analysis.backend,
+        "chunks": analysis.chunks,
+        "options": options,
+        "input": input,
+        "timings_s": timings,
+        "classes": cls.len(),
+        "aic_wins": { "ald": wins[0], "gauss": wins[1], "laplace": wins[2], "none": wins[3] },
+        "flags": {
+            "boundary": count(&|c| c.stats.fit.boundary),
+            "degenerate": count(&|c| c.stats.fit.degenerate),
+            "nonfinite": count(&|c| c.nonfinite),
+            "with_zeros": count(&|c| c.zeros > 0),
+        },
+        "pooled_seed": analysis.pooled.as_ref().map(|(p, n)| json!({"positive": line_json(p), "negative": line_json(n)})),
+    })
+}
+
+/// Writes `bytes` to `dir/name` through a temporary file in `dir` and a rename.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    use std::io::Write;
+    let path = dir.join(name);
+    let werr = |source| Error::Write {
+        path: path.clone(),
+        source,
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .tempfile_in(dir)
+        .map_err(werr)?;
+    tmp.write_all(bytes).map_err(werr)?;
+    tmp.as_file().sync_all().map_err(werr)?;
+    tmp.persist(&path).map_err(|e| werr(e.error))?;
+    Ok(path)
+}
+
+/// Creates the output folder (and parents).
+pub fn ensure_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+        path: dir.to_owned(),
+        source,
+    })
+}
