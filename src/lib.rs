@@ -7,6 +7,7 @@
 pub mod ald;
 pub mod analysis;
 pub mod backend;
+pub mod contract;
 pub mod error;
 pub mod head;
 pub mod report;

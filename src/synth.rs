@@ -84,3 +84,89 @@ pub fn write_safetensors_bytes(
     safetensors::serialize_to_file(views, None, path)
         .map_err(|e| std::io::Error::other(format!("{e:?}")))
 }
+
+/// The kinds of row in [`nasty_head`], cycled through row by row.
+pub const NASTY_KINDS: &[&str] = &[
+    "ald",
+    "ties",
+    "exact-zeros",
+    "constant",
+    "all-zero",
+    "two-values",
+    "heavy-tails",
+    "mixture",
+    "one-sided",
+    "single-nonzero",
+    "huge-offset",
+    "tiny-scale",
+];
+
+/// A head built to break implementations: ties, exact zeros, constant and two-valued rows,
+/// heavy tails, ALD mixtures with several local minima, one-sided rows, a large common offset
+/// (cancellation in prefix sums) and subnormal-adjacent scales. Row k has kind
+/// `NASTY_KINDS[k % NASTY_KINDS.len()]`.
+pub fn nasty_head(classes: usize, features: usize, seed: u64) -> Vec<f32> {
+    let mut values = vec![0f32; classes * features];
+    values
+        .par_chunks_mut(features.max(1))
+        .enumerate()
+        .for_each(|(k, row)| {
+            nasty_row(
+                NASTY_KINDS[k % NASTY_KINDS.len()],
+                &mut row_rng(seed, k),
+                row,
+            )
+        });
+    values
+}
+
+fn nasty_row<R: Rng + ?Sized>(kind: &str, rng: &mut R, row: &mut [f32]) {
+    let p = random_params(rng);
+    let n = row.len();
+    let draw = |rng: &mut R| p.sample(rng, 1)[0] as f32;
+    match kind {
+        "ties" => row
+            .iter_mut()
+            .for_each(|v| *v = (draw(rng) * 50.0).round() / 50.0),
+        "exact-zeros" => row.iter_mut().for_each(|v| {
+            *v = if rng.random::<f64>() < 0.3 {
+                0.0
+            } else {
+                draw(rng)
+            }
+        }),
+        "constant" => row.fill(0.125),
+        "all-zero" => row.fill(0.0),
+        "two-values" => row
+            .iter_mut()
+            .for_each(|v| *v = if rng.random::<bool>() { -0.5 } else { 0.25 }),
+        "heavy-tails" => row.iter_mut().for_each(|v| {
+            let u: f64 = rng.random_range(-0.4999..0.4999);
+            *v = (0.01 * (std::f64::consts::PI * u).tan()) as f32;
+        }),
+        "mixture" => {
+            let q = AldParams {
+                loc: p.loc + 8.0 * p.scale,
+                ..random_params(rng)
+            };
+            let w: f64 = rng.random_range(0.3..0.7);
+            row.iter_mut().for_each(|v| {
+                *v = if rng.random::<f64>() < w {
+                    draw(rng)
+                } else {
+                    q.sample(rng, 1)[0] as f32
+                }
+            });
+        }
+        "one-sided" => row
+            .iter_mut()
+            .for_each(|v| *v = (-(rng.random::<f64>().max(1e-300)).ln() * p.scale) as f32),
+        "single-nonzero" => {
+            row.fill(0.0);
+            row[rng.random_range(0..n)] = 1.0;
+        }
+        "huge-offset" => row.iter_mut().for_each(|v| *v = 1000.0 + draw(rng)),
+        "tiny-scale" => row.iter_mut().for_each(|v| *v = draw(rng) * 1e-30),
+        _ => row.iter_mut().for_each(|v| *v = draw(rng)),
+    }
+}

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 /// passes over a chunk (describe, then the two seed lines) mostly hit cache.
 const CHUNK_VALUES: usize = 4 << 20;
 
+#[derive(Default)]
 pub struct CpuBackend {
     values: Vec<f32>,
     indices: Vec<u32>,
@@ -21,12 +22,7 @@ pub struct CpuBackend {
 impl CpuBackend {
     /// Runs on rayon's global pool, which the CLI sizes with `--threads`.
     pub fn new() -> Self {
-        CpuBackend {
-            values: Vec::new(),
-            indices: Vec::new(),
-            cols: 0,
-            rows: 0,
-        }
+        Self::default()
     }
 
     fn slice(&self, s: &Segment) -> &[f32] {
@@ -91,7 +87,7 @@ impl Backend for CpuBackend {
     }
 
     fn load_sorted(&mut self, rows: &[f32], cols: usize, with_indices: bool) -> Result<()> {
-        if cols == 0 || rows.len() % cols != 0 {
+        if cols == 0 || !rows.len().is_multiple_of(cols) {
             return Err(Error::Invalid(format!(
                 "load_sorted: {} values are not whole rows of {cols}",
                 rows.len()

@@ -407,7 +407,7 @@ pub fn list_tensors(path: &Path) -> Result<Vec<TensorEntry>> {
 }
 
 /// Picks the head among `(name, shape)` in file order; `None` when there is no 2-D tensor.
-fn choose<'a>(tensors: &'a [(String, Vec<usize>)]) -> Option<(&'a str, Choice)> {
+fn choose(tensors: &[(String, Vec<usize>)]) -> Option<(&str, Choice)> {
     let matrices: Vec<&str> = tensors
         .iter()
         .filter(|(_, s)| s.len() == 2)

@@ -40,7 +40,10 @@ fn dtype_of(d: Dtype) -> std::result::Result<DType, String> {
 }
 
 /// Tensors in file order (by data offset), which is what "the last 2-D tensor" refers to.
-fn ordered(meta: &Metadata) -> Vec<(String, Vec<usize>, Dtype, (usize, usize))> {
+/// `(name, shape, dtype, data offsets)`.
+type Entry = (String, Vec<usize>, Dtype, (usize, usize));
+
+fn ordered(meta: &Metadata) -> Vec<Entry> {
     let infos = meta.tensors();
     meta.offset_keys()
         .into_iter()

@@ -1,0 +1,185 @@
+//! The precision contract of DESIGN.md section 4: how far a backend's result may be from the f64
+//! reference on the same input. Used by the tests and, for every backend, by validation.
+//!
+//! f32 backends may land on a neighbouring order statistic, so fits are compared through the
+//! likelihood of the returned parameters, evaluated in f64 — never through indices.
+
+use crate::ald::{self, AldFit, Baselines, NllGrad, SeedLine};
+use crate::backend::SegmentStats;
+
+pub const NLL_REL: f64 = 1e-6;
+pub const PARAM_REL: f64 = 1e-2;
+pub const REDUCTION_REL: f64 = 1e-5;
+pub const KS_ABS: f64 = 1e-4;
+pub const R2_ABS: f64 = 1e-4;
+
+/// A violation: which quantity, by how much, against which tolerance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Violation {
+    pub what: &'static str,
+    pub deviation: f64,
+    pub tolerance: f64,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} off by {:.3e} (tolerance {:.1e})",
+            self.what, self.deviation, self.tolerance
+        )
+    }
+}
+
+fn check(out: &mut Vec<Violation>, what: &'static str, deviation: f64, tolerance: f64) {
+    // NaN where the reference has a number (or the other way round) is a violation too.
+    if deviation.is_nan() || deviation > tolerance {
+        out.push(Violation {
+            what,
+            deviation,
+            tolerance,
+        });
+    }
+}
+
+/// Deviation of `a` from `b`, 0 when both are NaN, NaN when only one is.
+fn dev(a: f64, b: f64, scale: f64) -> f64 {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => 0.0,
+        (false, false) if a == b => 0.0,
+        (false, false) => (a - b).abs() / scale,
+        _ => f64::NAN,
+    }
+}
+
+/// A fit of the sorted segment `xs` against the reference fit of the same values.
+pub fn check_fit(xs: &[f32], got: &AldFit, want: &AldFit, out: &mut Vec<Violation>) {
+    if got.degenerate != want.degenerate {
+        check(out, "degenerate flag", f64::NAN, 0.0);
+        return;
+    }
+    if want.degenerate {
+        return;
+    }
+    // The likelihood of the backend's parameters, in f64, may exceed the optimum only slightly.
+    let nll = ald::nll_grad(xs, &got.params).nll;
+    check(
+        out,
+        "NLL at the returned parameters",
+        (nll - want.nll) / want.nll.abs().max(1e-300),
+        NLL_REL,
+    );
+    check(
+        out,
+        "reported NLL",
+        dev(got.nll, want.nll, want.nll.abs()),
+        NLL_REL,
+    );
+    let (g, w) = (&got.params, &want.params);
+    check(out, "kappa", dev(g.kappa, w.kappa, w.kappa), PARAM_REL);
+    check(out, "scale", dev(g.scale, w.scale, w.scale), PARAM_REL);
+    check(
+        out,
+        "loc (in units of scale)",
+        dev(g.loc, w.loc, w.scale),
+        PARAM_REL,
+    );
+}
+
+pub fn check_baselines(got: &Baselines, want: &Baselines, out: &mut Vec<Violation>) {
+    let scale = want.std().max(1e-300);
+    check(
+        out,
+        "mean (in units of std)",
+        dev(got.mean, want.mean, scale),
+        REDUCTION_REL,
+    );
+    check(
+        out,
+        "variance",
+        dev(got.var, want.var, want.var),
+        REDUCTION_REL,
+    );
+    check(
+        out,
+        "median",
+        dev(got.median, want.median, scale),
+        REDUCTION_REL,
+    );
+    check(
+        out,
+        "mean absolute deviation",
+        dev(got.mad, want.mad, want.mad),
+        REDUCTION_REL,
+    );
+    check(
+        out,
+        "Gaussian NLL",
+        dev(got.nll_gauss, want.nll_gauss, want.nll_gauss.abs()),
+        REDUCTION_REL,
+    );
+    check(
+        out,
+        "Laplace NLL",
+        dev(got.nll_laplace, want.nll_laplace, want.nll_laplace.abs()),
+        REDUCTION_REL,
+    );
+}
+
+/// Fit, KS and baselines of one segment. KS is compared at the backend's own parameters
+/// (re-evaluated in f64), since a neighbouring μ̂ legitimately moves it.
+pub fn check_stats(xs: &[f32], got: &SegmentStats, want: &SegmentStats, out: &mut Vec<Violation>) {
+    check_fit(xs, &got.fit, &want.fit, out);
+    let ks_ref = ald::ks_sorted(xs, &got.fit.params);
+    check(out, "KS", dev(got.ks, ks_ref, 1.0), KS_ABS);
+    check_baselines(&got.baselines, &want.baselines, out);
+}
+
+pub fn check_seed(got: &SeedLine, want: &SeedLine, out: &mut Vec<Violation>) {
+    if got.count != want.count {
+        check(out, "seed count", f64::NAN, 0.0);
+    }
+    check(out, "seed R²", dev(got.r2, want.r2, 1.0), R2_ABS);
+    check(
+        out,
+        "seed slope",
+        dev(got.slope, want.slope, want.slope.abs().max(1.0)),
+        R2_ABS,
+    );
+    check(
+        out,
+        "seed intercept",
+        dev(got.intercept, want.intercept, want.intercept.abs().max(1.0)),
+        R2_ABS,
+    );
+}
+
+pub fn check_nll_grad(got: &NllGrad, want: &NllGrad, out: &mut Vec<Violation>) {
+    let scale = want.nll.abs().max(1.0);
+    check(
+        out,
+        "NLL reduction",
+        dev(got.nll, want.nll, scale),
+        REDUCTION_REL,
+    );
+    // Gradients are compared on the scale of the NLL: they cancel to ~0 at the optimum.
+    let gscale = |w: f64| w.abs().max(scale * 1e-3);
+    check(
+        out,
+        "dNLL/dloc",
+        dev(got.d_loc, want.d_loc, gscale(want.d_loc)),
+        REDUCTION_REL,
+    );
+    check(
+        out,
+        "dNLL/dscale",
+        dev(got.d_scale, want.d_scale, gscale(want.d_scale)),
+        REDUCTION_REL,
+    );
+    check(
+        out,
+        "dNLL/dkappa",
+        dev(got.d_kappa, want.d_kappa, gscale(want.d_kappa)),
+        REDUCTION_REL,
+    );
+}

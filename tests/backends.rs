@@ -1,0 +1,395 @@
+//! One body per property, run on every backend this machine has (see common::backends), each
+//! against the f64 reference in src/ald.rs under the DESIGN.md section 4 contract.
+
+mod common;
+
+use aldfit::ald::{self, AldParams};
+use aldfit::analysis::{self, Options};
+use aldfit::backend::{Backend, BackendInfo, Segment, SegmentStats, Side, SortedSegment};
+use aldfit::contract::{self, Violation};
+use aldfit::head::Head;
+use aldfit::synth;
+use common::{backends, rng, sorted};
+use rand::Rng;
+
+fn assert_clean(backend: &str, what: &str, v: &[Violation]) {
+    assert!(
+        v.is_empty(),
+        "{backend}: {what}: {}",
+        v.iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+}
+
+fn full_rows(rows: usize, cols: usize) -> Vec<Segment> {
+    (0..rows).map(|r| Segment::new(r, 0, cols)).collect()
+}
+
+#[test]
+fn sort_is_an_exact_permutation_with_feature_indices() {
+    let cols = 1000;
+    let values = synth::nasty_head(24, cols, 11);
+    for (name, mut b) in backends() {
+        b.load_sorted(&values, cols, true).unwrap();
+        let back = b.read_sorted(&full_rows(24, cols)).unwrap();
+        for (
+            r,
+            SortedSegment {
+                values: v,
+                indices: ix,
+            },
+        ) in back.iter().enumerate()
+        {
+            let row = &values[r * cols..(r + 1) * cols];
+            assert!(
+                v.windows(2).all(|w| w[0] <= w[1]),
+                "{name}: row {r} not sorted"
+            );
+            let mut seen = vec![false; cols];
+            for (&x, &i) in v.iter().zip(ix) {
+                assert_eq!(
+                    row[i as usize].to_bits(),
+                    x.to_bits(),
+                    "{name}: row {r} index {i}"
+                );
+                assert!(
+                    !std::mem::replace(&mut seen[i as usize], true),
+                    "{name}: index {i} twice"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn segment_statistics_meet_the_contract_on_nasty_rows() {
+    for cols in [3, 17, 1280, 4099] {
+        let rows = 2 * synth::NASTY_KINDS.len();
+        let values = synth::nasty_head(rows, cols, cols as u64);
+        let mut r = rng(cols as u64);
+        // Whole rows plus random sub-segments, as the split trees will ask for.
+        let mut segs = full_rows(rows, cols);
+        for _ in 0..40 {
+            let row = r.random_range(0..rows);
+            let lo = r.random_range(0..cols);
+            segs.push(Segment::new(row, lo, r.random_range(lo..=cols)));
+        }
+        let sorted_rows: Vec<Vec<f32>> = values.chunks(cols).map(|c| sorted(c.to_vec())).collect();
+        for (name, mut b) in backends() {
+            b.load_sorted(&values, cols, false).unwrap();
+            let got = b.describe(&segs).unwrap();
+            let fits = b.fit(&segs).unwrap();
+            let params: Vec<AldParams> = fits.iter().map(|f| f.params).collect();
+            let ks = b.ks(&segs, &params).unwrap();
+            let base = b.baselines(&segs).unwrap();
+            for (i, s) in segs.iter().enumerate() {
+                let xs = &sorted_rows[s.row as usize][s.lo as usize..s.hi as usize];
+                let fit = ald::fit_sorted(xs);
+                let want = SegmentStats {
+                    fit,
+                    ks: ald::ks_sorted(xs, &fit.params),
+                    baselines: ald::baselines_sorted(xs),
+                };
+                let mut v = Vec::new();
+                contract::check_stats(xs, &got[i], &want, &mut v);
+                // The separate primitives agree with the fused one.
+                contract::check_stats(
+                    xs,
+                    &SegmentStats {
+                        fit: fits[i],
+                        ks: ks[i],
+                        baselines: base[i],
+                    },
+                    &want,
+                    &mut v,
+                );
+                let kind = synth::NASTY_KINDS[s.row as usize % synth::NASTY_KINDS.len()];
+                assert_clean(&name, &format!("{cols} cols, segment {s:?} ({kind})"), &v);
+            }
+        }
+    }
+}
+
+#[test]
+fn design_counterexample_on_every_backend() {
+    let xs = [6.1f32, -4.3, 5.9, -6.9, -3.5];
+    for (name, mut b) in backends() {
+        b.load_sorted(&xs, 5, false).unwrap();
+        let fit = b.fit(&full_rows(1, 5)).unwrap()[0];
+        assert_eq!(fit.params.loc, 5.9f32 as f64, "{name}");
+    }
+}
+
+#[test]
+fn seed_lines_and_partition_points_meet_the_contract() {
+    let cols = 2049;
+    let rows = synth::NASTY_KINDS.len();
+    let values = synth::nasty_head(rows, cols, 5);
+    for (name, mut b) in backends() {
+        b.load_sorted(&values, cols, false).unwrap();
+        let segs = full_rows(rows, cols);
+        let zeros = vec![0f32; rows];
+        let neg_end = b.partition_points(&segs, &zeros, false).unwrap();
+        let pos_start = b.partition_points(&segs, &zeros, true).unwrap();
+        let pos: Vec<Segment> = (0..rows)
+            .map(|r| Segment::new(r, pos_start[r] as usize, cols))
+            .collect();
+        let neg: Vec<Segment> = (0..rows)
+            .map(|r| Segment::new(r, 0, neg_end[r] as usize))
+            .collect();
+        let (sp, sn) = (
+            b.seed(&pos, Side::Positive).unwrap(),
+            b.seed(&neg, Side::Negative).unwrap(),
+        );
+        for r in 0..rows {
+            let row = &values[r * cols..(r + 1) * cols];
+            assert_eq!(
+                neg_end[r] as usize,
+                row.iter().filter(|&&x| x < 0.0).count(),
+                "{name} row {r}"
+            );
+            assert_eq!(
+                cols - pos_start[r] as usize,
+                row.iter().filter(|&&x| x > 0.0).count(),
+                "{name} row {r}"
+            );
+            let xs = sorted(row.to_vec());
+            let mut v = Vec::new();
+            contract::check_seed(
+                &sp[r],
+                &ald::seed_positive_sorted(&xs[pos_start[r] as usize..]),
+                &mut v,
+            );
+            contract::check_seed(
+                &sn[r],
+                &ald::seed_negative_sorted(&xs[..neg_end[r] as usize]),
+                &mut v,
+            );
+            assert_clean(&name, &format!("row {r}"), &v);
+        }
+    }
+}
+
+#[test]
+fn nll_and_gradient_reduction_meet_the_contract() {
+    let cols = 4096;
+    let (values, truth) = synth::ald_head(16, cols, 3);
+    let mut r = rng(3);
+    // At the truth, and away from it where the gradient is large.
+    let params: Vec<AldParams> = truth
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if i % 2 == 0 {
+                *p
+            } else {
+                AldParams {
+                    loc: p.loc + r.random_range(-0.05..0.05),
+                    ..synth::random_params(&mut r)
+                }
+            }
+        })
+        .collect();
+    for (name, mut b) in backends() {
+        let got = b.nll_grad(&values, cols, &params).unwrap();
+        for (i, row) in values.chunks(cols).enumerate() {
+            let mut v = Vec::new();
+            contract::check_nll_grad(&got[i], &ald::nll_grad(row, &params[i]), &mut v);
+            assert_clean(&name, &format!("row {i}"), &v);
+        }
+    }
+}
+
+#[test]
+fn parameter_recovery_through_the_pipeline() {
+    let (classes, cols) = (200, 4096);
+    let (values, truth) = synth::ald_head(classes, cols, 21);
+    let head = Head::from_f32("synthetic", classes, cols, &values).unwrap();
+    for (name, mut b) in backends() {
+        let a =
+            analysis::analyse(&head, &[], b.as_mut(), &Options::default(), &mut |_| {}).unwrap();
+        let mut ek: Vec<f64> = a
+            .classes
+            .iter()
+            .zip(&truth)
+            .map(|(c, p)| (c.stats.fit.params.kappa / p.kappa - 1.0).abs())
+            .collect();
+        let mut es: Vec<f64> = a
+            .classes
+            .iter()
+            .zip(&truth)
+            .map(|(c, p)| (c.stats.fit.params.scale / p.scale - 1.0).abs())
+            .collect();
+        ek.sort_by(f64::total_cmp);
+        es.sort_by(f64::total_cmp);
+        assert!(
+            ek[classes / 2] < 0.02,
+            "{name}: median relative error of κ {}",
+            ek[classes / 2]
+        );
+        assert!(
+            es[classes / 2] < 0.02,
+            "{name}: median relative error of s {}",
+            es[classes / 2]
+        );
+        // The ALD is the true model here: AIC should pick it for most rows.
+        let ald_wins = a
+            .classes
+            .iter()
+            .filter(|c| c.aic_best() == Some(ald::Model::Ald))
+            .count();
+        assert!(
+            ald_wins > classes * 8 / 10,
+            "{name}: ALD won only {ald_wins} of {classes}"
+        );
+    }
+}
+
+/// Delegates to a backend but caps the chunk size, to drive the pipeline through many chunks.
+struct SmallChunks<'a>(&'a mut dyn Backend, usize);
+
+impl Backend for SmallChunks<'_> {
+    fn info(&self) -> BackendInfo {
+        self.0.info()
+    }
+    fn max_chunk_rows(&self, cols: usize) -> usize {
+        self.0.max_chunk_rows(cols).min(self.1)
+    }
+    fn load_sorted(&mut self, rows: &[f32], cols: usize, ix: bool) -> aldfit::Result<()> {
+        self.0.load_sorted(rows, cols, ix)
+    }
+    fn partition_points(
+        &mut self,
+        s: &[Segment],
+        p: &[f32],
+        strict: bool,
+    ) -> aldfit::Result<Vec<u32>> {
+        self.0.partition_points(s, p, strict)
+    }
+    fn fit(&mut self, s: &[Segment]) -> aldfit::Result<Vec<ald::AldFit>> {
+        self.0.fit(s)
+    }
+    fn ks(&mut self, s: &[Segment], p: &[AldParams]) -> aldfit::Result<Vec<f64>> {
+        self.0.ks(s, p)
+    }
+    fn baselines(&mut self, s: &[Segment]) -> aldfit::Result<Vec<ald::Baselines>> {
+        self.0.baselines(s)
+    }
+    fn seed(&mut self, s: &[Segment], side: Side) -> aldfit::Result<Vec<ald::SeedLine>> {
+        self.0.seed(s, side)
+    }
+    fn describe(&mut self, s: &[Segment]) -> aldfit::Result<Vec<SegmentStats>> {
+        self.0.describe(s)
+    }
+    fn read_sorted(&mut self, s: &[Segment]) -> aldfit::Result<Vec<SortedSegment>> {
+        self.0.read_sorted(s)
+    }
+    fn nll_grad(
+        &mut self,
+        r: &[f32],
+        c: usize,
+        p: &[AldParams],
+    ) -> aldfit::Result<Vec<ald::NllGrad>> {
+        self.0.nll_grad(r, c, p)
+    }
+}
+
+#[test]
+fn chunked_runs_equal_a_single_chunk() {
+    let (classes, cols) = (101, 333);
+    let values = synth::nasty_head(classes, cols, 99);
+    let head = Head::from_f32("nasty", classes, cols, &values).unwrap();
+    for (name, mut b) in backends() {
+        let whole =
+            analysis::analyse(&head, &[], b.as_mut(), &Options::default(), &mut |_| {}).unwrap();
+        let mut chunks_seen = Vec::new();
+        let mut small = SmallChunks(b.as_mut(), 7);
+        let split = analysis::analyse(&head, &[], &mut small, &Options::default(), &mut |d| {
+            chunks_seen.push(d)
+        })
+        .unwrap();
+        assert_eq!(split.chunks, 15, "{name}");
+        assert_eq!(chunks_seen.last(), Some(&classes));
+        for (k, (a, b)) in whole.classes.iter().zip(&split.classes).enumerate() {
+            // Bitwise equal, NaNs included: chunking must not change a single result.
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{name}: class {k}");
+        }
+        assert_eq!(format!("{:?}", whole.pooled), format!("{:?}", split.pooled));
+    }
+}
+
+#[test]
+fn nonfinite_rows_fail_with_the_class_or_are_flagged_and_skipped() {
+    let (classes, cols) = (12, 50);
+    let (mut values, _) = synth::ald_head(classes, cols, 1);
+    values[5 * cols + 7] = f32::NAN;
+    values[9 * cols + 3] = f32::INFINITY;
+    let head = Head::from_f32("bad", classes, cols, &values).unwrap();
+    let labels: Vec<String> = (0..classes).map(|k| format!("label{k}")).collect();
+    for (name, mut b) in backends() {
+        let err = analysis::analyse(&head, &labels, b.as_mut(), &Options::default(), &mut |_| {})
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("class 5 (label5)")
+                && msg.contains("feature 7")
+                && msg.contains("--skip-nonfinite"),
+            "{name}: {msg}"
+        );
+        let opts = Options {
+            skip_nonfinite: true,
+            ..Options::default()
+        };
+        let a = analysis::analyse(&head, &labels, b.as_mut(), &opts, &mut |_| {}).unwrap();
+        for k in 0..classes {
+            let skipped = k == 5 || k == 9;
+            assert_eq!(a.classes[k].nonfinite, skipped, "{name}: class {k}");
+            assert_eq!(
+                a.classes[k].stats.fit.params.kappa.is_nan(),
+                skipped,
+                "{name}: class {k}"
+            );
+        }
+        // The pooled fit leaves the skipped rows out.
+        let kept: Vec<f32> = values
+            .chunks(cols)
+            .enumerate()
+            .filter(|(k, _)| *k != 5 && *k != 9)
+            .flat_map(|(_, r)| r.to_vec())
+            .collect();
+        let (p, n) = ald::seed_pooled(kept);
+        assert_eq!(a.pooled.unwrap().0.count, p.count);
+        assert_eq!(a.pooled.unwrap().1.count, n.count);
+    }
+}
+
+#[test]
+fn degenerate_rows_are_flagged_never_a_crash() {
+    let cols = 64;
+    let mut values = vec![0f32; 4 * cols];
+    values[cols..2 * cols].fill(3.5); // constant
+    for (i, v) in values[2 * cols..3 * cols].iter_mut().enumerate() {
+        *v = if i % 2 == 0 { -1.0 } else { 1.0 }; // two values
+    }
+    for (i, v) in values[3 * cols..].iter_mut().enumerate() {
+        *v = (i % 3) as f32; // three values: fittable
+    }
+    let head = Head::from_f32("degenerate", 4, cols, &values).unwrap();
+    for (name, mut b) in backends() {
+        let a =
+            analysis::analyse(&head, &[], b.as_mut(), &Options::default(), &mut |_| {}).unwrap();
+        for k in 0..3 {
+            let c = &a.classes[k];
+            assert!(c.stats.fit.degenerate, "{name}: class {k}");
+            assert!(
+                c.stats.fit.params.loc.is_nan() && c.stats.ks.is_nan(),
+                "{name}: class {k}"
+            );
+        }
+        assert!(!a.classes[3].stats.fit.degenerate, "{name}");
+        assert_eq!(a.classes[0].zeros, cols);
+        assert_eq!(a.classes[3].zeros, 22);
+    }
+}

@@ -1,0 +1,69 @@
+//! Shared test helpers: the backends to run every property on, and seeded data.
+#![allow(dead_code)]
+
+use aldfit::ald::AldParams;
+use aldfit::backend::{self, Backend, BackendKind};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Every backend this build and machine can run, by name. A backend listed in
+/// `ALDFIT_REQUIRE_BACKENDS` (comma-separated) that cannot be created fails the test instead of
+/// being skipped; otherwise a missing one is skipped with a printed reason.
+pub fn backends() -> Vec<(String, Box<dyn Backend>)> {
+    let required: Vec<String> = std::env::var("ALDFIT_REQUIRE_BACKENDS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for (name, kind) in [
+        ("cpu", BackendKind::Cpu),
+        ("wgpu", BackendKind::Wgpu),
+        ("cuda", BackendKind::Cuda),
+    ] {
+        match backend::create(kind) {
+            Ok(b) => out.push((name.to_owned(), b)),
+            Err(e) if required.iter().any(|r| r == name) => {
+                panic!("backend {name} is required (ALDFIT_REQUIRE_BACKENDS) but unavailable: {e}")
+            }
+            Err(e) => eprintln!("skipping backend {name}: {e}"),
+        }
+    }
+    out
+}
+
+pub fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// A row drawn from a mixture of two ALDs far apart: several local minima of the objective.
+pub fn mixture_row(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+    let a = AldParams::new(
+        rng.random_range(-2.0..-0.5),
+        rng.random_range(0.1..0.5),
+        rng.random_range(0.5..2.0),
+    );
+    let b = AldParams::new(
+        rng.random_range(0.5..2.0),
+        rng.random_range(0.1..0.5),
+        rng.random_range(0.5..2.0),
+    );
+    let w: f64 = rng.random_range(0.2..0.8);
+    (0..n)
+        .map(|_| {
+            let p = if rng.random::<f64>() < w { &a } else { &b };
+            p.sample(rng, 1)[0] as f32
+        })
+        .collect()
+}
+
+pub fn sorted(mut v: Vec<f32>) -> Vec<f32> {
+    v.sort_by(f32::total_cmp);
+    v
+}
+
+/// `|a − b| <= tol` treating two NaNs as equal.
+pub fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || (a - b).abs() <= tol
+}
