@@ -1,1 +1,116 @@
-fn main() {}
+//! Criterion benchmarks of the analysis and of each backend primitive, per backend and shape,
+//! on seeded synthetic ALD heads. Throughput is bytes of f32 input, so criterion reports GB/s.
+//!
+//! Shapes: `ALDFIT_BENCH_SHAPES=1000x2048,32000x4096` (the default).
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+use aldfit::ald::AldParams;
+use aldfit::analysis::{self, Options};
+use aldfit::backend::{self, Backend, BackendKind, Segment, Side};
+use aldfit::head::Head;
+use aldfit::synth;
+
+fn shapes() -> Vec<(usize, usize)> {
+    std::env::var("ALDFIT_BENCH_SHAPES")
+        .unwrap_or_else(|_| "1000x2048,32000x4096".into())
+        .split(',')
+        .filter_map(|s| {
+            let (c, f) = s.trim().split_once('x')?;
+            Some((c.parse().ok()?, f.parse().ok()?))
+        })
+        .collect()
+}
+
+fn backends() -> Vec<Box<dyn Backend>> {
+    [BackendKind::Cpu, BackendKind::Wgpu, BackendKind::Cuda]
+        .into_iter()
+        .filter_map(|k| match backend::create(k) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("bench: skipping {k:?}: {e}");
+                None
+            }
+        })
+        .collect()
+}
+
+/// `backend/device` for benchmark ids.
+fn id(b: &dyn Backend) -> String {
+    let i = b.info();
+    format!("{}/{}", i.name, i.device.replace('/', "_"))
+}
+
+fn bench(c: &mut Criterion) {
+    for (classes, features) in shapes() {
+        let shape = format!("{classes}x{features}");
+        let (values, truth) = synth::ald_head(classes, features, 42);
+        let head = Head::from_f32(&shape, classes, features, &values).expect("synthetic head");
+        let bytes = (classes * features * 4) as u64;
+        let big = bytes > 64 << 20;
+
+        for mut b in backends() {
+            let name = id(b.as_ref());
+            let mut group = c.benchmark_group("analysis");
+            group.throughput(Throughput::Bytes(bytes));
+            if big {
+                group.sample_size(10).measurement_time(Duration::from_secs(20));
+            }
+            for (variant, pooled) in [("full", true), ("no-pooled", false)] {
+                let opts = Options { pooled, ..Options::default() };
+                group.bench_function(BenchmarkId::new(format!("{name}/{variant}"), &shape), |bench| {
+                    bench.iter(|| analysis::analyse(&head, &[], b.as_mut(), &opts, &mut |_| {}).expect("analysis"))
+                });
+            }
+            group.finish();
+
+            // Primitives on one chunk as large as the backend takes.
+            let rows = b.max_chunk_rows(features).min(classes);
+            let chunk = &values[..rows * features];
+            let chunk_bytes = (rows * features * 4) as u64;
+            let segs: Vec<Segment> = (0..rows).map(|r| Segment::new(r, 0, features)).collect();
+            let mut group = c.benchmark_group("primitives");
+            group.throughput(Throughput::Bytes(chunk_bytes));
+            let cid = format!("{rows}x{features}");
+            group.bench_function(BenchmarkId::new(format!("{name}/sort"), &cid), |bench| {
+                bench.iter(|| b.load_sorted(chunk, features, false).expect("sort"))
+            });
+            group.bench_function(BenchmarkId::new(format!("{name}/sort-with-indices"), &cid), |bench| {
+                bench.iter(|| b.load_sorted(chunk, features, true).expect("sort"))
+            });
+            b.load_sorted(chunk, features, false).expect("sort");
+            group.bench_function(BenchmarkId::new(format!("{name}/fit"), &cid), |bench| {
+                bench.iter(|| b.fit(&segs).expect("fit"))
+            });
+            let params: Vec<AldParams> = truth[..rows].to_vec();
+            group.bench_function(BenchmarkId::new(format!("{name}/ks"), &cid), |bench| {
+                bench.iter(|| b.ks(&segs, &params).expect("ks"))
+            });
+            group.bench_function(BenchmarkId::new(format!("{name}/baselines"), &cid), |bench| {
+                bench.iter(|| b.baselines(&segs).expect("baselines"))
+            });
+            group.bench_function(BenchmarkId::new(format!("{name}/describe"), &cid), |bench| {
+                bench.iter(|| b.describe(&segs).expect("describe"))
+            });
+            group.bench_function(BenchmarkId::new(format!("{name}/seed"), &cid), |bench| {
+                // Whole rows as one side: the same work per value as both halves.
+                bench.iter(|| b.seed(&segs, Side::Positive).expect("seed"))
+            });
+            group.bench_function(BenchmarkId::new(format!("{name}/nll-grad"), &cid), |bench| {
+                bench.iter_custom(|iters| {
+                    let t = Instant::now();
+                    for _ in 0..iters {
+                        b.nll_grad(chunk, features, &params).expect("nll_grad");
+                    }
+                    t.elapsed()
+                })
+            });
+            group.finish();
+        }
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""The exact ALD fit of DESIGN.md 2.2 done the numpy way (sort, cumsum, argmin, float64), timed
+on the same seeded-shape heads as `cargo bench`, plus scipy's generic fit on a few rows.
+
+    python3 bench/numpy_reference.py [--shapes 1000x2048,32000x4096] [--check aldfit-out/classes.csv]
+
+With --check, it also compares aldfit's classes.csv for the bundled head with numpy's exact fit
+(NLL) and with scipy.stats.laplace_asymmetric.fit on a few classes.
+"""
+import argparse
+import csv
+import json
+import struct
+import time
+
+import numpy as np
+
+
+def exact_fit(w):
+    """Vectorised exact MLE over rows of w (float64 maths): returns loc, scale, kappa, nll."""
+    x = np.sort(w.astype(np.float64), axis=1)
+    n = x.shape[1]
+    c = np.cumsum(x, axis=1)
+    j = np.arange(n)
+    above = (c[:, -1:] - c) - (n - 1 - j) * x
+    below = (j + 1) * x - c
+    obj = np.sqrt(np.maximum(above, 0)) + np.sqrt(np.maximum(below, 0))
+    interior = (above > 0) & (below > 0)
+    obj = np.where(interior, obj, np.inf)
+    best = np.argmin(obj, axis=1)
+    rows = np.arange(x.shape[0])
+    a = above[rows, best] / n
+    b = below[rows, best] / n
+    kappa = (b / a) ** 0.25
+    scale = (a * b) ** 0.25 * (np.sqrt(a) + np.sqrt(b))
+    nll = n * (2 * np.log(np.sqrt(a) + np.sqrt(b)) + 1)
+    return x[rows, best], scale, kappa, nll
+
+
+def synthetic(classes, features, seed=42):
+    rng = np.random.default_rng(seed)
+    loc = rng.uniform(-0.02, 0.02, (classes, 1))
+    scale = rng.uniform(0.02, 0.08, (classes, 1))
+    kappa = np.exp(rng.uniform(-np.log(2), np.log(2), (classes, 1)))
+    u = rng.random((classes, features))
+    k2 = kappa * kappa
+    z = np.where(u < k2 / (1 + k2), kappa * np.log(u * (1 + k2) / k2), -np.log((1 - u) * (1 + k2)) / kappa)
+    return (loc + scale * z).astype(np.float32)
+
+
+def load_safetensors(path, name=None):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        header.pop("__metadata__", None)
+        name = name or next(k for k, v in header.items() if len(v["shape"]) == 2)
+        info = header[name]
+        start, end = info["data_offsets"]
+        f.seek(8 + n + start)
+        return np.frombuffer(f.read(end - start), dtype=np.float32).reshape(info["shape"])
+
+
+def best_time(fn, repeats):
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shapes", default="1000x2048,32000x4096")
+    ap.add_argument("--check", help="aldfit classes.csv of the bundled head to compare with")
+    ap.add_argument("--head", default="assets/efficientnet_lite0_imagenet_fc.safetensors")
+    args = ap.parse_args()
+    for shape in args.shapes.split(","):
+        classes, features = map(int, shape.split("x"))
+        w = synthetic(classes, features)
+        t = best_time(lambda: exact_fit(w), 3 if classes * features < 50_000_000 else 1)
+        gbps = w.nbytes / t / 1e9
+        print(f"numpy exact fit {shape}: {t * 1e3:.1f} ms ({gbps:.2f} GB/s)")
+    try:
+        from scipy import stats
+        w = synthetic(20, 2048)
+        t = time.perf_counter()
+        for row in w:
+            stats.laplace_asymmetric.fit(row.astype(np.float64))
+        per_1000 = (time.perf_counter() - t) / 20 * 1000
+        print(f"scipy laplace_asymmetric.fit 2048 values: {per_1000:.1f} s per 1000 rows")
+    except ImportError:
+        print("scipy not installed: skipping its timing")
+    if args.check:
+        w = load_safetensors(args.head)
+        loc, scale, kappa, nll = exact_fit(w)
+        with open(args.check) as f:
+            rows = list(csv.DictReader(f))
+        ours = np.array([float(r["nll"]) for r in rows])
+        print(f"max |NLL aldfit - NLL numpy| / |NLL|: {np.max(np.abs(ours - nll) / np.abs(nll)):.3e}")
+        from scipy import stats
+        worse = 0
+        for k in range(0, len(rows), 100):
+            x = w[k].astype(np.float64)
+            kap, l, s = stats.laplace_asymmetric.fit(x)
+            scipy_nll = -np.sum(stats.laplace_asymmetric.logpdf(x, kap, l, s))
+            worse += ours[k] > scipy_nll + 1e-9 * abs(scipy_nll)
+            print(f"class {k}: aldfit NLL {ours[k]:.6f}, scipy NLL {scipy_nll:.6f}, aldfit better by {scipy_nll - ours[k]:.3e}")
+        print(f"classes where scipy's generic fit beat aldfit's exact fit: {worse}")
+
+
+if __name__ == "__main__":
+    main()
