@@ -56,13 +56,24 @@ fn bench(c: &mut Criterion) {
             let mut group = c.benchmark_group("analysis");
             group.throughput(Throughput::Bytes(bytes));
             if big {
-                group.sample_size(10).measurement_time(Duration::from_secs(20));
+                group
+                    .sample_size(10)
+                    .measurement_time(Duration::from_secs(20));
             }
             for (variant, pooled) in [("full", true), ("no-pooled", false)] {
-                let opts = Options { pooled, ..Options::default() };
-                group.bench_function(BenchmarkId::new(format!("{name}/{variant}"), &shape), |bench| {
-                    bench.iter(|| analysis::analyse(&head, &[], b.as_mut(), &opts, &mut |_| {}).expect("analysis"))
-                });
+                let opts = Options {
+                    pooled,
+                    ..Options::default()
+                };
+                group.bench_function(
+                    BenchmarkId::new(format!("{name}/{variant}"), &shape),
+                    |bench| {
+                        bench.iter(|| {
+                            analysis::analyse(&head, &[], b.as_mut(), &opts, &mut |_| {})
+                                .expect("analysis")
+                        })
+                    },
+                );
             }
             group.finish();
 
@@ -77,9 +88,10 @@ fn bench(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(format!("{name}/sort"), &cid), |bench| {
                 bench.iter(|| b.load_sorted(chunk, features, false).expect("sort"))
             });
-            group.bench_function(BenchmarkId::new(format!("{name}/sort-with-indices"), &cid), |bench| {
-                bench.iter(|| b.load_sorted(chunk, features, true).expect("sort"))
-            });
+            group.bench_function(
+                BenchmarkId::new(format!("{name}/sort-with-indices"), &cid),
+                |bench| bench.iter(|| b.load_sorted(chunk, features, true).expect("sort")),
+            );
             b.load_sorted(chunk, features, false).expect("sort");
             group.bench_function(BenchmarkId::new(format!("{name}/fit"), &cid), |bench| {
                 bench.iter(|| b.fit(&segs).expect("fit"))
@@ -88,25 +100,30 @@ fn bench(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(format!("{name}/ks"), &cid), |bench| {
                 bench.iter(|| b.ks(&segs, &params).expect("ks"))
             });
-            group.bench_function(BenchmarkId::new(format!("{name}/baselines"), &cid), |bench| {
-                bench.iter(|| b.baselines(&segs).expect("baselines"))
-            });
-            group.bench_function(BenchmarkId::new(format!("{name}/describe"), &cid), |bench| {
-                bench.iter(|| b.describe(&segs).expect("describe"))
-            });
+            group.bench_function(
+                BenchmarkId::new(format!("{name}/baselines"), &cid),
+                |bench| bench.iter(|| b.baselines(&segs).expect("baselines")),
+            );
+            group.bench_function(
+                BenchmarkId::new(format!("{name}/describe"), &cid),
+                |bench| bench.iter(|| b.describe(&segs).expect("describe")),
+            );
             group.bench_function(BenchmarkId::new(format!("{name}/seed"), &cid), |bench| {
                 // Whole rows as one side: the same work per value as both halves.
                 bench.iter(|| b.seed(&segs, Side::Positive).expect("seed"))
             });
-            group.bench_function(BenchmarkId::new(format!("{name}/nll-grad"), &cid), |bench| {
-                bench.iter_custom(|iters| {
-                    let t = Instant::now();
-                    for _ in 0..iters {
-                        b.nll_grad(chunk, features, &params).expect("nll_grad");
-                    }
-                    t.elapsed()
-                })
-            });
+            group.bench_function(
+                BenchmarkId::new(format!("{name}/nll-grad"), &cid),
+                |bench| {
+                    bench.iter_custom(|iters| {
+                        let t = Instant::now();
+                        for _ in 0..iters {
+                            b.nll_grad(chunk, features, &params).expect("nll_grad");
+                        }
+                        t.elapsed()
+                    })
+                },
+            );
             group.finish();
         }
     }

@@ -215,42 +215,75 @@ impl AldFit {
     };
 }
 
-/// Exact MLE over a sorted segment (DESIGN.md 2.2): a full scan of every order statistic.
+/// Exact MLE over a sorted segment (DESIGN.md 2.2): the argmin of √A_j + √B_j over every
+/// interior order statistic.
 ///
-/// The objective √A + √B is not unimodal, so nothing here may shortcut the scan. Sums are taken
-/// after shifting by the middle value, which keeps the cancellation in A_j and B_j small; the
-/// winner's A and B are then recomputed directly so its parameters carry no prefix-sum error.
+/// The objective is not unimodal, so no local search may stand in for the scan. The scan is
+/// pruned exactly, by blocks of `FIT_BLOCK` order statistics: A_j is non-increasing and B_j
+/// non-decreasing in j, so on a block [a, b] every objective is at least √A_b + √B_a; a block
+/// whose bound exceeds the best objective found (by more than rounding) cannot hold the minimum.
+/// Sums are taken after shifting by the middle value, which keeps the cancellation in A_j and
+/// B_j small; the winner's A and B are then recomputed directly, so its parameters carry no
+/// prefix-sum error.
 pub fn fit_sorted(xs: &[f32]) -> AldFit {
+    const FIT_BLOCK: usize = 16;
     let n = xs.len();
     if n < 3 || xs[0] >= xs[n - 1] {
         return AldFit::DEGENERATE;
     }
     let (lo, hi) = (xs[0], xs[n - 1]);
     let shift = xs[n / 2] as f64;
-    let total: f64 = xs.iter().map(|&x| x as f64 - shift).sum();
     let nf = n as f64;
+    let blocks = n.div_ceil(FIT_BLOCK);
+    // Prefix sums at block ends: ends[b] = Σ y over blocks 0..=b.
+    let mut ends = Vec::with_capacity(blocks);
+    let mut run = 0.0;
+    for block in xs.chunks(FIT_BLOCK) {
+        run += block.iter().map(|&x| x as f64 - shift).sum::<f64>();
+        ends.push(run);
+    }
+    let total = run;
+    let above_at = |j: usize, prefix: f64| {
+        ((total - prefix) - (nf - 1.0 - j as f64) * (xs[j] as f64 - shift)).max(0.0)
+    };
+    let below_at =
+        |j: usize, prefix: f64| ((j as f64 + 1.0) * (xs[j] as f64 - shift) - prefix).max(0.0);
 
-    let mut prefix = 0.0;
-    let mut best = f64::INFINITY;
-    let mut best_j = usize::MAX;
-    let mut prev = f32::NAN;
-    for (j, &x) in xs.iter().enumerate() {
-        let y = x as f64 - shift;
-        prefix += y;
-        // Only interior candidates, and one per distinct value: ties share μ, hence the objective.
-        if x == prev || x == lo || x == hi {
-            prev = x;
-            continue;
+    // Scans block b, keeping the smallest (objective, j).
+    let scan = |b: usize, best: &mut (f64, usize)| {
+        let start = b * FIT_BLOCK;
+        let mut prefix = if b == 0 { 0.0 } else { ends[b - 1] };
+        for j in start..(start + FIT_BLOCK).min(n) {
+            let x = xs[j];
+            prefix += x as f64 - shift;
+            // Only interior candidates, one per distinct value: ties share μ, hence the objective.
+            if x == lo || x == hi || (j > 0 && xs[j - 1] == x) {
+                continue;
+            }
+            let objective = above_at(j, prefix).sqrt() + below_at(j, prefix).sqrt();
+            if objective < best.0 || (objective == best.0 && j < best.1) {
+                *best = (objective, j);
+            }
         }
-        prev = x;
-        let above = ((total - prefix) - (nf - 1.0 - j as f64) * y).max(0.0);
-        let below = ((j as f64 + 1.0) * y - prefix).max(0.0);
-        let objective = above.sqrt() + below.sqrt();
-        if objective < best {
-            best = objective;
-            best_j = j;
+    };
+    let bound = |b: usize| {
+        let (a, last) = (b * FIT_BLOCK, ((b + 1) * FIT_BLOCK).min(n) - 1);
+        let prefix_a = if b == 0 { 0.0 } else { ends[b - 1] } + (xs[a] as f64 - shift);
+        above_at(last, ends[b]).sqrt() + below_at(a, prefix_a).sqrt()
+    };
+    let bounds: Vec<f64> = (0..blocks).map(bound).collect();
+    let mut best = (f64::INFINITY, usize::MAX);
+    let first = (0..blocks)
+        .min_by(|&a, &b| bounds[a].total_cmp(&bounds[b]))
+        .unwrap_or(0);
+    scan(first, &mut best);
+    for (b, &lower) in bounds.iter().enumerate() {
+        // The margin covers rounding in the bound, so pruning never changes the result.
+        if b != first && lower <= best.0 * (1.0 + 1e-9) {
+            scan(b, &mut best);
         }
     }
+    let (best, best_j) = best;
     if best_j == usize::MAX {
         return AldFit::DEGENERATE;
     }
@@ -275,8 +308,59 @@ pub fn fit_sorted(xs: &[f32]) -> AldFit {
     }
 }
 
-/// Kolmogorov–Smirnov distance between a sorted sample and an ALD (DESIGN.md 2.3).
+/// Kolmogorov–Smirnov distance between a sorted sample and an ALD (DESIGN.md 2.3):
+/// `D = max_j max((j+1)/n − F(x(j)), F(x(j)) − j/n)`.
+///
+/// Bitwise the same as [`ks_sorted_scan`], with most CDF evaluations skipped: F is evaluated at
+/// the first value of each block of `KS_BLOCK`; as F is non-decreasing, every term of a block is
+/// bounded by its neighbours' values, and a block whose bound cannot beat the maximum found so
+/// far is never evaluated. Skipped terms are provably not larger, so the maximum is exact.
 pub fn ks_sorted(xs: &[f32], p: &AldParams) -> f64 {
+    const KS_BLOCK: usize = 8;
+    let n = xs.len();
+    if n < 8 * KS_BLOCK || !p.is_valid() {
+        return ks_sorted_scan(xs, p);
+    }
+    let cdf = Cdf::new(p);
+    let inv_n = 1.0 / n as f64;
+    let term = |j: usize, f: f64| ((j + 1) as f64 * inv_n - f).max(f - j as f64 * inv_n);
+    let blocks = n.div_ceil(KS_BLOCK);
+    // F at each block's first value, then at the last value (the bound of the last block).
+    let mut f_at: Vec<f64> = (0..blocks)
+        .map(|b| cdf.eval(xs[b * KS_BLOCK] as f64))
+        .collect();
+    f_at.push(cdf.eval(xs[n - 1] as f64));
+    let mut d = term(n - 1, f_at[blocks]);
+    for b in 0..blocks {
+        d = d.max(term(b * KS_BLOCK, f_at[b]));
+    }
+    // Upper bound of the terms of block b: (j+1)/n ≤ end/n with F ≥ F(first), and
+    // F ≤ F(next block's first) with j/n ≥ first/n.
+    let bound = |b: usize| {
+        let (lo, hi) = (b * KS_BLOCK, ((b + 1) * KS_BLOCK).min(n));
+        (hi as f64 * inv_n - f_at[b]).max(f_at[b + 1] - lo as f64 * inv_n)
+    };
+    let eval_block = |b: usize, d: &mut f64| {
+        let (lo, hi) = (b * KS_BLOCK, ((b + 1) * KS_BLOCK).min(n));
+        for (j, &x) in xs.iter().enumerate().take(hi).skip(lo + 1) {
+            *d = d.max(term(j, cdf.eval(x as f64)));
+        }
+    };
+    // The most promising block first raises the bar for the others.
+    let first = (0..blocks)
+        .max_by(|&a, &b| bound(a).total_cmp(&bound(b)))
+        .unwrap_or(0);
+    eval_block(first, &mut d);
+    for b in 0..blocks {
+        if b != first && bound(b) > d {
+            eval_block(b, &mut d);
+        }
+    }
+    d
+}
+
+/// KS distance by evaluating F at every value: the plain definition of [`ks_sorted`].
+pub fn ks_sorted_scan(xs: &[f32], p: &AldParams) -> f64 {
     if xs.is_empty() || !p.is_valid() {
         return f64::NAN;
     }
@@ -540,26 +624,128 @@ pub fn partition_point_sorted(xs: &[f32], pivot: f32, strict: bool) -> usize {
 }
 
 /// The study's joint fit over a whole matrix (DESIGN.md 2.4): every positive weight pooled, and
-/// every negative one, each side as [`seed_magnitudes`] of its |x|.
+/// every negative one.
 pub fn seed_pooled(values: impl IntoIterator<Item = f32>) -> (SeedLine, SeedLine) {
-    let mut pos: Vec<u32> = Vec::new();
-    let mut neg: Vec<u32> = Vec::new();
+    let mut pools = JointPools::default();
     for x in values {
-        if x > 0.0 {
-            pos.push(x.to_bits());
-        } else if x < 0.0 {
-            neg.push((-x).to_bits());
-        }
+        pools.push(x);
     }
-    rayon::join(|| seed_magnitudes(&mut pos), || seed_magnitudes(&mut neg))
+    pools.lines()
 }
 
-/// The seed line of a pool of positive magnitudes given as f32 bit patterns, in any order.
-/// Positive f32 values order like their bit patterns, so an integer radix sort is exact and
-/// sorts in place of a copy no larger than the pool.
-pub fn seed_magnitudes(bits: &mut [u32]) -> SeedLine {
-    radsort::sort(bits);
-    SeedLine::from_logs(bits.iter().map(|&b| (f32::from_bits(b) as f64).ln()))
+/// Bits of an f32 magnitude that pick its bucket: sign (0), exponent and 3 mantissa bits.
+const POOL_SHIFT: u32 = 20;
+const POOL_BUCKETS: usize = 1 << (32 - POOL_SHIFT);
+
+/// A pool of positive magnitudes for the joint fit, kept as f32 bit patterns (which order like
+/// the values) in buckets by their top bits. The global order the least-squares line needs is
+/// then many small, cache-resident sorts that run in parallel, and no second copy of the pool
+/// is ever made.
+#[derive(Clone, Debug, Default)]
+pub struct MagnitudePool {
+    buckets: Vec<Vec<u32>>,
+}
+
+impl MagnitudePool {
+    #[inline]
+    pub fn push(&mut self, magnitude: f32) {
+        if self.buckets.is_empty() {
+            self.buckets.resize_with(POOL_BUCKETS, Vec::new);
+        }
+        let bits = magnitude.to_bits();
+        self.buckets[(bits >> POOL_SHIFT) as usize].push(bits);
+    }
+
+    pub fn merge(&mut self, other: MagnitudePool) {
+        if self.buckets.is_empty() {
+            *self = other;
+            return;
+        }
+        for (mine, mut theirs) in self.buckets.iter_mut().zip(other.buckets) {
+            if mine.is_empty() {
+                *mine = theirs;
+            } else {
+                mine.append(&mut theirs);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.buckets.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The seed line of the pooled magnitudes in ascending order (DESIGN.md 2.4).
+    pub fn line(mut self) -> SeedLine {
+        use rayon::prelude::*;
+        let count = self.len();
+        if count == 0 {
+            return SeedLine::nan(0);
+        }
+        self.buckets.par_iter_mut().for_each(|b| radsort::sort(b));
+        let mut base = Vec::with_capacity(self.buckets.len());
+        let mut total = 0usize;
+        for b in &self.buckets {
+            base.push(total);
+            total += b.len();
+        }
+        // Shift the logs by the median's, as `SeedLine::from_logs` shifts by the first.
+        let mid = base.partition_point(|&s| s <= count / 2) - 1;
+        let shift = (f32::from_bits(self.buckets[mid][count / 2 - base[mid]]) as f64).ln();
+        // Partial sums per bucket in parallel, added in bucket order: the same result whatever
+        // the thread count.
+        let partial: Vec<(f64, f64, f64)> = self
+            .buckets
+            .par_iter()
+            .zip(base.par_iter())
+            .map(|(b, &start)| {
+                let (mut sd, mut sid, mut sdd) = (0.0, 0.0, 0.0);
+                for (i, &bits) in b.iter().enumerate() {
+                    let d = (f32::from_bits(bits) as f64).ln() - shift;
+                    sd += d;
+                    sid += (start + i) as f64 * d;
+                    sdd += d * d;
+                }
+                (sd, sid, sdd)
+            })
+            .collect();
+        let (sd, sid, sdd) = partial
+            .iter()
+            .fold((0.0, 0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1, a.2 + p.2));
+        SeedLine::from_shifted_sums(count, shift, sd, sid, sdd)
+    }
+}
+
+/// Both pools of the joint fit: positive weights, and the magnitudes of negative ones.
+#[derive(Clone, Debug, Default)]
+pub struct JointPools {
+    pub positive: MagnitudePool,
+    pub negative: MagnitudePool,
+}
+
+impl JointPools {
+    #[inline]
+    pub fn push(&mut self, x: f32) {
+        if x > 0.0 {
+            self.positive.push(x);
+        } else if x < 0.0 {
+            self.negative.push(-x);
+        }
+    }
+
+    pub fn merge(&mut self, other: JointPools) {
+        self.positive.merge(other.positive);
+        self.negative.merge(other.negative);
+    }
+
+    /// (positive line, negative line).
+    pub fn lines(self) -> (SeedLine, SeedLine) {
+        let (p, n) = (self.positive, self.negative);
+        (p.line(), n.line())
+    }
 }
 
 #[cfg(test)]

@@ -114,8 +114,7 @@ pub fn analyse(
     let mut buf = vec![0f32; chunk_rows * cols];
     let mut results = Vec::with_capacity(classes);
     let mut timings = Timings::default();
-    let mut pooled_pos: Vec<u32> = Vec::new();
-    let mut pooled_neg: Vec<u32> = Vec::new();
+    let mut pools = ald::JointPools::default();
     let mut chunks = 0;
 
     let mut first = 0;
@@ -150,20 +149,23 @@ pub fn analyse(
 
         if opts.pooled {
             let t = Instant::now();
-            for row in rows
-                .chunks(cols)
+            // One pool per worker, not per row: a pool is thousands of buckets.
+            let per_task = count.div_ceil(rayon::current_num_threads()).max(1);
+            let chunk_pools = rows
+                .par_chunks(cols)
+                .with_min_len(per_task)
                 .enumerate()
                 .filter(|(r, _)| !bad.iter().any(|b| b.0 == *r))
-            {
-                for &x in row.1 {
-                    if x > 0.0 {
-                        pooled_pos.push(x.to_bits());
-                    } else if x < 0.0 {
-                        pooled_neg.push((-x).to_bits());
-                    }
-                }
-            }
-            timings.add("pooled", t);
+                .fold(ald::JointPools::default, |mut p, (_, row)| {
+                    row.iter().for_each(|&x| p.push(x));
+                    p
+                })
+                .reduce(ald::JointPools::default, |mut a, b| {
+                    a.merge(b);
+                    a
+                });
+            pools.merge(chunk_pools);
+            timings.add("pooled-gather", t);
         }
 
         let t = Instant::now();
@@ -207,15 +209,14 @@ pub fn analyse(
         progress(first);
     }
 
-    let pooled = opts.pooled.then(|| {
+    let pooled = if opts.pooled {
         let t = Instant::now();
-        let lines = rayon::join(
-            || ald::seed_magnitudes(&mut pooled_pos),
-            || ald::seed_magnitudes(&mut pooled_neg),
-        );
+        let lines = pools.lines();
         timings.add("pooled", t);
-        lines
-    });
+        Some(lines)
+    } else {
+        None
+    };
 
     Ok(Analysis {
         classes: results,

@@ -48,7 +48,12 @@ fn design_counterexample_optimum_at_5_9_where_local_search_stops_at_minus_4_3() 
 fn exact_fit_matches_brute_force_over_order_statistics() {
     let mut r = rng(1);
     for case in 0..300 {
-        let n = r.random_range(3..400);
+        // Mostly short rows; every 25th long enough for many pruning blocks.
+        let n = if case % 25 == 0 {
+            3000
+        } else {
+            r.random_range(3..400)
+        };
         let xs = if case % 2 == 0 {
             sorted(mixture_row(&mut r, n))
         } else {
@@ -365,4 +370,41 @@ fn pdf_integrates_to_one_and_cdf_is_its_integral() {
         }
     }
     assert!((integral - 1.0).abs() < 1e-6);
+}
+
+#[test]
+fn pruned_ks_equals_the_full_scan_bitwise() {
+    let mut r = rng(10);
+    for case in 0..400 {
+        let n = r.random_range(100..3000);
+        let xs = match case % 4 {
+            0 => sorted(mixture_row(&mut r, n)),
+            1 => sorted(
+                (0..n)
+                    .map(|_| r.random_range(-6i32..7) as f32 * 0.3)
+                    .collect(),
+            ),
+            _ => sorted(
+                AldParams::new(0.0, 0.05, 0.8)
+                    .sample(&mut r, n)
+                    .iter()
+                    .map(|&x| x as f32)
+                    .collect(),
+            ),
+        };
+        // Fitted parameters (small D) and arbitrary ones (large D).
+        let fitted = ald::fit_sorted(&xs).params;
+        let other = AldParams::new(
+            r.random_range(-1.0..1.0),
+            r.random_range(0.01..2.0),
+            r.random_range(0.3..3.0),
+        );
+        for p in [fitted, other] {
+            assert_eq!(
+                ald::ks_sorted(&xs, &p).to_bits(),
+                ald::ks_sorted_scan(&xs, &p).to_bits(),
+                "case {case}"
+            );
+        }
+    }
 }

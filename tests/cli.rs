@@ -12,7 +12,10 @@ use aldfit::report::CLASS_COLUMNS;
 use aldfit::synth::write_safetensors;
 
 fn aldfit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aldfit")).args(args).output().expect("run aldfit")
+    Command::new(env!("CARGO_BIN_EXE_aldfit"))
+        .args(args)
+        .output()
+        .expect("run aldfit")
 }
 
 fn text(b: &[u8]) -> String {
@@ -21,7 +24,10 @@ fn text(b: &[u8]) -> String {
 
 fn assert_fails(out: &Output, needles: &[&str]) {
     let err = text(&out.stderr);
-    assert!(!out.status.success(), "expected failure, got success; stderr: {err}");
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
     assert!(!err.contains("panicked"), "a panic reached the user: {err}");
     for n in needles {
         assert!(err.contains(n), "stderr lacks {n:?}: {err}");
@@ -31,19 +37,32 @@ fn assert_fails(out: &Output, needles: &[&str]) {
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut r = csv::Reader::from_path(path).unwrap();
     let header = r.headers().unwrap().iter().map(str::to_owned).collect();
-    let rows = r.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+    let rows = r
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
     (header, rows)
 }
 
 fn col(header: &[String], name: &str) -> usize {
-    header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"))
+    header
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name}"))
 }
 
 #[test]
 fn fit_on_the_bundled_head_writes_round_tripping_results() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let o = aldfit(&["fit", "--backend", "cpu", "--quiet", "--out", out.to_str().unwrap()]);
+    let o = aldfit(&[
+        "fit",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let (header, rows) = read_csv(&out.join("classes.csv"));
     let promised = "class,label,n,zeros,loc,scale,kappa,nll,boundary,degenerate,ks,nll_gauss,nll_laplace,aic_best,seed_slope_pos,seed_intercept_pos,seed_r2_pos,seed_slope_neg,seed_intercept_neg,seed_r2_neg";
@@ -67,43 +86,71 @@ fn fit_on_the_bundled_head_writes_round_tripping_results() {
         assert_eq!(get("scale").to_bits(), fit.params.scale.to_bits());
         assert_eq!(get("kappa").to_bits(), fit.params.kappa.to_bits());
         assert_eq!(get("nll").to_bits(), fit.nll.to_bits());
-        assert_eq!(get("ks").to_bits(), ald::ks_sorted(&xs, &fit.params).to_bits());
+        assert_eq!(
+            get("ks").to_bits(),
+            ald::ks_sorted(&xs, &fit.params).to_bits()
+        );
         assert_eq!(get("nll_gauss").to_bits(), b.nll_gauss.to_bits());
         let pos: Vec<f32> = xs.iter().copied().filter(|&x| x > 0.0).collect();
-        assert_eq!(get("seed_r2_pos").to_bits(), ald::seed_positive_sorted(&pos).r2.to_bits());
-        let best = ald::aic_best(fit.nll, b.nll_gauss, b.nll_laplace).unwrap().name();
+        assert_eq!(
+            get("seed_r2_pos").to_bits(),
+            ald::seed_positive_sorted(&pos).r2.to_bits()
+        );
+        let best = ald::aic_best(fit.nll, b.nll_gauss, b.nll_laplace)
+            .unwrap()
+            .name();
         assert_eq!(row[col(&header, "aic_best")], best);
     }
 
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("70f7b045d2f5d80420383d2c3ba3115f2b9a9ea7311ce76282903c63010abfa5"));
     assert!(summary.contains("1000 classes × 1280 features"));
-    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
     assert_eq!(run["classes"], 1000);
     assert_eq!(run["backend"]["name"], "cpu");
     let wins = &run["aic_wins"];
-    let total: u64 = ["ald", "gauss", "laplace", "none"].iter().map(|m| wins[m].as_u64().unwrap()).sum();
+    let total: u64 = ["ald", "gauss", "laplace", "none"]
+        .iter()
+        .map(|m| wins[m].as_u64().unwrap())
+        .sum();
     assert_eq!(total, 1000);
     // No temporary files are left behind.
-    let names: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(names.len(), 3, "{names:?}");
 }
 
 fn shared_data(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(name);
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("skipping: {} not present (it is beside the checkout in CI)", p.display());
+        eprintln!(
+            "skipping: {} not present (it is beside the checkout in CI)",
+            p.display()
+        );
         None
     }
 }
 
 #[test]
 fn fit_on_the_ppocr_head_finds_its_labels_beside_it() {
-    let Some(head) = shared_data("ppocrv4_rec_ch_ctc_head.safetensors") else { return };
+    let Some(head) = shared_data("ppocrv4_rec_ch_ctc_head.safetensors") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    let o = aldfit(&["fit", head.to_str().unwrap(), "--quiet", "--out", dir.path().to_str().unwrap()]);
+    let o = aldfit(&[
+        "fit",
+        head.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let (header, rows) = read_csv(&dir.path().join("classes.csv"));
     assert_eq!(rows.len(), 6625);
@@ -119,16 +166,32 @@ fn inspect_lists_tensors_and_the_choice() {
     aldfit::synth::write_safetensors_bytes(
         &p,
         &[
-            ("features.0.weight", safetensors::Dtype::F32, vec![3, 3], &[0u8; 36]),
-            ("classifier.1.weight", safetensors::Dtype::F16, vec![4, 2], &[0u8; 16]),
+            (
+                "features.0.weight",
+                safetensors::Dtype::F32,
+                vec![3, 3],
+                &[0u8; 36],
+            ),
+            (
+                "classifier.1.weight",
+                safetensors::Dtype::F16,
+                vec![4, 2],
+                &[0u8; 16],
+            ),
         ],
     )
     .unwrap();
     let o = aldfit(&["inspect", p.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let s = text(&o.stdout);
-    assert!(s.contains("features.0.weight") && s.contains("[4, 2]") && s.contains("F16"), "{s}");
-    assert!(s.contains("`fit` would analyse `classifier.1.weight`"), "{s}");
+    assert!(
+        s.contains("features.0.weight") && s.contains("[4, 2]") && s.contains("F16"),
+        "{s}"
+    );
+    assert!(
+        s.contains("`fit` would analyse `classifier.1.weight`"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -138,26 +201,70 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
     let out = d.join("out");
     let o = out.to_str().unwrap();
 
-    assert_fails(&aldfit(&["fit", d.join("nope.safetensors").to_str().unwrap(), "--out", o]), &["nope.safetensors", "No such file"]);
+    assert_fails(
+        &aldfit(&[
+            "fit",
+            d.join("nope.safetensors").to_str().unwrap(),
+            "--out",
+            o,
+        ]),
+        &["nope.safetensors", "No such file"],
+    );
 
     let (mut v, _) = aldfit::synth::ald_head(6, 40, 2);
     v[3 * 40 + 11] = f32::NAN;
     let bad = d.join("nan.safetensors");
     write_safetensors(&bad, "fc.weight", 6, 40, &v).unwrap();
-    assert_fails(&aldfit(&["fit", bad.to_str().unwrap(), "--out", o]), &["class 3", "feature 11", "--skip-nonfinite"]);
+    assert_fails(
+        &aldfit(&["fit", bad.to_str().unwrap(), "--out", o]),
+        &["class 3", "feature 11", "--skip-nonfinite"],
+    );
 
     let labels = d.join("labels.txt");
     std::fs::write(&labels, "one\ntwo\n").unwrap();
-    assert_fails(&aldfit(&["fit", bad.to_str().unwrap(), "--labels", labels.to_str().unwrap(), "--out", o]), &["labels.txt", "2 labels", "6 classes"]);
-    assert_fails(&aldfit(&["fit", bad.to_str().unwrap(), "--tensor", "fc.bias", "--out", o]), &["no tensor named `fc.bias`"]);
-    assert_fails(&aldfit(&["fit", "--tensor", "x", "--out", o]), &["need a HEAD"]);
+    assert_fails(
+        &aldfit(&[
+            "fit",
+            bad.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--out",
+            o,
+        ]),
+        &["labels.txt", "2 labels", "6 classes"],
+    );
+    assert_fails(
+        &aldfit(&[
+            "fit",
+            bad.to_str().unwrap(),
+            "--tensor",
+            "fc.bias",
+            "--out",
+            o,
+        ]),
+        &["no tensor named `fc.bias`"],
+    );
+    assert_fails(
+        &aldfit(&["fit", "--tensor", "x", "--out", o]),
+        &["need a HEAD"],
+    );
     assert!(!out.exists(), "a failed run left output behind");
 
     // Flagged and skipped instead.
-    let ok = aldfit(&["fit", bad.to_str().unwrap(), "--skip-nonfinite", "--quiet", "--out", o]);
+    let ok = aldfit(&[
+        "fit",
+        bad.to_str().unwrap(),
+        "--skip-nonfinite",
+        "--quiet",
+        "--out",
+        o,
+    ]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
     let (header, rows) = read_csv(&out.join("classes.csv"));
-    let flags: Vec<&str> = rows.iter().map(|r| r[col(&header, "nonfinite")].as_str()).collect();
+    let flags: Vec<&str> = rows
+        .iter()
+        .map(|r| r[col(&header, "nonfinite")].as_str())
+        .collect();
     assert_eq!(flags, ["0", "0", "0", "1", "0", "0"]);
     assert_eq!(rows[3][col(&header, "kappa")], "NaN");
 }
@@ -166,9 +273,21 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
 fn synth_writes_a_head_that_fit_reads() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("s.safetensors");
-    let o = aldfit(&["synth", p.to_str().unwrap(), "--classes", "30", "--features", "64", "--seed", "4"]);
+    let o = aldfit(&[
+        "synth",
+        p.to_str().unwrap(),
+        "--classes",
+        "30",
+        "--features",
+        "64",
+        "--seed",
+        "4",
+    ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let h = Head::open(&p, None, false).unwrap();
-    assert_eq!((h.classes, h.features, h.tensor.as_str()), (30, 64, "fc.weight"));
+    assert_eq!(
+        (h.classes, h.features, h.tensor.as_str()),
+        (30, 64, "fc.weight")
+    );
     assert_eq!(h.to_f32(), aldfit::synth::ald_head(30, 64, 4).0);
 }

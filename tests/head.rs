@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use aldfit::head::{self, Choice, DType, Head};
-use aldfit::synth::{write_safetensors_bytes, ald_head};
+use aldfit::synth::{ald_head, write_safetensors_bytes};
 use safetensors::Dtype as St;
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
@@ -16,7 +16,9 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
 /// Values exactly representable in f16 and bf16 (small integers over a power of two), so
 /// that every dtype must round-trip exactly.
 fn representable(classes: usize, features: usize) -> Vec<f32> {
-    (0..classes * features).map(|i| ((i * 37 % 61) as f32 - 30.0) / 64.0).collect()
+    (0..classes * features)
+        .map(|i| ((i * 37 % 61) as f32 - 30.0) / 64.0)
+        .collect()
 }
 
 fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
@@ -38,13 +40,26 @@ fn safetensors_every_dtype_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let (c, f) = (7, 13);
     let v = representable(c, f);
-    let f16: Vec<u8> = v.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect();
-    let bf16: Vec<u8> = v.iter().flat_map(|&x| half::bf16::from_f32(x).to_le_bytes()).collect();
-    for (dtype, bytes, want) in [(St::F32, f32_bytes(&v), DType::F32), (St::F16, f16, DType::F16), (St::BF16, bf16, DType::BF16)] {
+    let f16: Vec<u8> = v
+        .iter()
+        .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+        .collect();
+    let bf16: Vec<u8> = v
+        .iter()
+        .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
+        .collect();
+    for (dtype, bytes, want) in [
+        (St::F32, f32_bytes(&v), DType::F32),
+        (St::F16, f16, DType::F16),
+        (St::BF16, bf16, DType::BF16),
+    ] {
         let p = dir.path().join(format!("{dtype:?}.safetensors"));
         write_safetensors_bytes(&p, &[("classifier.weight", dtype, vec![c, f], &bytes)]).unwrap();
         let h = Head::open(&p, None, false).unwrap();
-        assert_eq!((h.classes, h.features, h.dtype, h.tensor.as_str()), (c, f, want, "classifier.weight"));
+        assert_eq!(
+            (h.classes, h.features, h.dtype, h.tensor.as_str()),
+            (c, f, want, "classifier.weight")
+        );
         assert_eq!(h.choice, Choice::KnownName);
         assert_eq!(h.to_f32(), v, "{dtype:?}");
     }
@@ -56,7 +71,16 @@ fn transpose_flag_reads_heads_stored_features_by_classes() {
     let (c, f) = (9, 5);
     let v = representable(c, f);
     let p = dir.path().join("dense.safetensors");
-    write_safetensors_bytes(&p, &[("dense.kernel", St::F32, vec![f, c], &f32_bytes(&transpose(&v, c, f)))]).unwrap();
+    write_safetensors_bytes(
+        &p,
+        &[(
+            "dense.kernel",
+            St::F32,
+            vec![f, c],
+            &f32_bytes(&transpose(&v, c, f)),
+        )],
+    )
+    .unwrap();
     let h = Head::open(&p, None, true).unwrap();
     assert_eq!((h.classes, h.features), (c, f));
     assert_eq!(h.to_f32(), v);
@@ -75,17 +99,31 @@ fn npy_every_dtype_and_order_round_trips() {
     let enc = |descr: &str, vals: &[f32]| -> Vec<u8> {
         match descr {
             "<f4" => f32_bytes(vals),
-            "<f8" => vals.iter().flat_map(|&x| (x as f64).to_le_bytes()).collect(),
-            _ => vals.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect(),
+            "<f8" => vals
+                .iter()
+                .flat_map(|&x| (x as f64).to_le_bytes())
+                .collect(),
+            _ => vals
+                .iter()
+                .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+                .collect(),
         }
     };
     for descr in ["<f4", "<f8", "<f2"] {
         for fortran in [false, true] {
             let p = dir.path().join(format!("w{}{fortran}.npy", &descr[1..]));
-            let data = if fortran { enc(descr, &t) } else { enc(descr, &v) };
+            let data = if fortran {
+                enc(descr, &t)
+            } else {
+                enc(descr, &v)
+            };
             head::write_npy(&p, descr, &[c, f], fortran, &data).unwrap();
             let h = Head::open(&p, None, false).unwrap();
-            assert_eq!((h.classes, h.features, h.choice.clone()), (c, f, Choice::Array), "{descr} {fortran}");
+            assert_eq!(
+                (h.classes, h.features, h.choice.clone()),
+                (c, f, Choice::Array),
+                "{descr} {fortran}"
+            );
             assert_eq!(h.to_f32(), v, "{descr} fortran={fortran}");
             // --transpose swaps classes and features whatever the storage order.
             let ht = Head::open(&p, None, true).unwrap();
@@ -103,10 +141,17 @@ fn sharded_checkpoint_through_its_index() {
     let emb = representable(3, 4);
     write_safetensors_bytes(
         &dir.path().join("model-00001-of-00002.safetensors"),
-        &[("model.embed.weight", St::F32, vec![3, 4], &f32_bytes(&emb)), ("model.norm", St::F32, vec![4], &f32_bytes(&emb[..4]))],
+        &[
+            ("model.embed.weight", St::F32, vec![3, 4], &f32_bytes(&emb)),
+            ("model.norm", St::F32, vec![4], &f32_bytes(&emb[..4])),
+        ],
     )
     .unwrap();
-    write_safetensors_bytes(&dir.path().join("model-00002-of-00002.safetensors"), &[("lm_head.weight", St::F32, vec![c, f], &f32_bytes(&v))]).unwrap();
+    write_safetensors_bytes(
+        &dir.path().join("model-00002-of-00002.safetensors"),
+        &[("lm_head.weight", St::F32, vec![c, f], &f32_bytes(&v))],
+    )
+    .unwrap();
     let index = r#"{"metadata": {"total_size": 0}, "weight_map": {
         "model.embed.weight": "model-00001-of-00002.safetensors",
         "model.norm": "model-00001-of-00002.safetensors",
@@ -115,7 +160,10 @@ fn sharded_checkpoint_through_its_index() {
     std::fs::write(&idx, index).unwrap();
     for path in [idx.as_path(), dir.path()] {
         let h = Head::open(path, None, false).unwrap();
-        assert_eq!((h.tensor.as_str(), h.classes, h.choice.clone()), ("lm_head.weight", c, Choice::KnownName));
+        assert_eq!(
+            (h.tensor.as_str(), h.classes, h.choice.clone()),
+            ("lm_head.weight", c, Choice::KnownName)
+        );
         assert!(h.path.ends_with("model-00002-of-00002.safetensors"));
         assert_eq!(h.to_f32(), v);
     }
@@ -123,7 +171,10 @@ fn sharded_checkpoint_through_its_index() {
     assert_eq!(h.to_f32(), emb);
     assert_eq!(head::list_tensors(&idx).unwrap().len(), 3);
     let e = err_of(&idx, Some("nope"));
-    assert!(e.contains("no tensor named `nope`") && e.contains("lm_head.weight"), "{e}");
+    assert!(
+        e.contains("no tensor named `nope`") && e.contains("lm_head.weight"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -131,16 +182,50 @@ fn head_choice_prefers_known_names_then_the_only_or_last_matrix() {
     let dir = tempfile::tempdir().unwrap();
     let m = f32_bytes(&representable(4, 4));
     let p = dir.path().join("a.safetensors");
-    write_safetensors_bytes(&p, &[("backbone.conv", St::F32, vec![4, 4], &m), ("model.head.fc.weight", St::F32, vec![4, 4], &m), ("z.bias", St::F32, vec![16], &m)]).unwrap();
+    write_safetensors_bytes(
+        &p,
+        &[
+            ("backbone.conv", St::F32, vec![4, 4], &m),
+            ("model.head.fc.weight", St::F32, vec![4, 4], &m),
+            ("z.bias", St::F32, vec![16], &m),
+        ],
+    )
+    .unwrap();
     let h = Head::open(&p, None, false).unwrap();
-    assert_eq!((h.tensor.as_str(), h.choice), ("model.head.fc.weight", Choice::KnownName));
+    assert_eq!(
+        (h.tensor.as_str(), h.choice),
+        ("model.head.fc.weight", Choice::KnownName)
+    );
     let p = dir.path().join("b.safetensors");
-    write_safetensors_bytes(&p, &[("weight", St::F32, vec![4, 4], &m), ("bias", St::F32, vec![16], &m)]).unwrap();
-    assert_eq!(Head::open(&p, None, false).unwrap().choice, Choice::OnlyMatrix);
+    write_safetensors_bytes(
+        &p,
+        &[
+            ("weight", St::F32, vec![4, 4], &m),
+            ("bias", St::F32, vec![16], &m),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        Head::open(&p, None, false).unwrap().choice,
+        Choice::OnlyMatrix
+    );
     let p = dir.path().join("c.safetensors");
-    write_safetensors_bytes(&p, &[("x1", St::F32, vec![2, 8], &m), ("x2", St::F32, vec![8, 2], &m)]).unwrap();
+    write_safetensors_bytes(
+        &p,
+        &[
+            ("x1", St::F32, vec![2, 8], &m),
+            ("x2", St::F32, vec![8, 2], &m),
+        ],
+    )
+    .unwrap();
     let h = Head::open(&p, None, false).unwrap();
-    let last = head::list_tensors(&p).unwrap().into_iter().filter(|t| t.shape.len() == 2).last().unwrap().name;
+    let last = head::list_tensors(&p)
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.shape.len() == 2)
+        .last()
+        .unwrap()
+        .name;
     assert_eq!((h.tensor, h.choice), (last, Choice::LastMatrix));
 }
 
@@ -161,7 +246,10 @@ fn bad_files_are_errors_naming_the_file_and_the_problem() {
     let (v, _) = ald_head(4, 8, 0);
 
     let e = err_of(&d.join("missing.safetensors"), None);
-    assert!(e.contains("missing.safetensors") && e.contains("No such file"), "{e}");
+    assert!(
+        e.contains("missing.safetensors") && e.contains("No such file"),
+        "{e}"
+    );
 
     let empty = d.join("empty.safetensors");
     std::fs::write(&empty, b"").unwrap();
@@ -170,32 +258,58 @@ fn bad_files_are_errors_naming_the_file_and_the_problem() {
     let garbage = d.join("garbage.bin");
     std::fs::write(&garbage, b"this is not a checkpoint at all").unwrap();
     let e = err_of(&garbage, None);
-    assert!(e.contains("garbage.bin") && e.contains("neither a safetensors file nor a .npy"), "{e}");
+    assert!(
+        e.contains("garbage.bin") && e.contains("neither a safetensors file nor a .npy"),
+        "{e}"
+    );
 
     let good = d.join("good.safetensors");
-    write_safetensors_bytes(&good, &[("fc.weight", St::F32, vec![4, 8], &f32_bytes(&v)), ("fc.bias", St::F32, vec![4], &f32_bytes(&v[..4]))]).unwrap();
+    write_safetensors_bytes(
+        &good,
+        &[
+            ("fc.weight", St::F32, vec![4, 8], &f32_bytes(&v)),
+            ("fc.bias", St::F32, vec![4], &f32_bytes(&v[..4])),
+        ],
+    )
+    .unwrap();
     let bytes = std::fs::read(&good).unwrap();
     let trunc = d.join("trunc.safetensors");
     std::fs::write(&trunc, &bytes[..bytes.len() - 10]).unwrap();
     let e = err_of(&trunc, None);
-    assert!(e.contains("trunc.safetensors") && e.contains("truncated"), "{e}");
+    assert!(
+        e.contains("trunc.safetensors") && e.contains("truncated"),
+        "{e}"
+    );
 
     let e = err_of(&good, Some("fc.bias"));
     assert!(e.contains("fc.bias") && e.contains("rank 1"), "{e}");
     let e = err_of(&good, Some("nope"));
-    assert!(e.contains("no tensor named `nope`") && e.contains("fc.weight"), "{e}");
+    assert!(
+        e.contains("no tensor named `nope`") && e.contains("fc.weight"),
+        "{e}"
+    );
 
     let r3 = d.join("rank3.safetensors");
-    write_safetensors_bytes(&r3, &[("conv.weight", St::F32, vec![2, 2, 8], &f32_bytes(&v))]).unwrap();
+    write_safetensors_bytes(
+        &r3,
+        &[("conv.weight", St::F32, vec![2, 2, 8], &f32_bytes(&v))],
+    )
+    .unwrap();
     let e = err_of(&r3, None);
-    assert!(e.contains("no 2-D tensor") && e.contains("conv.weight"), "{e}");
+    assert!(
+        e.contains("no 2-D tensor") && e.contains("conv.weight"),
+        "{e}"
+    );
     let e = err_of(&r3, Some("conv.weight"));
     assert!(e.contains("rank 3"), "{e}");
 
     let ints = d.join("ints.safetensors");
     write_safetensors_bytes(&ints, &[("fc.weight", St::I64, vec![2, 2], &[0u8; 32])]).unwrap();
     let e = err_of(&ints, None);
-    assert!(e.contains("fc.weight") && e.contains("I64") && e.contains("supported"), "{e}");
+    assert!(
+        e.contains("fc.weight") && e.contains("I64") && e.contains("supported"),
+        "{e}"
+    );
 
     let npy = d.join("trunc.npy");
     head::write_npy(&npy, "<f4", &[4, 8], false, &f32_bytes(&v)[..100]).unwrap();
@@ -219,6 +333,9 @@ fn bad_files_are_errors_naming_the_file_and_the_problem() {
     let labels = d.join("labels.txt");
     std::fs::write(&labels, "a\nb\nc\n").unwrap();
     let e = head::read_labels(&labels, 4).unwrap_err().to_string();
-    assert!(e.contains("labels.txt") && e.contains("3 labels") && e.contains("4 classes"), "{e}");
+    assert!(
+        e.contains("labels.txt") && e.contains("3 labels") && e.contains("4 classes"),
+        "{e}"
+    );
     assert_eq!(head::read_labels(&labels, 3).unwrap(), ["a", "b", "c"]);
 }
