@@ -647,6 +647,12 @@ pub struct MagnitudePool {
 }
 
 impl MagnitudePool {
+    fn with_counts(counts: impl Iterator<Item = usize>) -> Self {
+        MagnitudePool {
+            buckets: counts.map(Vec::with_capacity).collect(),
+        }
+    }
+
     #[inline]
     pub fn push(&mut self, magnitude: f32) {
         if self.buckets.is_empty() {
@@ -685,7 +691,14 @@ impl MagnitudePool {
         if count == 0 {
             return SeedLine::nan(0);
         }
-        self.buckets.par_iter_mut().for_each(|b| radsort::sort(b));
+        // Largest buckets first, one per task: a few buckets hold most of the values.
+        let mut order: Vec<&mut Vec<u32>> =
+            self.buckets.iter_mut().filter(|b| b.len() > 1).collect();
+        order.sort_by_key(|b| std::cmp::Reverse(b.len()));
+        order
+            .into_par_iter()
+            .with_max_len(1)
+            .for_each(|b| radsort::sort(b));
         let mut base = Vec::with_capacity(self.buckets.len());
         let mut total = 0usize;
         for b in &self.buckets {
@@ -727,6 +740,24 @@ pub struct JointPools {
 }
 
 impl JointPools {
+    /// Pools of `values`, sized by a counting pass first so that no bucket ever reallocates.
+    pub fn of(values: &[f32]) -> Self {
+        let mut counts = vec![[0usize; 2]; POOL_BUCKETS];
+        for &x in values {
+            if x != 0.0 {
+                counts[(x.abs().to_bits() >> POOL_SHIFT) as usize][(x < 0.0) as usize] += 1;
+            }
+        }
+        let mut pools = JointPools {
+            positive: MagnitudePool::with_counts(counts.iter().map(|c| c[0])),
+            negative: MagnitudePool::with_counts(counts.iter().map(|c| c[1])),
+        };
+        for &x in values {
+            pools.push(x);
+        }
+        pools
+    }
+
     #[inline]
     pub fn push(&mut self, x: f32) {
         if x > 0.0 {
@@ -744,7 +775,7 @@ impl JointPools {
     /// (positive line, negative line).
     pub fn lines(self) -> (SeedLine, SeedLine) {
         let (p, n) = (self.positive, self.negative);
-        (p.line(), n.line())
+        rayon::join(|| p.line(), || n.line())
     }
 }
 

@@ -152,20 +152,27 @@ pub fn analyse(
             // One pool per worker, not per row: a pool is thousands of buckets.
             let per_task = count.div_ceil(rayon::current_num_threads()).max(1);
             let chunk_pools = rows
-                .par_chunks(cols)
-                .with_min_len(per_task)
+                .par_chunks(per_task * cols)
                 .enumerate()
-                .filter(|(r, _)| !bad.iter().any(|b| b.0 == *r))
-                .fold(ald::JointPools::default, |mut p, (_, row)| {
-                    row.iter().for_each(|&x| p.push(x));
-                    p
+                .map(|(task, part)| {
+                    let first_row = task * per_task;
+                    let clean = |r: usize| !bad.iter().any(|b| b.0 == first_row + r);
+                    if (0..part.len() / cols).all(clean) {
+                        ald::JointPools::of(part)
+                    } else {
+                        let mut p = ald::JointPools::default();
+                        for (_, row) in part.chunks(cols).enumerate().filter(|(r, _)| clean(*r)) {
+                            p.merge(ald::JointPools::of(row));
+                        }
+                        p
+                    }
                 })
                 .reduce(ald::JointPools::default, |mut a, b| {
                     a.merge(b);
                     a
                 });
             pools.merge(chunk_pools);
-            timings.add("pooled-gather", t);
+            timings.add("pooled", t);
         }
 
         let t = Instant::now();
