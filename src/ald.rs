@@ -331,8 +331,8 @@ pub fn ks_sorted(xs: &[f32], p: &AldParams) -> f64 {
         .collect();
     f_at.push(cdf.eval(xs[n - 1] as f64));
     let mut d = term(n - 1, f_at[blocks]);
-    for b in 0..blocks {
-        d = d.max(term(b * KS_BLOCK, f_at[b]));
+    for (b, &f) in f_at[..blocks].iter().enumerate() {
+        d = d.max(term(b * KS_BLOCK, f));
     }
     // Upper bound of the terms of block b: (j+1)/n ≤ end/n with F ≥ F(first), and
     // F ≤ F(next block's first) with j/n ≥ first/n.

@@ -70,6 +70,18 @@ struct HeadArgs {
     labels: Option<PathBuf>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Pooled {
+    Auto,
+    On,
+    Off,
+}
+
+/// Above this many weights `--pooled auto` skips the joint fit: its extra copy of the weights
+/// would double the peak memory, and its global sort would double the run time.
+const POOLED_AUTO_MAX: usize = 1 << 24;
+
 #[derive(Args)]
 struct FitArgs {
     #[command(flatten)]
@@ -83,9 +95,10 @@ struct FitArgs {
     /// Flag and skip rows holding NaN or inf instead of stopping at the first.
     #[arg(long)]
     skip_nonfinite: bool,
-    /// Skip the study's joint fit over all weights pooled (it sorts every weight once more).
-    #[arg(long)]
-    no_pooled: bool,
+    /// The study's joint fit over all weights pooled. It sorts every weight once more and holds
+    /// one copy of them: `auto` runs it for heads of up to 16 Mi weights.
+    #[arg(long, value_enum, default_value_t = Pooled::Auto)]
+    pooled: Pooled,
     /// How many best and worst classes the summary lists.
     #[arg(long, default_value_t = 10)]
     top: usize,
@@ -187,9 +200,25 @@ fn fit(args: FitArgs) -> Result<()> {
             .progress_chars("=> "),
     );
     bar.set_message("fitting");
+    let pooled = match args.pooled {
+        Pooled::On => true,
+        Pooled::Off => false,
+        Pooled::Auto => head.classes * head.features <= POOLED_AUTO_MAX,
+    };
+    if !pooled && args.pooled == Pooled::Auto {
+        eprintln!(
+            "aldfit: skipping the pooled joint fit ({} weights > {POOLED_AUTO_MAX}); pass --pooled on to run it",
+            head.classes * head.features
+        );
+    }
+    // The file hash reads the whole file once: let it run beside the analysis.
+    let hasher = std::thread::spawn({
+        let head = head.clone();
+        move || head.file_sha256()
+    });
     let opts = Options {
         skip_nonfinite: args.skip_nonfinite,
-        pooled: !args.no_pooled,
+        pooled,
     };
     let mut analysis = analysis::analyse(&head, &labels, backend.as_mut(), &opts, &mut |done| {
         bar.set_position(done as u64)
@@ -197,15 +226,19 @@ fn fit(args: FitArgs) -> Result<()> {
     bar.finish_and_clear();
 
     let t = Instant::now();
-    let input = InputInfo::of(&head, labels_from);
-    analysis.timings.add("hash", t);
+    let sha256 = hasher
+        .join()
+        .map_err(|_| anyhow::anyhow!("hashing the head file failed"))?;
+    let input = InputInfo::of(&head, sha256, labels_from);
+    analysis.timings.add("hash (wait)", t);
 
     let t = Instant::now();
     let csv = report::classes_csv(&analysis, &labels)?;
     let options = serde_json::json!({
         "backend": args.backend,
         "skip_nonfinite": args.skip_nonfinite,
-        "pooled": opts.pooled,
+        "pooled": args.pooled,
+        "pooled_ran": opts.pooled,
         "threads": rayon::current_num_threads(),
         "transpose": args.head.transpose,
         "tensor": args.head.tensor,

@@ -77,7 +77,7 @@ pub struct InputInfo {
 }
 
 impl InputInfo {
-    pub fn of(head: &Head, labels: Option<String>) -> Self {
+    pub fn of(head: &Head, sha256: String, labels: Option<String>) -> Self {
         InputInfo {
             file: head.path.display().to_string(),
             tensor: head.tensor.clone(),
@@ -86,17 +86,42 @@ impl InputInfo {
             features: head.features,
             dtype: head.dtype.name().to_owned(),
             transposed: head.transposed,
-            sha256: head.file_sha256(),
+            sha256,
             labels,
         }
     }
 }
 
+/// Renders `classes.csv`; blocks of rows are formatted in parallel, then joined in order.
 pub fn classes_csv(analysis: &Analysis, labels: &[String]) -> Result<Vec<u8>> {
+    use rayon::prelude::*;
+    const BLOCK: usize = 1024;
+    let mut out = csv_block(&[], 0, labels, true)?;
+    let blocks: Vec<Vec<u8>> = analysis
+        .classes
+        .par_chunks(BLOCK)
+        .enumerate()
+        .map(|(i, cls)| csv_block(cls, i * BLOCK, labels, false))
+        .collect::<Result<_>>()?;
+    for b in blocks {
+        out.extend_from_slice(&b);
+    }
+    Ok(out)
+}
+
+fn csv_block(
+    classes: &[ClassResult],
+    first: usize,
+    labels: &[String],
+    header: bool,
+) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::Invalid(format!("cannot render classes.csv: {e}"));
-    w.write_record(CLASS_COLUMNS).map_err(csv_err)?;
-    for (k, c) in analysis.classes.iter().enumerate() {
+    if header {
+        w.write_record(CLASS_COLUMNS).map_err(csv_err)?;
+    }
+    for (k, c) in classes.iter().enumerate() {
+        let k = first + k;
         let (f, b) = (&c.stats.fit, &c.stats.baselines);
         let (sp, sn) = (&c.seed_pos, &c.seed_neg);
         let record: Vec<String> = vec![
@@ -308,6 +333,13 @@ pub fn summary_md(analysis: &Analysis, input: &InputInfo, labels: &[String], top
                 fmt4(l.mean())
             );
         }
+    }
+
+    if analysis.pooled.is_none() {
+        let _ = writeln!(
+            s,
+            "\n(The study's joint fit over all weights pooled was not run; `--pooled on` runs it.)"
+        );
     }
 
     let ranked = ranked_by_ks(cls);

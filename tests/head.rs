@@ -222,8 +222,7 @@ fn head_choice_prefers_known_names_then_the_only_or_last_matrix() {
     let last = head::list_tensors(&p)
         .unwrap()
         .into_iter()
-        .filter(|t| t.shape.len() == 2)
-        .last()
+        .rfind(|t| t.shape.len() == 2)
         .unwrap()
         .name;
     assert_eq!((h.tensor, h.choice), (last, Choice::LastMatrix));
