@@ -149,24 +149,12 @@ pub fn analyse(
 
         if opts.pooled {
             let t = Instant::now();
-            // One pool per worker, not per row: a pool is thousands of buckets.
+            // One pool per worker, not per row: a pool is thousands of buckets. Skipped rows
+            // were zero-filled above, and zeros are in neither pool.
             let per_task = count.div_ceil(rayon::current_num_threads()).max(1);
             let chunk_pools = rows
                 .par_chunks(per_task * cols)
-                .enumerate()
-                .map(|(task, part)| {
-                    let first_row = task * per_task;
-                    let clean = |r: usize| !bad.iter().any(|b| b.0 == first_row + r);
-                    if (0..part.len() / cols).all(clean) {
-                        ald::JointPools::of(part)
-                    } else {
-                        let mut p = ald::JointPools::default();
-                        for (_, row) in part.chunks(cols).enumerate().filter(|(r, _)| clean(*r)) {
-                            p.merge(ald::JointPools::of(row));
-                        }
-                        p
-                    }
-                })
+                .map(ald::JointPools::of)
                 .reduce(ald::JointPools::default, |mut a, b| {
                     a.merge(b);
                     a

@@ -87,43 +87,28 @@ pub fn check_fit(xs: &[f32], got: &AldFit, want: &AldFit, out: &mut Vec<Violatio
 }
 
 pub fn check_baselines(got: &Baselines, want: &Baselines, out: &mut Vec<Violation>) {
-    let scale = want.std().max(1e-300);
-    check(
-        out,
-        "mean (in units of std)",
-        dev(got.mean, want.mean, scale),
-        REDUCTION_REL,
-    );
-    check(
-        out,
-        "variance",
-        dev(got.var, want.var, want.var),
-        REDUCTION_REL,
-    );
-    check(
-        out,
-        "median",
-        dev(got.median, want.median, scale),
-        REDUCTION_REL,
-    );
-    check(
-        out,
-        "mean absolute deviation",
-        dev(got.mad, want.mad, want.mad),
-        REDUCTION_REL,
-    );
-    check(
-        out,
-        "Gaussian NLL",
-        dev(got.nll_gauss, want.nll_gauss, want.nll_gauss.abs()),
-        REDUCTION_REL,
-    );
-    check(
-        out,
-        "Laplace NLL",
-        dev(got.nll_laplace, want.nll_laplace, want.nll_laplace.abs()),
-        REDUCTION_REL,
-    );
+    let std = want.std().max(1e-300);
+    let pairs: [(&'static str, f64, f64, f64); 6] = [
+        ("mean (in units of std)", got.mean, want.mean, std),
+        ("variance", got.var, want.var, want.var),
+        ("median (in units of std)", got.median, want.median, std),
+        ("mean absolute deviation", got.mad, want.mad, want.mad),
+        (
+            "Gaussian NLL",
+            got.nll_gauss,
+            want.nll_gauss,
+            want.nll_gauss.abs(),
+        ),
+        (
+            "Laplace NLL",
+            got.nll_laplace,
+            want.nll_laplace,
+            want.nll_laplace.abs(),
+        ),
+    ];
+    for (what, g, w, scale) in pairs {
+        check(out, what, dev(g, w, scale), REDUCTION_REL);
+    }
 }
 
 /// Fit, KS and baselines of one segment. KS is compared at the backend's own parameters
