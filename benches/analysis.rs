@@ -108,9 +108,21 @@ fn bench(c: &mut Criterion) {
                 BenchmarkId::new(format!("{name}/describe"), &cid),
                 |bench| bench.iter(|| b.describe(&segs).expect("describe")),
             );
+            // Both seed lines of every row, on the row's negative prefix and positive suffix.
+            let zeros = vec![0f32; rows];
+            let neg_end = b.partition_points(&segs, &zeros, false).expect("partition");
+            let pos_start = b.partition_points(&segs, &zeros, true).expect("partition");
+            let neg: Vec<Segment> = (0..rows)
+                .map(|r| Segment::new(r, 0, neg_end[r] as usize))
+                .collect();
+            let pos: Vec<Segment> = (0..rows)
+                .map(|r| Segment::new(r, pos_start[r] as usize, features))
+                .collect();
             group.bench_function(BenchmarkId::new(format!("{name}/seed"), &cid), |bench| {
-                // Whole rows as one side: the same work per value as both halves.
-                bench.iter(|| b.seed(&segs, Side::Positive).expect("seed"))
+                bench.iter(|| {
+                    b.seed(&pos, Side::Positive).expect("seed");
+                    b.seed(&neg, Side::Negative).expect("seed")
+                })
             });
             group.bench_function(
                 BenchmarkId::new(format!("{name}/nll-grad"), &cid),
