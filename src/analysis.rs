@@ -111,7 +111,8 @@ pub fn analyse(
         )));
     }
     let chunk_rows = backend.max_chunk_rows(cols).clamp(1, classes);
-    let mut buf = vec![0f32; chunk_rows * cols];
+    // The chunk buffer; a host backend may swap it for its previous one at each load.
+    let mut buf: Vec<f32> = Vec::with_capacity(chunk_rows * cols);
     let mut results = Vec::with_capacity(classes);
     let mut timings = Timings::default();
     let mut pools = ald::JointPools::default();
@@ -120,7 +121,8 @@ pub fn analyse(
     let mut first = 0;
     while first < classes {
         let count = chunk_rows.min(classes - first);
-        let rows = &mut buf[..count * cols];
+        buf.resize(count * cols, 0.0);
+        let rows = &mut buf[..];
 
         let t = Instant::now();
         rows.par_chunks_mut(cols)
@@ -164,7 +166,7 @@ pub fn analyse(
         }
 
         let t = Instant::now();
-        backend.load_sorted(rows, cols, false)?;
+        backend.load_sorted_owned(&mut buf, cols, false)?;
         timings.add("sort", t);
 
         let t = Instant::now();

@@ -260,6 +260,14 @@ impl Backend for SmallChunks<'_> {
     fn load_sorted(&mut self, rows: &[f32], cols: usize, ix: bool) -> aldfit::Result<()> {
         self.0.load_sorted(rows, cols, ix)
     }
+    fn load_sorted_owned(
+        &mut self,
+        rows: &mut Vec<f32>,
+        cols: usize,
+        ix: bool,
+    ) -> aldfit::Result<()> {
+        self.0.load_sorted_owned(rows, cols, ix)
+    }
     fn partition_points(
         &mut self,
         s: &[Segment],

@@ -87,6 +87,19 @@ impl Backend for CpuBackend {
     }
 
     fn load_sorted(&mut self, rows: &[f32], cols: usize, with_indices: bool) -> Result<()> {
+        let mut owned = std::mem::take(&mut self.values);
+        owned.clear();
+        owned.extend_from_slice(rows);
+        self.load_sorted_owned(&mut owned, cols, with_indices)
+    }
+
+    /// Takes the caller's buffer instead of copying it: the chunk is sorted where it was read.
+    fn load_sorted_owned(
+        &mut self,
+        rows: &mut Vec<f32>,
+        cols: usize,
+        with_indices: bool,
+    ) -> Result<()> {
         if cols == 0 || !rows.len().is_multiple_of(cols) {
             return Err(Error::Invalid(format!(
                 "load_sorted: {} values are not whole rows of {cols}",
@@ -95,8 +108,7 @@ impl Backend for CpuBackend {
         }
         self.cols = cols;
         self.rows = rows.len() / cols;
-        self.values.clear();
-        self.values.extend_from_slice(rows);
+        std::mem::swap(&mut self.values, rows);
         self.indices.clear();
         let (values, indices) = (&mut self.values, &mut self.indices);
         if with_indices {

@@ -80,6 +80,17 @@ pub trait Backend {
     /// With `with_indices`, each value keeps its feature index (split trees need them).
     fn load_sorted(&mut self, rows: &[f32], cols: usize, with_indices: bool) -> Result<()>;
 
+    /// [`load_sorted`](Self::load_sorted) for a caller that gives the chunk up: a host backend
+    /// may keep `rows` itself and hand back another buffer (of any contents) in its place.
+    fn load_sorted_owned(
+        &mut self,
+        rows: &mut Vec<f32>,
+        cols: usize,
+        with_indices: bool,
+    ) -> Result<()> {
+        self.load_sorted(rows, cols, with_indices)
+    }
+
     /// Per segment, the offset (absolute, within the row) of the first value `>= pivot`, or
     /// with `strict` the first value `> pivot`.
     fn partition_points(
