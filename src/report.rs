@@ -50,8 +50,24 @@ pub const CLASS_COLUMNS: &[&str] = &[
 ];
 
 /// Shortest text that parses back to the same f64 (`NaN`, `inf` for the special values).
-pub fn float(x: f64) -> String {
-    format!("{x:?}")
+fn float_into(buf: &mut ryu::Buffer, x: f64) -> &str {
+    if x.is_finite() {
+        buf.format_finite(x)
+    } else if x.is_nan() {
+        "NaN"
+    } else if x > 0.0 {
+        "inf"
+    } else {
+        "-inf"
+    }
+}
+
+/// A `classes.csv` field, rendered without an allocation where possible.
+enum Field {
+    Text(String),
+    Static(&'static str),
+    Flag(bool),
+    Float(f64),
 }
 
 fn flag(b: bool) -> &'static str {
@@ -95,7 +111,7 @@ impl InputInfo {
 /// Renders `classes.csv`; blocks of rows are formatted in parallel, then joined in order.
 pub fn classes_csv(analysis: &Analysis, labels: &[String]) -> Result<Vec<u8>> {
     use rayon::prelude::*;
-    const BLOCK: usize = 1024;
+    const BLOCK: usize = 128;
     let mut out = csv_block(&[], 0, labels, true)?;
     let blocks: Vec<Vec<u8>> = analysis
         .classes
@@ -120,46 +136,58 @@ fn csv_block(
     if header {
         w.write_record(CLASS_COLUMNS).map_err(csv_err)?;
     }
+    let mut num = ryu::Buffer::new();
     for (k, c) in classes.iter().enumerate() {
         let k = first + k;
         let (f, b) = (&c.stats.fit, &c.stats.baselines);
         let (sp, sn) = (&c.seed_pos, &c.seed_neg);
-        let record: Vec<String> = vec![
-            k.to_string(),
-            labels.get(k).cloned().unwrap_or_default(),
-            c.n.to_string(),
-            c.zeros.to_string(),
-            float(f.params.loc),
-            float(f.params.scale),
-            float(f.params.kappa),
-            float(f.nll),
-            flag(f.boundary).into(),
-            flag(f.degenerate).into(),
-            float(c.stats.ks),
-            float(b.nll_gauss),
-            float(b.nll_laplace),
-            c.aic_best().map_or("NaN", Model::name).into(),
-            float(sp.slope),
-            float(sp.intercept),
-            float(sp.r2),
-            float(sn.slope),
-            float(sn.intercept),
-            float(sn.r2),
-            flag(c.nonfinite).into(),
-            float(b.mean),
-            float(b.std()),
-            float(b.median),
-            float(b.mad),
-            sp.count.to_string(),
-            sn.count.to_string(),
-            float(sp.k()),
-            float(sp.lambda()),
-            float(sp.mean()),
-            float(sn.k()),
-            float(sn.lambda()),
-            float(sn.mean()),
+        let text = |s: String| Field::Text(s);
+        let fields = [
+            text(k.to_string()),
+            text(labels.get(k).cloned().unwrap_or_default()),
+            text(c.n.to_string()),
+            text(c.zeros.to_string()),
+            Field::Float(f.params.loc),
+            Field::Float(f.params.scale),
+            Field::Float(f.params.kappa),
+            Field::Float(f.nll),
+            Field::Flag(f.boundary),
+            Field::Flag(f.degenerate),
+            Field::Float(c.stats.ks),
+            Field::Float(b.nll_gauss),
+            Field::Float(b.nll_laplace),
+            Field::Static(c.aic_best().map_or("NaN", Model::name)),
+            Field::Float(sp.slope),
+            Field::Float(sp.intercept),
+            Field::Float(sp.r2),
+            Field::Float(sn.slope),
+            Field::Float(sn.intercept),
+            Field::Float(sn.r2),
+            Field::Flag(c.nonfinite),
+            Field::Float(b.mean),
+            Field::Float(b.std()),
+            Field::Float(b.median),
+            Field::Float(b.mad),
+            text(sp.count.to_string()),
+            text(sn.count.to_string()),
+            Field::Float(sp.k()),
+            Field::Float(sp.lambda()),
+            Field::Float(sp.mean()),
+            Field::Float(sn.k()),
+            Field::Float(sn.lambda()),
+            Field::Float(sn.mean()),
         ];
-        w.write_record(&record).map_err(csv_err)?;
+        for field in &fields {
+            let bytes: &[u8] = match field {
+                Field::Text(s) => s.as_bytes(),
+                Field::Static(s) => s.as_bytes(),
+                Field::Flag(b) => flag(*b).as_bytes(),
+                Field::Float(x) => float_into(&mut num, *x).as_bytes(),
+            };
+            w.write_field(bytes).map_err(csv_err)?;
+        }
+        w.write_record(std::iter::empty::<&[u8]>())
+            .map_err(csv_err)?;
     }
     w.into_inner()
         .map_err(|e| Error::Invalid(format!("cannot render classes.csv: {e}")))
