@@ -222,35 +222,76 @@ impl AldFit {
 /// pruned exactly, by blocks of `FIT_BLOCK` order statistics: A_j is non-increasing and B_j
 /// non-decreasing in j, so on a block [a, b] every objective is at least √A_b + √B_a; a block
 /// whose bound exceeds the best objective found (by more than rounding) cannot hold the minimum.
-/// Sums are taken after shifting by the middle value, which keeps the cancellation in A_j and
-/// B_j small; the winner's A and B are then recomputed directly, so its parameters carry no
-/// prefix-sum error.
+/// Sums are taken in f64 after shifting by the middle value, which keeps the cancellation in
+/// A_j and B_j small.
 pub fn fit_sorted(xs: &[f32]) -> AldFit {
+    fit_and_baselines_sorted(xs).0
+}
+
+/// [`fit_sorted`] and [`baselines_sorted`] in one: the fit's pass over the segment also sums
+/// the squares for the variance, and the mean absolute deviation from the median comes from its
+/// prefix sums (on a sorted segment, Σ|x − m| is the upper half's sum minus the lower half's).
+pub fn fit_and_baselines_sorted(xs: &[f32]) -> (AldFit, Baselines) {
     const FIT_BLOCK: usize = 16;
     let n = xs.len();
     if n < 3 || xs[0] >= xs[n - 1] {
-        return AldFit::DEGENERATE;
+        return (AldFit::DEGENERATE, baselines_sorted(xs));
     }
     let (lo, hi) = (xs[0], xs[n - 1]);
     let shift = xs[n / 2] as f64;
     let nf = n as f64;
     let blocks = n.div_ceil(FIT_BLOCK);
-    // Prefix sums at block ends: ends[b] = Σ y over blocks 0..=b.
+    // Prefix sums at block ends: ends[b] = Σ y over blocks 0..=b, y = x − shift.
     let mut ends = Vec::with_capacity(blocks);
-    let mut run = 0.0;
+    let (mut run, mut squares) = (0.0, 0.0);
     for block in xs.chunks(FIT_BLOCK) {
-        run += block.iter().map(|&x| x as f64 - shift).sum::<f64>();
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for &x in block {
+            let y = x as f64 - shift;
+            s1 += y;
+            s2 += y * y;
+        }
+        run += s1;
+        squares += s2;
         ends.push(run);
     }
     let total = run;
+    let prefix_through = |j: usize| {
+        let b = j / FIT_BLOCK;
+        let before = if b == 0 { 0.0 } else { ends[b - 1] };
+        before
+            + xs[b * FIT_BLOCK..=j]
+                .iter()
+                .map(|&x| x as f64 - shift)
+                .sum::<f64>()
+    };
+
+    let baselines = {
+        let median = median_sorted(xs);
+        let mean_y = total / nf;
+        let var = (squares / nf - mean_y * mean_y).max(0.0);
+        let h = n / 2;
+        let lower = prefix_through(h - 1);
+        let m = median - shift;
+        let mad = (((total - lower) - (n - h) as f64 * m) + (h as f64 * m - lower)) / nf;
+        Baselines {
+            mean: shift + mean_y,
+            var,
+            median,
+            mad,
+            nll_gauss: gauss_nll(n, var),
+            nll_laplace: laplace_nll(n, mad),
+        }
+    };
+
     let above_at = |j: usize, prefix: f64| {
         ((total - prefix) - (nf - 1.0 - j as f64) * (xs[j] as f64 - shift)).max(0.0)
     };
     let below_at =
         |j: usize, prefix: f64| ((j as f64 + 1.0) * (xs[j] as f64 - shift) - prefix).max(0.0);
 
-    // Scans block b, keeping the smallest (objective, j).
-    let scan = |b: usize, best: &mut (f64, usize)| {
+    // Scans block b, keeping the smallest (objective, j) and the prefix sum at j.
+    let scan = |b: usize, best: &mut (f64, usize, f64)| {
         let start = b * FIT_BLOCK;
         let mut prefix = if b == 0 { 0.0 } else { ends[b - 1] };
         for j in start..(start + FIT_BLOCK).min(n) {
@@ -262,7 +303,7 @@ pub fn fit_sorted(xs: &[f32]) -> AldFit {
             }
             let objective = above_at(j, prefix).sqrt() + below_at(j, prefix).sqrt();
             if objective < best.0 || (objective == best.0 && j < best.1) {
-                *best = (objective, j);
+                *best = (objective, j, prefix);
             }
         }
     };
@@ -272,7 +313,7 @@ pub fn fit_sorted(xs: &[f32]) -> AldFit {
         above_at(last, ends[b]).sqrt() + below_at(a, prefix_a).sqrt()
     };
     let bounds: Vec<f64> = (0..blocks).map(bound).collect();
-    let mut best = (f64::INFINITY, usize::MAX);
+    let mut best = (f64::INFINITY, usize::MAX, 0.0);
     let first = (0..blocks)
         .min_by(|&a, &b| bounds[a].total_cmp(&bounds[b]))
         .unwrap_or(0);
@@ -283,9 +324,9 @@ pub fn fit_sorted(xs: &[f32]) -> AldFit {
             scan(b, &mut best);
         }
     }
-    let (best, best_j) = best;
+    let (best, best_j, prefix) = best;
     if best_j == usize::MAX {
-        return AldFit::DEGENERATE;
+        return (AldFit::DEGENERATE, baselines);
     }
 
     // End points: μ = x(0) (B = 0) and μ = x(n-1) (A = 0).
@@ -296,16 +337,19 @@ pub fn fit_sorted(xs: &[f32]) -> AldFit {
         .sqrt()
         .min((nf * last - total).max(0.0).sqrt());
 
-    let loc = xs[best_j] as f64;
-    let sums = TailSums::of(xs, loc);
-    let (kappa, scale, nll) = profile(sums.above, sums.below, n);
-    AldFit {
-        params: AldParams { loc, scale, kappa },
+    let (kappa, scale, nll) = profile(above_at(best_j, prefix), below_at(best_j, prefix), n);
+    let fit = AldFit {
+        params: AldParams {
+            loc: xs[best_j] as f64,
+            scale,
+            kappa,
+        },
         nll,
         index: Some(best_j),
         boundary: end_objective < best,
         degenerate: false,
-    }
+    };
+    (fit, baselines)
 }
 
 /// Kolmogorov–Smirnov distance between a sorted sample and an ALD (DESIGN.md 2.3):

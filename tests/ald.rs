@@ -408,3 +408,36 @@ fn pruned_ks_equals_the_full_scan_bitwise() {
         }
     }
 }
+
+#[test]
+fn fused_baselines_equal_the_direct_ones() {
+    let mut r = rng(12);
+    for case in 0..300 {
+        let n = r.random_range(3..2000);
+        let xs = if case % 2 == 0 {
+            sorted(mixture_row(&mut r, n))
+        } else {
+            sorted(
+                (0..n)
+                    .map(|_| r.random_range(-4i32..5) as f32 * 0.5 + 100.0)
+                    .collect(),
+            )
+        };
+        let (fit, fused) = ald::fit_and_baselines_sorted(&xs);
+        let direct = ald::baselines_sorted(&xs);
+        assert_eq!(fit, ald::fit_sorted(&xs));
+        assert_eq!(fused.median, direct.median);
+        for (a, b) in [
+            (fused.mean, direct.mean),
+            (fused.var, direct.var),
+            (fused.mad, direct.mad),
+            (fused.nll_gauss, direct.nll_gauss),
+            (fused.nll_laplace, direct.nll_laplace),
+        ] {
+            assert!(
+                common::close(a, b, 1e-10 * b.abs().max(1e-12)),
+                "case {case}: {a} vs {b}"
+            );
+        }
+    }
+}

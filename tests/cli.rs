@@ -77,8 +77,7 @@ fn fit_on_the_bundled_head_writes_round_tripping_results() {
         let row = &rows[k];
         let mut xs = values[k * 1280..(k + 1) * 1280].to_vec();
         xs.sort_by(f32::total_cmp);
-        let fit = ald::fit_sorted(&xs);
-        let b = ald::baselines_sorted(&xs);
+        let (fit, b) = ald::fit_and_baselines_sorted(&xs);
         let get = |name: &str| row[col(&header, name)].parse::<f64>().unwrap();
         assert_eq!(row[col(&header, "class")], k.to_string());
         assert_eq!(row[col(&header, "label")], labels[k]);

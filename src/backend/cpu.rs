@@ -166,10 +166,10 @@ impl Backend for CpuBackend {
     /// Fused: each segment is read once from memory and stays in cache for all three statistics.
     fn describe(&mut self, segs: &[Segment]) -> Result<Vec<SegmentStats>> {
         self.map_segments(segs, |_, xs| {
-            let fit = ald::fit_sorted(xs);
+            let (fit, baselines) = ald::fit_and_baselines_sorted(xs);
             SegmentStats {
                 ks: ald::ks_sorted(xs, &fit.params),
-                baselines: ald::baselines_sorted(xs),
+                baselines,
                 fit,
             }
         })
