@@ -10,7 +10,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::ald::{self, Model, SeedLine};
-use crate::backend::{Backend, BackendInfo, Segment, SegmentStats, Side};
+use crate::backend::{Backend, BackendInfo, SegmentStats};
 use crate::error::{Error, Result};
 use crate::head::Head;
 
@@ -166,38 +166,18 @@ pub fn analyse(
         }
 
         let t = Instant::now();
-        backend.load_sorted_owned(&mut buf, cols, false)?;
-        timings.add("sort", t);
-
-        let t = Instant::now();
-        let segs: Vec<Segment> = (0..count).map(|r| Segment::new(r, 0, cols)).collect();
-        let zeros_at = vec![0f32; count];
-        let neg_end = backend.partition_points(&segs, &zeros_at, false)?;
-        let pos_start = backend.partition_points(&segs, &zeros_at, true)?;
-        let stats = backend.describe(&segs)?;
-        timings.add("fit", t);
-
-        let t = Instant::now();
-        let pos: Vec<Segment> = (0..count)
-            .map(|r| Segment::new(r, pos_start[r] as usize, cols))
-            .collect();
-        let neg: Vec<Segment> = (0..count)
-            .map(|r| Segment::new(r, 0, neg_end[r] as usize))
-            .collect();
-        let seed_pos = backend.seed(&pos, Side::Positive)?;
-        let seed_neg = backend.seed(&neg, Side::Negative)?;
-        timings.add("seed", t);
-
-        for r in 0..count {
+        for row in backend.summarise_rows(&mut buf, cols)? {
             results.push(ClassResult {
                 n: cols,
-                zeros: (pos_start[r] - neg_end[r]) as usize,
+                zeros: (row.pos_start - row.neg_end) as usize,
                 nonfinite: false,
-                stats: stats[r],
-                seed_pos: seed_pos[r],
-                seed_neg: seed_neg[r],
+                stats: row.stats,
+                seed_pos: row.seed_pos,
+                seed_neg: row.seed_neg,
             });
         }
+        timings.add("sort+fit+seed", t);
+
         for (r, zeros) in skipped {
             results[first + r] = ClassResult::skipped(cols, zeros);
         }

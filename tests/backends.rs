@@ -248,6 +248,8 @@ fn parameter_recovery_through_the_pipeline() {
 }
 
 /// Delegates to a backend but caps the chunk size, to drive the pipeline through many chunks.
+/// It does not forward `summarise_rows`, so it also runs the trait's default composition of the
+/// primitives, which must give exactly what a backend's fused version gives.
 struct SmallChunks<'a>(&'a mut dyn Backend, usize);
 
 impl Backend for SmallChunks<'_> {

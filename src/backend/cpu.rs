@@ -3,7 +3,9 @@
 
 use rayon::prelude::*;
 
-use super::{check_lengths, Backend, BackendInfo, Segment, SegmentStats, Side, SortedSegment};
+use super::{
+    check_lengths, Backend, BackendInfo, RowSummary, Segment, SegmentStats, Side, SortedSegment,
+};
 use crate::ald::{self, AldFit, AldParams, Baselines, NllGrad, SeedLine};
 use crate::error::{Error, Result};
 
@@ -173,6 +175,42 @@ impl Backend for CpuBackend {
                 fit,
             }
         })
+    }
+
+    /// Fused: each row is sorted, fitted and given its seed lines by one thread while it is in
+    /// that core's cache, instead of one pass over the whole chunk per primitive.
+    fn summarise_rows(&mut self, rows: &mut Vec<f32>, cols: usize) -> Result<Vec<RowSummary>> {
+        if cols == 0 || !rows.len().is_multiple_of(cols) {
+            return Err(Error::Invalid(format!(
+                "summarise_rows: {} values are not whole rows of {cols}",
+                rows.len()
+            )));
+        }
+        self.cols = cols;
+        self.rows = rows.len() / cols;
+        std::mem::swap(&mut self.values, rows);
+        self.indices.clear();
+        Ok(self
+            .values
+            .par_chunks_mut(cols)
+            .map(|row| {
+                radsort::sort(row);
+                let neg_end = ald::partition_point_sorted(row, 0.0, false);
+                let pos_start = ald::partition_point_sorted(row, 0.0, true);
+                let (fit, baselines) = ald::fit_and_baselines_sorted(row);
+                RowSummary {
+                    stats: SegmentStats {
+                        ks: ald::ks_sorted(row, &fit.params),
+                        baselines,
+                        fit,
+                    },
+                    neg_end: neg_end as u32,
+                    pos_start: pos_start as u32,
+                    seed_pos: ald::seed_positive_sorted(&row[pos_start..]),
+                    seed_neg: ald::seed_negative_sorted(&row[..neg_end]),
+                }
+            })
+            .collect())
     }
 
     fn read_sorted(&mut self, segs: &[Segment]) -> Result<Vec<SortedSegment>> {

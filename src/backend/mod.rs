@@ -54,6 +54,17 @@ pub struct SegmentStats {
     pub baselines: Baselines,
 }
 
+/// What the per-class table needs of one whole row: its statistics and both seed lines, and
+/// where its negative values end and its positive values start.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RowSummary {
+    pub stats: SegmentStats,
+    pub neg_end: u32,
+    pub pos_start: u32,
+    pub seed_pos: SeedLine,
+    pub seed_neg: SeedLine,
+}
+
 /// A sorted segment read back: values ascending and, when the chunk was loaded with indices,
 /// the feature index of each value.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -123,6 +134,36 @@ pub trait Backend {
             .zip(ks)
             .zip(baselines)
             .map(|((fit, ks), baselines)| SegmentStats { fit, ks, baselines })
+            .collect())
+    }
+
+    /// Loads and sorts a chunk of whole rows (as [`load_sorted_owned`](Self::load_sorted_owned))
+    /// and summarises every row: the analysis of one chunk. The default composes the primitives;
+    /// a backend may fuse them (the CPU does each row start to finish while it is in cache).
+    fn summarise_rows(&mut self, rows: &mut Vec<f32>, cols: usize) -> Result<Vec<RowSummary>> {
+        let count = rows.len() / cols.max(1);
+        self.load_sorted_owned(rows, cols, false)?;
+        let segs: Vec<Segment> = (0..count).map(|r| Segment::new(r, 0, cols)).collect();
+        let zeros = vec![0f32; count];
+        let neg_end = self.partition_points(&segs, &zeros, false)?;
+        let pos_start = self.partition_points(&segs, &zeros, true)?;
+        let stats = self.describe(&segs)?;
+        let pos: Vec<Segment> = (0..count)
+            .map(|r| Segment::new(r, pos_start[r] as usize, cols))
+            .collect();
+        let neg: Vec<Segment> = (0..count)
+            .map(|r| Segment::new(r, 0, neg_end[r] as usize))
+            .collect();
+        let seed_pos = self.seed(&pos, Side::Positive)?;
+        let seed_neg = self.seed(&neg, Side::Negative)?;
+        Ok((0..count)
+            .map(|r| RowSummary {
+                stats: stats[r],
+                neg_end: neg_end[r],
+                pos_start: pos_start[r],
+                seed_pos: seed_pos[r],
+                seed_neg: seed_neg[r],
+            })
             .collect())
     }
 
