@@ -677,90 +677,62 @@ pub fn seed_pooled(values: impl IntoIterator<Item = f32>) -> (SeedLine, SeedLine
     pools.lines()
 }
 
-/// Bits of an f32 magnitude that pick its bucket: sign (0), exponent and 3 mantissa bits.
+/// Bits of an f32 magnitude that pick its bucket in [`MagnitudePool::line`]: sign (0),
+/// exponent and 3 mantissa bits.
 const POOL_SHIFT: u32 = 20;
 const POOL_BUCKETS: usize = 1 << (32 - POOL_SHIFT);
 
-/// A pool of positive magnitudes for the joint fit, kept as f32 bit patterns (which order like
-/// the values) in buckets by their top bits. The global order the least-squares line needs is
-/// then many small, cache-resident sorts that run in parallel, and no second copy of the pool
-/// is ever made.
+/// A pool of positive magnitudes for the joint fit, kept as f32 bit patterns, which order like
+/// the values. Pushing is a plain append; the order the least-squares line needs is made once,
+/// at the end, by one parallel bucketing pass on the top bits and then many small,
+/// cache-resident radix sorts in parallel.
 #[derive(Clone, Debug, Default)]
 pub struct MagnitudePool {
-    buckets: Vec<Vec<u32>>,
+    bits: Vec<u32>,
 }
 
 impl MagnitudePool {
-    fn with_counts(counts: impl Iterator<Item = usize>) -> Self {
-        MagnitudePool {
-            buckets: counts.map(Vec::with_capacity).collect(),
-        }
-    }
-
     #[inline]
     pub fn push(&mut self, magnitude: f32) {
-        if self.buckets.is_empty() {
-            self.buckets.resize_with(POOL_BUCKETS, Vec::new);
-        }
-        let bits = magnitude.to_bits();
-        self.buckets[(bits >> POOL_SHIFT) as usize].push(bits);
+        self.bits.push(magnitude.to_bits());
     }
 
-    pub fn merge(&mut self, other: MagnitudePool) {
-        if self.buckets.is_empty() {
+    pub fn merge(&mut self, mut other: MagnitudePool) {
+        if self.bits.is_empty() {
             *self = other;
-            return;
-        }
-        for (mine, mut theirs) in self.buckets.iter_mut().zip(other.buckets) {
-            if mine.is_empty() {
-                *mine = theirs;
-            } else {
-                mine.append(&mut theirs);
-            }
+        } else {
+            self.bits.append(&mut other.bits);
         }
     }
 
     pub fn len(&self) -> usize {
-        self.buckets.iter().map(Vec::len).sum()
+        self.bits.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.bits.is_empty()
     }
 
     /// The seed line of the pooled magnitudes in ascending order (DESIGN.md 2.4).
-    pub fn line(mut self) -> SeedLine {
+    pub fn line(self) -> SeedLine {
         use rayon::prelude::*;
-        let count = self.len();
+        let count = self.bits.len();
         if count == 0 {
             return SeedLine::nan(0);
         }
-        // Largest buckets first, one per task: a few buckets hold most of the values.
-        let mut order: Vec<&mut Vec<u32>> =
-            self.buckets.iter_mut().filter(|b| b.len() > 1).collect();
-        order.sort_by_key(|b| std::cmp::Reverse(b.len()));
-        order
-            .into_par_iter()
-            .with_max_len(1)
-            .for_each(|b| radsort::sort(b));
-        let mut base = Vec::with_capacity(self.buckets.len());
-        let mut total = 0usize;
-        for b in &self.buckets {
-            base.push(total);
-            total += b.len();
-        }
+        let sorted = bucket_sort(self.bits);
         // Shift the logs by the median's, as `SeedLine::from_logs` shifts by the first.
-        let mid = base.partition_point(|&s| s <= count / 2) - 1;
-        let shift = (f32::from_bits(self.buckets[mid][count / 2 - base[mid]]) as f64).ln();
-        // Partial sums per bucket in parallel, added in bucket order: the same result whatever
-        // the thread count.
-        let partial: Vec<(f64, f64, f64)> = self
-            .buckets
-            .par_iter()
-            .zip(base.par_iter())
-            .map(|(b, &start)| {
+        let shift = (f32::from_bits(sorted[count / 2]) as f64).ln();
+        // Partial sums over fixed blocks in parallel, added in block order: the same result
+        // whatever the thread count.
+        const BLOCK: usize = 1 << 16;
+        let partial: Vec<(f64, f64, f64)> = sorted
+            .par_chunks(BLOCK)
+            .enumerate()
+            .map(|(b, block)| {
+                let start = b * BLOCK;
                 let (mut sd, mut sid, mut sdd) = (0.0, 0.0, 0.0);
-                for (i, &bits) in b.iter().enumerate() {
+                for (i, &bits) in block.iter().enumerate() {
                     let d = (f32::from_bits(bits) as f64).ln() - shift;
                     sd += d;
                     sid += (start + i) as f64 * d;
@@ -776,6 +748,78 @@ impl MagnitudePool {
     }
 }
 
+/// Sorts u32 keys: one parallel MSD pass on the top bits into a second buffer, then a radix
+/// sort of each bucket, largest buckets first, in parallel.
+fn bucket_sort(keys: Vec<u32>) -> Vec<u32> {
+    use rayon::prelude::*;
+    let n = keys.len();
+    let parts = rayon::current_num_threads().max(1) * 4;
+    let part_len = n.div_ceil(parts).max(1);
+    let bucket = |k: u32| (k >> POOL_SHIFT) as usize;
+    let hists: Vec<Vec<usize>> = keys
+        .par_chunks(part_len)
+        .map(|part| {
+            let mut h = vec![0usize; POOL_BUCKETS];
+            for &k in part {
+                h[bucket(k)] += 1;
+            }
+            h
+        })
+        .collect();
+    // Where each part writes each bucket: buckets in order, parts in order within a bucket.
+    let mut starts = vec![vec![0usize; POOL_BUCKETS]; hists.len()];
+    let mut bounds = Vec::with_capacity(POOL_BUCKETS + 1);
+    let mut at = 0;
+    for b in 0..POOL_BUCKETS {
+        bounds.push(at);
+        for (p, h) in hists.iter().enumerate() {
+            starts[p][b] = at;
+            at += h[b];
+        }
+    }
+    bounds.push(at);
+    // Every slot is written by the scatter below; zero-filling it first would be a wasted pass.
+    let mut out: Vec<u32> = Vec::with_capacity(n);
+    {
+        // Each part writes only its own reserved ranges, which are disjoint.
+        struct Out(*mut u32);
+        unsafe impl Sync for Out {}
+        unsafe impl Send for Out {}
+        let dst = Out(out.spare_capacity_mut().as_mut_ptr().cast::<u32>());
+        let dst = &dst;
+        keys.par_chunks(part_len)
+            .zip(starts.into_par_iter())
+            .for_each(|(part, mut next)| {
+                for &k in part {
+                    let slot = &mut next[bucket(k)];
+                    // SAFETY: `slot` walks this part's range of bucket `bucket(k)`, reserved above
+                    // from the counts of exactly these keys, so every index is in bounds and no
+                    // other part writes it.
+                    unsafe { *dst.0.add(*slot) = k };
+                    *slot += 1;
+                }
+            });
+    }
+    // SAFETY: the scatter wrote each of the n slots exactly once (the counts sum to n).
+    unsafe { out.set_len(n) };
+    drop(keys);
+    let mut slices: Vec<&mut [u32]> = Vec::with_capacity(POOL_BUCKETS);
+    let mut rest = out.as_mut_slice();
+    for b in 0..POOL_BUCKETS {
+        let (head, tail) = rest.split_at_mut(bounds[b + 1] - bounds[b]);
+        if head.len() > 1 {
+            slices.push(head);
+        }
+        rest = tail;
+    }
+    slices.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    slices
+        .into_par_iter()
+        .with_max_len(1)
+        .for_each(radsort::sort);
+    out
+}
+
 /// Both pools of the joint fit: positive weights, and the magnitudes of negative ones.
 #[derive(Clone, Debug, Default)]
 pub struct JointPools {
@@ -784,22 +828,33 @@ pub struct JointPools {
 }
 
 impl JointPools {
-    /// Pools of `values`, sized by a counting pass first so that no bucket ever reallocates.
+    /// The pools of `values`. Signs are random, so instead of branching on each one, every
+    /// magnitude is written to both pools and only the right pool's length moves on.
     pub fn of(values: &[f32]) -> Self {
-        let mut counts = vec![[0usize; 2]; POOL_BUCKETS];
-        for &x in values {
-            if x != 0.0 {
-                counts[(x.abs().to_bits() >> POOL_SHIFT) as usize][(x < 0.0) as usize] += 1;
+        let n = values.len();
+        let (mut pos, mut neg) = (Vec::<u32>::with_capacity(n), Vec::<u32>::with_capacity(n));
+        let (mut np, mut nn) = (0usize, 0usize);
+        {
+            let (ps, ns) = (pos.spare_capacity_mut(), neg.spare_capacity_mut());
+            for (i, &x) in values.iter().enumerate() {
+                let m = x.abs().to_bits();
+                // np, nn <= i < n: within the spare capacity.
+                ps[np].write(m);
+                ns[nn].write(m);
+                np += (x > 0.0) as usize;
+                nn += (x < 0.0) as usize;
+                debug_assert!(np <= i + 1 && nn <= i + 1);
             }
         }
-        let mut pools = JointPools {
-            positive: MagnitudePool::with_counts(counts.iter().map(|c| c[0])),
-            negative: MagnitudePool::with_counts(counts.iter().map(|c| c[1])),
-        };
-        for &x in values {
-            pools.push(x);
+        // SAFETY: slots 0..np (0..nn) were each written above before the length moved past them.
+        unsafe {
+            pos.set_len(np);
+            neg.set_len(nn);
         }
-        pools
+        JointPools {
+            positive: MagnitudePool { bits: pos },
+            negative: MagnitudePool { bits: neg },
+        }
     }
 
     #[inline]
