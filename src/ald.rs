@@ -851,6 +851,9 @@ impl JointPools {
             pos.set_len(np);
             neg.set_len(nn);
         }
+        // Each was sized for every value; give back what the other sign took.
+        pos.shrink_to_fit();
+        neg.shrink_to_fit();
         JointPools {
             positive: MagnitudePool { bits: pos },
             negative: MagnitudePool { bits: neg },
