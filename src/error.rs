@@ -4,17 +4,12 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    // The I/O error is part of the message, not a `source`: a chain printer would say it twice.
+    #[error("cannot read {}: {err}", path.display())]
+    Read { path: PathBuf, err: std::io::Error },
 
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot write {}: {err}", path.display())]
+    Write { path: PathBuf, err: std::io::Error },
 
     #[error("{}: {msg}", path.display())]
     Format { path: PathBuf, msg: String },

@@ -510,9 +510,9 @@ pub fn run_json(
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
     use std::io::Write;
     let path = dir.join(name);
-    let werr = |source| Error::Write {
+    let werr = |err| Error::Write {
         path: path.clone(),
-        source,
+        err,
     };
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
@@ -526,8 +526,8 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
 
 /// Creates the output folder (and parents).
 pub fn ensure_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+    std::fs::create_dir_all(dir).map_err(|err| Error::Write {
         path: dir.to_owned(),
-        source,
+        err,
     })
 }

@@ -76,11 +76,10 @@ impl Backend for CpuBackend {
     fn info(&self) -> BackendInfo {
         BackendInfo {
             name: "cpu".into(),
-            device: format!(
-                "{} ({} threads)",
-                Self::cpu_name(),
-                rayon::current_num_threads()
-            ),
+            device: match rayon::current_num_threads() {
+                1 => format!("{} (1 thread)", Self::cpu_name()),
+                t => format!("{} ({t} threads)", Self::cpu_name()),
+            },
         }
     }
 

@@ -334,9 +334,9 @@ fn convert(dtype: DType, bytes: &[u8], out: &mut [f32]) {
 }
 
 fn map(path: &Path) -> Result<Bytes> {
-    let read_err = |source| Error::Read {
+    let read_err = |err| Error::Read {
         path: path.to_owned(),
-        source,
+        err,
     };
     let file = std::fs::File::open(path).map_err(read_err)?;
     if file.metadata().map_err(read_err)?.len() == 0 {
@@ -360,9 +360,9 @@ fn resolve_dir(path: &Path) -> Result<PathBuf> {
     if !path.is_dir() {
         return Ok(path.to_owned());
     }
-    let entries = std::fs::read_dir(path).map_err(|source| Error::Read {
+    let entries = std::fs::read_dir(path).map_err(|err| Error::Read {
         path: path.to_owned(),
-        source,
+        err,
     })?;
     let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
@@ -461,9 +461,9 @@ fn describe_tensors(tensors: &[(String, Vec<usize>)]) -> String {
 
 /// Reads one label per line. The count must match the head.
 pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+    let text = std::fs::read_to_string(path).map_err(|err| Error::Read {
         path: path.to_owned(),
-        source,
+        err,
     })?;
     let labels: Vec<String> = text
         .lines()

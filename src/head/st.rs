@@ -110,9 +110,9 @@ struct Index {
 }
 
 fn read_index(path: &Path) -> Result<Index> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+    let text = std::fs::read_to_string(path).map_err(|err| Error::Read {
         path: path.to_owned(),
-        source,
+        err,
     })?;
     serde_json::from_str(&text).map_err(|e| Error::Format {
         path: path.to_owned(),
