@@ -338,3 +338,45 @@ fn bad_files_are_errors_naming_the_file_and_the_problem() {
     );
     assert_eq!(head::read_labels(&labels, 3).unwrap(), ["a", "b", "c"]);
 }
+
+#[test]
+fn truncated_or_corrupted_files_never_panic() {
+    // Every prefix of a valid file, and single-byte corruptions of its header, must give an
+    // error (or, for a harmless corruption, a head) — never a panic.
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _) = ald_head(3, 5, 1);
+    let st = dir.path().join("ok.safetensors");
+    write_safetensors_bytes(&st, &[("fc.weight", St::F32, vec![3, 5], &f32_bytes(&v))]).unwrap();
+    let npy = dir.path().join("ok.npy");
+    head::write_npy(&npy, "<f4", &[3, 5], false, &f32_bytes(&v)).unwrap();
+    for (name, path) in [("st", &st), ("npy", &npy)] {
+        let bytes = std::fs::read(path).unwrap();
+        let probe = dir.path().join(format!(
+            "probe-{name}.{}",
+            if name == "st" { "safetensors" } else { "npy" }
+        ));
+        let mut try_bytes = |b: &[u8]| {
+            std::fs::write(&probe, b).unwrap();
+            let opened =
+                std::panic::catch_unwind(|| Head::open(&probe, None, false).map(|h| h.to_f32()));
+            assert!(opened.is_ok(), "{name}: panic on {} bytes", b.len());
+            let listed = std::panic::catch_unwind(|| head::list_tensors(&probe).map(|t| t.len()));
+            assert!(
+                listed.is_ok(),
+                "{name}: list_tensors panicked on {} bytes",
+                b.len()
+            );
+        };
+        for len in 0..bytes.len() {
+            try_bytes(&bytes[..len]);
+        }
+        let header_end = bytes.len() - 60;
+        for at in 0..header_end {
+            for byte in [0u8, b'}', b'[', b'9', b',', b'\'', b')', 0xff] {
+                let mut b = bytes.clone();
+                b[at] = byte;
+                try_bytes(&b);
+            }
+        }
+    }
+}

@@ -228,7 +228,10 @@ impl Head {
                 l.shape.len()
             )));
         }
-        let expected = l.shape[0] * l.shape[1] * dtype.size();
+        let expected = l.shape[0]
+            .checked_mul(l.shape[1])
+            .and_then(|n| n.checked_mul(dtype.size()))
+            .ok_or_else(|| tensor_err(format!("has an impossible shape {:?}", l.shape)))?;
         if l.data.len() != expected || l.data.end > l.file.as_slice().len() {
             return Err(tensor_err(format!(
                 "should hold {expected} bytes for shape {:?} but the file has {}; is it truncated?",

@@ -70,10 +70,12 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Header> {
         .to_owned();
     let fortran = field("fortran_order")?.starts_with("True");
     let shape_text = field("shape")?;
-    let close = shape_text
-        .find(')')
+    let inner = shape_text
+        .strip_prefix('(')
+        .and_then(|t| t.split_once(')'))
+        .map(|(inner, _)| inner)
         .ok_or_else(|| bad(path, "malformed 'shape' in .npy header"))?;
-    let shape = shape_text[1..close]
+    let shape = inner
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
