@@ -355,7 +355,7 @@ fn truncated_or_corrupted_files_never_panic() {
             "probe-{name}.{}",
             if name == "st" { "safetensors" } else { "npy" }
         ));
-        let mut try_bytes = |b: &[u8]| {
+        let try_bytes = |b: &[u8]| {
             std::fs::write(&probe, b).unwrap();
             let opened =
                 std::panic::catch_unwind(|| Head::open(&probe, None, false).map(|h| h.to_f32()));
