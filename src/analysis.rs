@@ -1,9 +1,10 @@
 //! The per-class analysis, written once over the [`Backend`] primitives.
 //!
-//! Rows go to the backend a chunk at a time: read (and convert) on the host, load and sort once,
-//! then every statistic is a batch of segments of the sorted chunk and only per-segment results
-//! come back. Peak memory is one chunk plus the per-class results (plus, for the pooled seed fit,
-//! one f32 copy of the nonzero weights).
+//! Rows go to the backend a chunk at a time: read (and convert) on the host, then one
+//! [`Backend::summarise_rows`] per chunk, which loads and sorts the chunk once and computes every
+//! statistic on segments of the sorted rows; only per-row results come back. Peak memory is the
+//! chunk buffers plus the per-class results; the pooled joint fit, when it runs, adds one copy of
+//! the nonzero weights, and a second while it sorts them.
 
 use std::time::Instant;
 

@@ -9,8 +9,8 @@ use super::{
 use crate::ald::{self, AldFit, AldParams, Baselines, NllGrad, SeedLine};
 use crate::error::{Error, Result};
 
-/// About 16 MiB of f32 per chunk: big enough to keep both cores busy, small enough that the
-/// passes over a chunk (describe, then the two seed lines) mostly hit cache.
+/// About 16 MiB of f32 per chunk: enough rows to keep every core busy, and little enough memory
+/// that a chunk next to the memory-mapped head does not show in the peak.
 const CHUNK_VALUES: usize = 4 << 20;
 
 #[derive(Default)]
