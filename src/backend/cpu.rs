@@ -59,6 +59,21 @@ impl CpuBackend {
             .collect())
     }
 
+    /// Makes `rows` the resident chunk (unsorted yet), handing the previous buffer back in it.
+    fn take_chunk(&mut self, rows: &mut Vec<f32>, cols: usize) -> Result<()> {
+        if cols == 0 || !rows.len().is_multiple_of(cols) {
+            return Err(Error::Invalid(format!(
+                "{} values are not whole rows of {cols}",
+                rows.len()
+            )));
+        }
+        self.cols = cols;
+        self.rows = rows.len() / cols;
+        std::mem::swap(&mut self.values, rows);
+        self.indices.clear();
+        Ok(())
+    }
+
     fn cpu_name() -> String {
         std::fs::read_to_string("/proc/cpuinfo")
             .ok()
@@ -101,16 +116,7 @@ impl Backend for CpuBackend {
         cols: usize,
         with_indices: bool,
     ) -> Result<()> {
-        if cols == 0 || !rows.len().is_multiple_of(cols) {
-            return Err(Error::Invalid(format!(
-                "load_sorted: {} values are not whole rows of {cols}",
-                rows.len()
-            )));
-        }
-        self.cols = cols;
-        self.rows = rows.len() / cols;
-        std::mem::swap(&mut self.values, rows);
-        self.indices.clear();
+        self.take_chunk(rows, cols)?;
         let (values, indices) = (&mut self.values, &mut self.indices);
         if with_indices {
             indices.resize(values.len(), 0);
@@ -179,16 +185,7 @@ impl Backend for CpuBackend {
     /// Fused: each row is sorted, fitted and given its seed lines by one thread while it is in
     /// that core's cache, instead of one pass over the whole chunk per primitive.
     fn summarise_rows(&mut self, rows: &mut Vec<f32>, cols: usize) -> Result<Vec<RowSummary>> {
-        if cols == 0 || !rows.len().is_multiple_of(cols) {
-            return Err(Error::Invalid(format!(
-                "summarise_rows: {} values are not whole rows of {cols}",
-                rows.len()
-            )));
-        }
-        self.cols = cols;
-        self.rows = rows.len() / cols;
-        std::mem::swap(&mut self.values, rows);
-        self.indices.clear();
+        self.take_chunk(rows, cols)?;
         Ok(self
             .values
             .par_chunks_mut(cols)
