@@ -7,6 +7,8 @@
 //! The pipeline above it (`crate::analysis`) is written once for every backend.
 
 pub mod cpu;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
 
 use crate::ald::{AldFit, AldParams, Baselines, NllGrad, SeedLine};
 use crate::error::{Error, Result};

@@ -9,13 +9,15 @@ use rand_chacha::ChaCha8Rng;
 /// Every backend this build and machine can run, by name. A backend listed in
 /// `ALDFIT_REQUIRE_BACKENDS` (comma-separated) that cannot be created fails the test instead of
 /// being skipped; otherwise a missing one is skipped with a printed reason.
-pub fn backends() -> Vec<(String, Box<dyn Backend>)> {
-    let required: Vec<String> = std::env::var("ALDFIT_REQUIRE_BACKENDS")
+/// Whether `ALDFIT_REQUIRE_BACKENDS` (comma-separated) lists `name`.
+pub fn required(name: &str) -> bool {
+    std::env::var("ALDFIT_REQUIRE_BACKENDS")
         .unwrap_or_default()
         .split(',')
-        .map(|s| s.trim().to_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect();
+        .any(|s| s.trim().eq_ignore_ascii_case(name))
+}
+
+pub fn backends() -> Vec<(String, Box<dyn Backend>)> {
     let mut out = Vec::new();
     for (name, kind) in [
         ("cpu", BackendKind::Cpu),
@@ -24,7 +26,7 @@ pub fn backends() -> Vec<(String, Box<dyn Backend>)> {
     ] {
         match backend::create(kind) {
             Ok(b) => out.push((name.to_owned(), b)),
-            Err(e) if required.iter().any(|r| r == name) => {
+            Err(e) if required(name) => {
                 panic!("backend {name} is required (ALDFIT_REQUIRE_BACKENDS) but unavailable: {e}")
             }
             Err(e) => eprintln!("skipping backend {name}: {e}"),
