@@ -12,8 +12,7 @@ fn gpu() -> Option<Gpu> {
             eprintln!("wgpu adapter: {}", g.describe());
             Some(g)
         }
-        // `wgpu-device` asks for an adapter before the whole wgpu backend exists (issue 3).
-        Err(e) if common::required("wgpu") || common::required("wgpu-device") => {
+        Err(e) if common::required("wgpu") => {
             panic!("a wgpu adapter is required (ALDFIT_REQUIRE_BACKENDS) but: {e}")
         }
         Err(e) => {
@@ -49,6 +48,26 @@ fn sort_rows_equals_the_cpu_stable_sort_with_indices() {
                     "{cols} cols, row {r}, position {j}"
                 );
             }
+        }
+    }
+}
+
+#[test]
+fn rows_wider_than_workgroup_memory_take_the_multi_pass_sort() {
+    let Some(gpu) = gpu() else { return };
+    for cols in [gpu.max_sort_width() + 1, 5000, 65_536] {
+        let rows = if cols > 10_000 { 2 } else { 5 };
+        let values = synth::nasty_head(rows, cols, cols as u64);
+        let (sorted, indices) = gpu.sort_rows(&values, cols).unwrap();
+        for r in 0..rows {
+            let row = &values[r * cols..(r + 1) * cols];
+            let mut want: Vec<(f32, u32)> = row.iter().copied().zip(0u32..).collect();
+            want.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let got: Vec<(u32, u32)> = (0..cols)
+                .map(|j| (sorted[r * cols + j].to_bits(), indices[r * cols + j]))
+                .collect();
+            let want: Vec<(u32, u32)> = want.iter().map(|&(x, i)| (x.to_bits(), i)).collect();
+            assert!(got == want, "{cols} cols, row {r}");
         }
     }
 }

@@ -189,17 +189,29 @@ pub enum BackendKind {
     Cuda,
 }
 
-/// Creates the backend asked for.
+/// Creates the backend asked for. `auto` takes a real GPU (CUDA, else a wgpu adapter that is not
+/// a CPU) and otherwise the CPU; a software adapter such as lavapipe is used only when `wgpu` is
+/// asked for by name.
 pub fn create(kind: BackendKind) -> Result<Box<dyn Backend>> {
     match kind {
-        BackendKind::Auto | BackendKind::Cpu => Ok(Box::new(cpu::CpuBackend::new())),
+        BackendKind::Cpu => Ok(Box::new(cpu::CpuBackend::new())),
+        BackendKind::Auto => {
+            #[cfg(feature = "wgpu")]
+            if let Ok(b) = wgpu::WgpuBackend::new(false) {
+                return Ok(Box::new(b));
+            }
+            Ok(Box::new(cpu::CpuBackend::new()))
+        }
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => Ok(Box::new(wgpu::WgpuBackend::new(true)?)),
+        #[cfg(not(feature = "wgpu"))]
         BackendKind::Wgpu => Err(Error::BackendUnavailable {
             backend: "wgpu".into(),
-            reason: "this build has no wgpu backend yet; use --backend cpu".into(),
+            reason: "this build has no wgpu backend (rebuild with the `wgpu` feature)".into(),
         }),
         BackendKind::Cuda => Err(Error::BackendUnavailable {
             backend: "cuda".into(),
-            reason: "this build has no CUDA backend yet; use --backend cpu".into(),
+            reason: "this build has no CUDA backend yet; use --backend cpu or wgpu".into(),
         }),
     }
 }

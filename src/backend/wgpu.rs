@@ -1,10 +1,14 @@
-//! The wgpu device and its kernels (shaders/*.wgsl). Work in progress towards the wgpu backend
-//! of issue 3: the device, its limits and the per-row sort are here and validated against the
-//! CPU; the statistics kernels are not yet, so `--backend wgpu` still reports the backend as
-//! unavailable.
+//! The wgpu backend: every primitive in hand-written WGSL (shaders/*.wgsl), run through wgpu.
+//!
+//! Work in progress (issue 3): rows up to the workgroup-memory sort's width (4096 on lavapipe
+//! and NVIDIA) are supported and validated against the CPU; the multi-pass sort for wider rows,
+//! `validate` and `--backend wgpu` in the CLI are not done yet, so [`super::create`] still
+//! reports the backend as unavailable.
 
 use std::sync::mpsc;
 
+use super::{check_lengths, Backend, BackendInfo, Segment, Side, SortedSegment};
+use crate::ald::{self, AldFit, AldParams, Baselines, NllGrad, SeedLine, TailSums};
 use crate::error::{Error, Result};
 
 fn unavailable(reason: impl Into<String>) -> Error {
@@ -30,6 +34,25 @@ pub struct Gpu {
     /// The longest (power-of-two) row the workgroup-memory sort takes.
     tile: usize,
     sort: wgpu::ComputePipeline,
+    wide: WideSort,
+    kernels: Kernels,
+}
+
+/// The multi-pass sort of sort_wide.wgsl: three entry points over one explicit layout.
+struct WideSort {
+    layout: wgpu::BindGroupLayout,
+    load: wgpu::ComputePipeline,
+    step: wgpu::ComputePipeline,
+    store: wgpu::ComputePipeline,
+}
+
+struct Kernels {
+    partition: wgpu::ComputePipeline,
+    fit: wgpu::ComputePipeline,
+    ks: wgpu::ComputePipeline,
+    baselines: wgpu::ComputePipeline,
+    seed: wgpu::ComputePipeline,
+    nll_grad: wgpu::ComputePipeline,
 }
 
 /// Workgroups per dimension of a dispatch: the WebGPU limit, whatever the device says.
@@ -104,20 +127,98 @@ impl Gpu {
             )));
         }
         let tile = 1usize << tile_limit.ilog2();
-        let source =
-            include_str!("../../shaders/sort_rows.wgsl").replace("{{TILE}}", &tile.to_string());
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("sort_rows.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let sort = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("sort_rows"),
-            layout: None,
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        let pipeline = |name: &str, source: String| {
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let common = include_str!("../../shaders/segments.wgsl");
+        let segment = |name: &str, body: &str| pipeline(name, format!("{common}\n{body}"));
+        let sort = pipeline(
+            "sort_rows.wgsl",
+            include_str!("../../shaders/sort_rows.wgsl").replace("{{TILE}}", &tile.to_string()),
+        );
+        let wide = {
+            let storage = |binding| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: false },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            };
+            let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("sort_wide"),
+                entries: &[
+                    storage(0),
+                    storage(1),
+                    storage(2),
+                    storage(3),
+                    wgpu::BindGroupLayoutEntry {
+                        binding: 4,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: wgpu::BindingType::Buffer {
+                            ty: wgpu::BufferBindingType::Uniform,
+                            has_dynamic_offset: false,
+                            min_binding_size: None,
+                        },
+                        count: None,
+                    },
+                ],
+            });
+            let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("sort_wide"),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("sort_wide.wgsl"),
+                source: wgpu::ShaderSource::Wgsl(
+                    include_str!("../../shaders/sort_wide.wgsl").into(),
+                ),
+            });
+            let entry = |name: &str| {
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(name),
+                    layout: Some(&pipeline_layout),
+                    module: &module,
+                    entry_point: Some(name),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            };
+            WideSort {
+                load: entry("load"),
+                step: entry("step"),
+                store: entry("store"),
+                layout,
+            }
+        };
+        let kernels = Kernels {
+            partition: segment(
+                "partition.wgsl",
+                include_str!("../../shaders/partition.wgsl"),
+            ),
+            fit: segment("fit.wgsl", include_str!("../../shaders/fit.wgsl")),
+            ks: segment("ks.wgsl", include_str!("../../shaders/ks.wgsl")),
+            baselines: segment(
+                "baselines.wgsl",
+                include_str!("../../shaders/baselines.wgsl"),
+            ),
+            seed: segment("seed.wgsl", include_str!("../../shaders/seed.wgsl")),
+            nll_grad: segment("nll_grad.wgsl", include_str!("../../shaders/nll_grad.wgsl")),
+        };
         Ok(Gpu {
             device,
             queue,
@@ -125,6 +226,8 @@ impl Gpu {
             limits,
             tile,
             sort,
+            wide,
+            kernels,
         })
     }
 
@@ -140,7 +243,7 @@ impl Gpu {
         self.info.device_type == wgpu::DeviceType::Cpu
     }
 
-    /// The widest row [`sort_rows`](Self::sort_rows) takes.
+    /// The widest row sorted in one pass in workgroup memory; wider rows take the multi-pass sort.
     pub fn max_sort_width(&self) -> usize {
         self.tile
     }
@@ -158,105 +261,195 @@ impl Gpu {
     /// feature index; ties in feature order. Rows go to the device in chunks that respect its
     /// binding limits.
     pub fn sort_rows(&self, values: &[f32], cols: usize) -> Result<(Vec<f32>, Vec<u32>)> {
+        let per_chunk = self.max_rows_per_binding(cols).min(MAX_GROUPS * MAX_GROUPS);
+        let mut out_values = Vec::with_capacity(values.len());
+        let mut out_indices = Vec::with_capacity(values.len());
+        for chunk in values.chunks(per_chunk * cols.max(1)) {
+            let r = self.sort_resident(chunk, cols)?;
+            out_values.extend_from_slice(bytemuck::cast_slice(&self.read(
+                &r.values,
+                0,
+                r.bytes(),
+            )?));
+            out_indices.extend_from_slice(bytemuck::cast_slice(&self.read(
+                &r.indices,
+                0,
+                r.bytes(),
+            )?));
+        }
+        Ok((out_values, out_indices))
+    }
+
+    /// Uploads a chunk and sorts its rows on the device, where they stay.
+    fn sort_resident(&self, values: &[f32], cols: usize) -> Result<Resident> {
         if cols == 0 || !values.len().is_multiple_of(cols) {
             return Err(Error::Invalid(format!(
                 "{} values are not whole rows of {cols}",
                 values.len()
             )));
         }
-        if cols > self.tile {
-            return Err(failed(format!(
-                "rows of {cols} values are wider than the {} this device sorts in workgroup memory",
-                self.tile
-            )));
+        let rows = values.len() / cols;
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+        let values_buf = self.upload(bytemuck::cast_slice(values), storage);
+        let indices_buf = self.empty((values.len() * 4) as u64, storage);
+        if cols <= self.tile {
+            let (gx, gy) = grid(rows);
+            let padded = cols.next_power_of_two() as u32;
+            let params = self.params([cols as u32, padded, rows as u32, gx]);
+            self.dispatch(&self.sort, &[&values_buf, &indices_buf, &params], gx, gy);
+        } else {
+            self.sort_wide(&values_buf, &indices_buf, rows, cols);
         }
-        let per_chunk = self.max_rows_per_binding(cols).min(MAX_GROUPS * MAX_GROUPS);
-        let mut out_values = Vec::with_capacity(values.len());
-        let mut out_indices = Vec::with_capacity(values.len());
-        for chunk in values.chunks(per_chunk * cols) {
-            let (v, i) = self.sort_chunk(chunk, cols)?;
-            out_values.extend_from_slice(&v);
-            out_indices.extend_from_slice(&i);
-        }
-        Ok((out_values, out_indices))
+        Ok(Resident {
+            values: values_buf,
+            indices: indices_buf,
+            rows,
+            cols,
+        })
     }
 
-    fn sort_chunk(&self, values: &[f32], cols: usize) -> Result<(Vec<f32>, Vec<u32>)> {
+    /// Rows wider than workgroup memory: the bitonic network in global memory, one dispatch per
+    /// step, on scratch copies padded to a power of two.
+    fn sort_wide(&self, values: &wgpu::Buffer, indices: &wgpu::Buffer, rows: usize, cols: usize) {
+        let padded = cols.next_power_of_two();
+        let scratch = (rows * padded * 4) as u64;
+        let keys = self.empty(scratch, wgpu::BufferUsages::STORAGE);
+        let ids = self.empty(scratch, wgpu::BufferUsages::STORAGE);
+        let w = &self.wide;
+        // (pipeline, invocations, k, j) for every dispatch, in order.
+        let mut steps = vec![(&w.load, rows * padded, 0, 0)];
+        let mut k = 2;
+        while k <= padded {
+            let mut j = k / 2;
+            while j > 0 {
+                steps.push((&w.step, rows * padded / 2, k, j));
+                j /= 2;
+            }
+            k *= 2;
+        }
+        steps.push((&w.store, rows * cols, 0, 0));
+        let binds: Vec<(wgpu::BindGroup, u32, u32)> = steps
+            .iter()
+            .map(|&(_, invocations, k, j)| {
+                let (gx, gy) = grid(invocations.div_ceil(256));
+                let p = [
+                    cols as u32,
+                    padded as u32,
+                    rows as u32,
+                    gx,
+                    k as u32,
+                    j as u32,
+                    0,
+                    0,
+                ];
+                let params = self.upload(bytemuck::cast_slice(&p), wgpu::BufferUsages::UNIFORM);
+                let entries: Vec<wgpu::BindGroupEntry> = [values, indices, &keys, &ids, &params]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| wgpu::BindGroupEntry {
+                        binding: i as u32,
+                        resource: b.as_entire_binding(),
+                    })
+                    .collect();
+                let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &w.layout,
+                    entries: &entries,
+                });
+                (bind, gx, gy)
+            })
+            .collect();
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            // Each dispatch sees the writes of the ones before it (WebGPU usage scopes).
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            for ((pipeline, ..), (bind, gx, gy)) in steps.iter().zip(&binds) {
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, bind, &[]);
+                pass.dispatch_workgroups(*gx, *gy, 1);
+            }
+        }
+        self.queue.submit([encoder.finish()]);
+    }
+
+    fn upload(&self, bytes: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
         use wgpu::util::DeviceExt;
-        let rows = values.len() / cols;
-        let bytes = (values.len() * 4) as u64;
-        let groups_x = rows.min(MAX_GROUPS);
-        let groups_y = rows.div_ceil(groups_x);
-        let params = [
-            cols as u32,
-            cols.next_power_of_two() as u32,
-            rows as u32,
-            groups_x as u32,
-        ];
-        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
-        let d = &self.device;
-        let values_buf = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("values"),
-            contents: bytemuck::cast_slice(values),
-            usage: storage,
-        });
-        let indices_buf = d.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("indices"),
-            size: bytes,
-            usage: storage,
+        // Zero-length bindings are invalid: bind at least one word.
+        let contents: &[u8] = if bytes.is_empty() { &[0; 4] } else { bytes };
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: None,
+                contents,
+                usage,
+            })
+    }
+
+    fn empty(&self, bytes: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: bytes.max(4),
+            usage,
             mapped_at_creation: false,
+        })
+    }
+
+    fn params(&self, p: [u32; 4]) -> wgpu::Buffer {
+        self.upload(bytemuck::cast_slice(&p), wgpu::BufferUsages::UNIFORM)
+    }
+
+    fn output(&self, bytes: u64) -> wgpu::Buffer {
+        self.empty(
+            bytes,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        )
+    }
+
+    /// Runs `pipeline` over a gx × gy grid with `buffers` bound in order.
+    fn dispatch(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        buffers: &[&wgpu::Buffer],
+        gx: u32,
+        gy: u32,
+    ) {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
         });
-        let params_buf = d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("params"),
-            contents: bytemuck::cast_slice(&params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let bind = d.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("sort_rows"),
-            layout: &self.sort.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: values_buf.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: indices_buf.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: params_buf.as_entire_binding(),
-                },
-            ],
-        });
-        let mut encoder = d.create_command_encoder(&Default::default());
+        let mut encoder = self.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&self.sort);
+            pass.set_pipeline(pipeline);
             pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups(groups_x as u32, groups_y as u32, 1);
+            if gx > 0 && gy > 0 {
+                pass.dispatch_workgroups(gx, gy, 1);
+            }
         }
-        let read = |encoder: &mut wgpu::CommandEncoder, src: &wgpu::Buffer| {
-            let dst = d.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("readback"),
-                size: bytes,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            encoder.copy_buffer_to_buffer(src, 0, &dst, 0, bytes);
-            dst
-        };
-        let values_back = read(&mut encoder, &values_buf);
-        let indices_back = read(&mut encoder, &indices_buf);
         self.queue.submit([encoder.finish()]);
-        let sorted: Vec<f32> = bytemuck::cast_slice(&self.map(&values_back)?).to_vec();
-        let indices: Vec<u32> = bytemuck::cast_slice(&self.map(&indices_back)?).to_vec();
-        Ok((sorted, indices))
     }
 
-    /// Maps a readback buffer and copies it out, polling the device until the map completes.
-    fn map(&self, buffer: &wgpu::Buffer) -> Result<Vec<u8>> {
-        let slice = buffer.slice(..);
+    /// Copies `bytes` from `src` at `offset` back to the host, polling until it arrives.
+    fn read(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let dst = self.empty(
+            bytes,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(src, offset, &dst, 0, bytes);
+        self.queue.submit([encoder.finish()]);
+        let slice = dst.slice(..bytes);
         let (tx, rx) = mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
@@ -267,11 +460,313 @@ impl Gpu {
         rx.recv()
             .map_err(|_| failed("the device dropped a readback"))?
             .map_err(|e| failed(format!("reading results back: {e}")))?;
-        let bytes = slice
+        let out = slice
             .get_mapped_range()
             .map_err(|e| failed(format!("reading results back: {e}")))?
             .to_vec();
-        buffer.unmap();
-        Ok(bytes)
+        dst.unmap();
+        Ok(out)
+    }
+
+    fn read_f32(&self, src: &wgpu::Buffer, words: usize) -> Result<Vec<f32>> {
+        Ok(bytemuck::cast_slice(&self.read(src, 0, (words * 4) as u64)?).to_vec())
+    }
+}
+
+/// A sorted chunk kept on the device.
+struct Resident {
+    values: wgpu::Buffer,
+    indices: wgpu::Buffer,
+    rows: usize,
+    cols: usize,
+}
+
+impl Resident {
+    fn bytes(&self) -> u64 {
+        (self.rows * self.cols * 4) as u64
+    }
+}
+
+/// A 2-D grid of at least `n` workgroups, at most 65 535 per dimension.
+fn grid(n: usize) -> (u32, u32) {
+    let gx = n.clamp(1, MAX_GROUPS);
+    (gx as u32, n.div_ceil(gx) as u32)
+}
+
+/// The wgpu backend (see the module docs for what is missing).
+pub struct WgpuBackend {
+    gpu: Gpu,
+    resident: Option<Resident>,
+}
+
+impl WgpuBackend {
+    pub fn new(allow_cpu: bool) -> Result<Self> {
+        Ok(WgpuBackend {
+            gpu: Gpu::new(allow_cpu)?,
+            resident: None,
+        })
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    fn resident(&self, segs: &[Segment]) -> Result<&Resident> {
+        let r = self
+            .resident
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("no chunk is loaded: call load_sorted first".into()))?;
+        for s in segs {
+            if s.row as usize >= r.rows || s.lo > s.hi || s.hi as usize > r.cols {
+                return Err(Error::Invalid(format!(
+                    "segment {s:?} is outside the resident chunk of {} rows × {} values",
+                    r.rows, r.cols
+                )));
+            }
+        }
+        Ok(r)
+    }
+
+    /// Runs a per-segment kernel: `extra` buffers bind after (values, segments, params), then the
+    /// output of `words` f32 per segment, which comes back.
+    fn segment_kernel(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        segs: &[Segment],
+        flag: u32,
+        extra: &[&wgpu::Buffer],
+        words: usize,
+    ) -> Result<Vec<f32>> {
+        let r = self.resident(segs)?;
+        let g = &self.gpu;
+        let seg_words: Vec<u32> = segs.iter().flat_map(|s| [s.row, s.lo, s.hi, 0]).collect();
+        let seg_buf = g.upload(
+            bytemuck::cast_slice(&seg_words),
+            wgpu::BufferUsages::STORAGE,
+        );
+        let (gx, gy) = grid(segs.len());
+        let params = g.params([r.cols as u32, segs.len() as u32, gx, flag]);
+        let out = g.output((segs.len() * words * 4) as u64);
+        let mut buffers = vec![&r.values, &seg_buf, &params];
+        buffers.extend_from_slice(extra);
+        buffers.push(&out);
+        g.dispatch(pipeline, &buffers, gx, gy);
+        g.read_f32(&out, segs.len() * words)
+    }
+}
+
+impl Backend for WgpuBackend {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            name: "wgpu".into(),
+            device: self.gpu.describe(),
+        }
+    }
+
+    fn max_chunk_rows(&self, cols: usize) -> usize {
+        self.gpu.max_rows_per_binding(cols).min(1 << 20)
+    }
+
+    fn load_sorted(&mut self, rows: &[f32], cols: usize, _with_indices: bool) -> Result<()> {
+        self.resident = None;
+        self.resident = Some(self.gpu.sort_resident(rows, cols)?);
+        Ok(())
+    }
+
+    fn partition_points(
+        &mut self,
+        segs: &[Segment],
+        pivots: &[f32],
+        strict: bool,
+    ) -> Result<Vec<u32>> {
+        check_lengths("partition_points", segs.len(), pivots.len())?;
+        let r = self.resident(segs)?;
+        let g = &self.gpu;
+        let seg_words: Vec<u32> = segs.iter().flat_map(|s| [s.row, s.lo, s.hi, 0]).collect();
+        let seg_buf = g.upload(
+            bytemuck::cast_slice(&seg_words),
+            wgpu::BufferUsages::STORAGE,
+        );
+        let pivot_buf = g.upload(bytemuck::cast_slice(pivots), wgpu::BufferUsages::STORAGE);
+        let (gx, gy) = grid(segs.len().div_ceil(256));
+        let params = g.params([r.cols as u32, segs.len() as u32, gx, strict as u32]);
+        let out = g.output((segs.len() * 4) as u64);
+        g.dispatch(
+            &g.kernels.partition,
+            &[&r.values, &seg_buf, &params, &pivot_buf, &out],
+            gx,
+            gy,
+        );
+        Ok(bytemuck::cast_slice(&g.read(&out, 0, (segs.len() * 4) as u64)?).to_vec())
+    }
+
+    fn fit(&mut self, segs: &[Segment]) -> Result<Vec<AldFit>> {
+        let out = self.segment_kernel(&self.gpu.kernels.fit, segs, 0, &[], 8)?;
+        Ok(out
+            .chunks(8)
+            .map(|o| {
+                let j = o[0].to_bits();
+                let n = o[7] as usize;
+                if j == u32::MAX {
+                    return AldFit::DEGENERATE;
+                }
+                // A and B come in units of r; the closed form runs in f64 (DESIGN.md 2.2).
+                let r = o[5] as f64;
+                let (kappa, scale, nll) = ald::profile(o[1] as f64 * r, o[2] as f64 * r, n);
+                AldFit {
+                    params: AldParams {
+                        loc: o[6] as f64,
+                        scale,
+                        kappa,
+                    },
+                    nll,
+                    index: Some(j as usize),
+                    boundary: o[4] < o[3],
+                    degenerate: false,
+                }
+            })
+            .collect())
+    }
+
+    fn ks(&mut self, segs: &[Segment], params: &[AldParams]) -> Result<Vec<f64>> {
+        check_lengths("ks", segs.len(), params.len())?;
+        let words: Vec<f32> = params
+            .iter()
+            .flat_map(|p| {
+                if p.is_valid() {
+                    [p.loc as f32, p.scale as f32, p.kappa as f32, 0.0]
+                } else {
+                    [0.0, 1.0, 1.0, 0.0]
+                }
+            })
+            .collect();
+        let ald_buf = self
+            .gpu
+            .upload(bytemuck::cast_slice(&words), wgpu::BufferUsages::STORAGE);
+        let out = self.segment_kernel(&self.gpu.kernels.ks, segs, 0, &[&ald_buf], 1)?;
+        Ok(out
+            .iter()
+            .zip(params.iter().zip(segs))
+            .map(|(&d, (p, s))| {
+                if p.is_valid() && !s.is_empty() {
+                    d as f64
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect())
+    }
+
+    fn baselines(&mut self, segs: &[Segment]) -> Result<Vec<Baselines>> {
+        let out = self.segment_kernel(&self.gpu.kernels.baselines, segs, 0, &[], 8)?;
+        Ok(out
+            .chunks(8)
+            .map(|o| {
+                let n = o[6] as usize;
+                if n == 0 {
+                    return Baselines::NAN;
+                }
+                let (nf, r, shift) = (n as f64, o[3] as f64, o[4] as f64);
+                let mean_z = o[0] as f64 / nf;
+                let var = ((o[1] as f64 / nf - mean_z * mean_z) * r * r).max(0.0);
+                let mad = o[2] as f64 / nf * r;
+                let median = if n % 2 == 1 {
+                    shift
+                } else {
+                    0.5 * (shift + o[5] as f64)
+                };
+                Baselines {
+                    mean: shift + mean_z * r,
+                    var,
+                    median,
+                    mad,
+                    nll_gauss: ald::gauss_nll(n, var),
+                    nll_laplace: ald::laplace_nll(n, mad),
+                }
+            })
+            .collect())
+    }
+
+    fn seed(&mut self, segs: &[Segment], side: Side) -> Result<Vec<SeedLine>> {
+        let flag = (side == Side::Negative) as u32;
+        let out = self.segment_kernel(&self.gpu.kernels.seed, segs, flag, &[], 4)?;
+        Ok(out
+            .chunks(4)
+            .zip(segs)
+            .map(|(o, s)| {
+                let l = s.len();
+                let centre = (l as f64 - 1.0) / 2.0;
+                // Σ i·d from the kernel's Σ (i − centre)·d, in f64.
+                let sid = o[1] as f64 + centre * o[0] as f64;
+                SeedLine::from_shifted_sums(l, o[3] as f64, o[0] as f64, sid, o[2] as f64)
+            })
+            .collect())
+    }
+
+    fn read_sorted(&mut self, segs: &[Segment]) -> Result<Vec<SortedSegment>> {
+        let r = self.resident(segs)?;
+        segs.iter()
+            .map(|s| {
+                let offset = ((s.row as usize * r.cols + s.lo as usize) * 4) as u64;
+                let bytes = (s.len() * 4) as u64;
+                Ok(SortedSegment {
+                    values: bytemuck::cast_slice(&self.gpu.read(&r.values, offset, bytes)?)
+                        .to_vec(),
+                    indices: bytemuck::cast_slice(&self.gpu.read(&r.indices, offset, bytes)?)
+                        .to_vec(),
+                })
+            })
+            .collect()
+    }
+
+    fn nll_grad(
+        &mut self,
+        rows: &[f32],
+        cols: usize,
+        params: &[AldParams],
+    ) -> Result<Vec<NllGrad>> {
+        if cols == 0 || rows.len() != cols * params.len() {
+            return Err(Error::Invalid(format!(
+                "nll_grad: {} values are not {} rows of {cols}",
+                rows.len(),
+                params.len()
+            )));
+        }
+        let g = &self.gpu;
+        let per_chunk = g.max_rows_per_binding(cols);
+        let mut result = Vec::with_capacity(params.len());
+        for (chunk, ps) in rows.chunks(per_chunk * cols).zip(params.chunks(per_chunk)) {
+            let n = ps.len();
+            let rows_buf = g.upload(bytemuck::cast_slice(chunk), wgpu::BufferUsages::STORAGE);
+            // μ as an f32 pair (hi, lo): x − hi − lo keeps the f64 location's precision.
+            let loc: Vec<f32> = ps
+                .iter()
+                .flat_map(|p| {
+                    let hi = p.loc as f32;
+                    [hi, (p.loc - hi as f64) as f32]
+                })
+                .collect();
+            let loc_buf = g.upload(bytemuck::cast_slice(&loc), wgpu::BufferUsages::STORAGE);
+            let (gx, gy) = grid(n);
+            let params_buf = g.params([cols as u32, n as u32, gx, 0]);
+            let out = g.output((n * 16) as u64);
+            g.dispatch(
+                &g.kernels.nll_grad,
+                &[&rows_buf, &params_buf, &loc_buf, &out],
+                gx,
+                gy,
+            );
+            for (o, p) in g.read_f32(&out, n * 4)?.chunks(4).zip(ps) {
+                let sums = TailSums {
+                    n: cols,
+                    above: o[0] as f64,
+                    below: o[1] as f64,
+                    n_above: o[2] as usize,
+                    n_below: o[3] as usize,
+                };
+                result.push(NllGrad::from_sums(&sums, p));
+            }
+        }
+        Ok(result)
     }
 }

@@ -18,20 +18,18 @@ pub fn required(name: &str) -> bool {
 }
 
 pub fn backends() -> Vec<(String, Box<dyn Backend>)> {
-    let mut out = Vec::new();
-    for (name, kind) in [
-        ("cpu", BackendKind::Cpu),
-        ("wgpu", BackendKind::Wgpu),
-        ("cuda", BackendKind::Cuda),
-    ] {
-        match backend::create(kind) {
-            Ok(b) => out.push((name.to_owned(), b)),
-            Err(e) if required(name) => {
-                panic!("backend {name} is required (ALDFIT_REQUIRE_BACKENDS) but unavailable: {e}")
-            }
-            Err(e) => eprintln!("skipping backend {name}: {e}"),
+    let mut out: Vec<(String, Box<dyn Backend>)> = Vec::new();
+    let mut add = |name: &str, made: aldfit::Result<Box<dyn Backend>>| match made {
+        Ok(b) => out.push((name.to_owned(), b)),
+        Err(e) if required(name) => {
+            panic!("backend {name} is required (ALDFIT_REQUIRE_BACKENDS) but unavailable: {e}")
         }
-    }
+        Err(e) => eprintln!("skipping backend {name}: {e}"),
+    };
+    add("cpu", backend::create(BackendKind::Cpu));
+    // Asked for by name, wgpu takes any adapter, software ones (lavapipe) included.
+    add("wgpu", backend::create(BackendKind::Wgpu));
+    add("cuda", backend::create(BackendKind::Cuda));
     out
 }
 
