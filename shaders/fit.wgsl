@@ -1,9 +1,16 @@
 // Exact maximum-likelihood scan over a sorted segment (DESIGN.md 2.2): the argmin of
 // √A_j + √B_j over interior order statistics, one per distinct value, ties to the smallest j.
-// In f32 on z = (x − x_mid) / r (DESIGN.md 4: shifted segments); prefix sums are compensated
-// within each invocation's run and scanned across runs. The host turns A, B into κ̂, ŝ and the
-// NLL in f64 (A and B recomputed at the winner as sums of positive terms). out (8 per segment) = [j* (u32 bits), A*, B*, best objective, end objective, r,
-// x(j*), n]; j* = 0xffffffff when there is no interior candidate (degenerate).
+//
+// Precision (DESIGN.md 4): near the optimum the objective is flat to ~1e-7, so plain f32 would
+// pick among far-apart order statistics with visibly different κ̂. Everything here is carried as
+// double-f32 (hi, lo) pairs: y = (x − x_mid)·2^-e is exact (two_sum, then a power-of-two scale),
+// prefix sums, A_j, B_j (products split into exact 12-bit parts), square roots and the
+// comparison keep ~44 bits. The host turns A*, B*
+// (re-summed at the winner as positive terms) into κ̂, ŝ and the NLL in f64.
+//
+// out (10 per segment) = [j* (u32 bits), A*, B*, best objective, boundary (0/1), 2^e, x(j*), n,
+// A* low half, B* low half];
+// j* = 0xffffffff when there is no interior candidate (degenerate).
 
 @group(0) @binding(0) var<storage, read> values: array<f32>;
 @group(0) @binding(1) var<storage, read> segs: array<Seg>;
@@ -11,9 +18,78 @@
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 const NONE: u32 = 0xffffffffu;
+const BIG: f32 = 3.4e38;
+
+// 1.0, read at run time: multiplying by it hides the error-free transformations below from
+// compilers that would simplify (a + b) − a to b (Mesa's NIR does for inexact operations, and
+// WGSL cannot mark operations exact).
+var<private> ONE: f32;
+
+fn two_sum(a: f32, b: f32) -> vec2<f32> {
+    let s = (a + b) * ONE;
+    let bb = (s - a) * ONE;
+    return vec2<f32>(s, (a - (s - bb) * ONE) + (b - bb));
+}
+
+// |a| >= |b|.
+fn quick_sum(a: f32, b: f32) -> vec2<f32> {
+    let s = (a + b) * ONE;
+    return vec2<f32>(s, b - (s - a) * ONE);
+}
+
+fn df_add(x: vec2<f32>, y: vec2<f32>) -> vec2<f32> {
+    let s = two_sum(x.x, y.x);
+    return quick_sum(s.x, s.y + x.y + y.y);
+}
+
+// The top 12 significant bits of x (a mask, so no compiler can fold it away); x − hi12(x) is
+// exact and has at most 12 significant bits too, and products of two such parts are exact in f32.
+// This makes products exact without relying on `fma`, which may be unfused.
+fn hi12(x: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(x) & 0xfffff000u);
+}
+
+// The exact product of two f32 values each of at most 24 significant bits, as a pair.
+fn two_prod(a: f32, b: f32) -> vec2<f32> {
+    let ah = hi12(a);
+    let al = a - ah;
+    let bh = hi12(b);
+    let bl = b - bh;
+    var p = two_sum(ah * bh, ah * bl);
+    p = df_add(p, two_sum(al * bh, al * bl));
+    return p;
+}
+
+// x · b for a pair x and an f32 b.
+fn df_mul(x: vec2<f32>, b: f32) -> vec2<f32> {
+    let p = two_prod(x.x, b);
+    return quick_sum(p.x, p.y + x.y * b);
+}
+
+fn df_sqrt(x: vec2<f32>) -> vec2<f32> {
+    if (x.x <= 0.0) {
+        return vec2<f32>(0.0, 0.0);
+    }
+    let s = sqrt(x.x);
+    let r = df_add(x, -two_prod(s, s));
+    return quick_sum(s, r.x / (2.0 * s));
+}
+
+fn df_less(a: vec2<f32>, b: vec2<f32>) -> bool {
+    return a.x < b.x || (a.x == b.x && a.y < b.y);
+}
+
+fn df_clamp0(x: vec2<f32>) -> vec2<f32> {
+    if (x.x < 0.0) {
+        return vec2<f32>(0.0, 0.0);
+    }
+    return x;
+}
+
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    ONE = bitcast<f32>(params.flag);
     let s = group_index(wid, params.groups_x);
     let live = s < params.count;
     var seg = Seg(0u, 0u, 0u, 0u);
@@ -23,131 +99,155 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let base = seg.row * params.cols + seg.lo;
     let n = seg.hi - seg.lo;
     var shift = 0.0;
-    var r = 1.0;
     var x_lo = 0.0;
     var x_hi = 0.0;
+    var e = 0;
     if (n > 0u) {
         shift = values[base + n / 2u];
         x_lo = values[base];
         x_hi = values[base + n - 1u];
-        r = max(abs(x_lo - shift), abs(x_hi - shift));
-        if (r == 0.0) {
-            r = 1.0;
+        let range = max(abs(x_lo - shift), abs(x_hi - shift));
+        if (range > 0.0) {
+            e = frexp(range).exp;
         }
     }
     let nf = f32(n);
 
-    // Run sums (compensated), then an inclusive scan of them across the workgroup.
+    // y_j = (x_j − shift)·2^-e, exactly, as a pair.
     let span = run_of(lid, n);
-    var sum = 0.0;
-    var comp = 0.0;
+    var run = vec2<f32>(0.0, 0.0);
     for (var j = span.x; j < span.y; j++) {
-        let y = (values[base + j] - shift) / r - comp;
-        let t = sum + y;
-        comp = (t - sum) - y;
-        sum = t;
+        let d = two_sum(values[base + j], -shift);
+        run = df_add(run, vec2<f32>(ldexp(d.x, -e), ldexp(d.y, -e)));
     }
-    red_a[lid] = sum;
+    // Inclusive scan of the runs' sums across the workgroup.
+    red_a[lid] = run.x;
+    red_b[lid] = run.y;
     workgroupBarrier();
     for (var off = 1u; off < WG; off <<= 1u) {
-        var add = 0.0;
+        var add = vec2<f32>(0.0, 0.0);
         if (lid >= off) {
-            add = red_a[lid - off];
+            add = vec2<f32>(red_a[lid - off], red_b[lid - off]);
         }
         workgroupBarrier();
-        red_a[lid] += add;
+        let sum = df_add(vec2<f32>(red_a[lid], red_b[lid]), add);
+        red_a[lid] = sum.x;
+        red_b[lid] = sum.y;
         workgroupBarrier();
     }
-    let total = red_a[WG - 1u];
-    var prefix = red_a[lid] - sum;
+    let total = vec2<f32>(red_a[WG - 1u], red_b[WG - 1u]);
+    var prefix = df_add(vec2<f32>(red_a[lid], red_b[lid]), -run);
     workgroupBarrier();
 
     // This run's best interior candidate.
-    var best = 3.4e38;
+    var best = vec2<f32>(BIG, 0.0);
     var best_j = NONE;
-    var best_a = 0.0;
-    var best_b = 0.0;
-    comp = 0.0;
     for (var j = span.x; j < span.y; j++) {
         let x = values[base + j];
-        let z = (x - shift) / r;
-        let y = z - comp;
-        let t = prefix + y;
-        comp = (t - prefix) - y;
-        prefix = t;
+        let d = two_sum(x, -shift);
+        let y = vec2<f32>(ldexp(d.x, -e), ldexp(d.y, -e));
+        prefix = df_add(prefix, y);
         var interior = x != x_lo && x != x_hi;
         if (j > 0u) {
             interior = interior && values[base + j - 1u] != x;
         }
         if (interior) {
-            let a = max((total - prefix) - (nf - 1.0 - f32(j)) * z, 0.0);
-            let b = max((f32(j) + 1.0) * z - prefix, 0.0);
-            let obj = sqrt(a) + sqrt(b);
-            if (obj < best) {
+            let a = df_clamp0(df_add(df_add(total, -prefix), -df_mul(y, nf - 1.0 - f32(j))));
+            let b = df_clamp0(df_add(df_mul(y, f32(j) + 1.0), -prefix));
+            let obj = df_add(df_sqrt(a), df_sqrt(b));
+            if (df_less(obj, best)) {
                 best = obj;
                 best_j = j;
-                best_a = a;
-                best_b = b;
             }
         }
     }
-    red_a[lid] = best;
+    red_a[lid] = best.x;
+    red_b[lid] = best.y;
     red_u[lid] = best_j;
-    red_b[lid] = best_a;
-    red_c[lid] = best_b;
     workgroupBarrier();
     for (var st = WG / 2u; st > 0u; st >>= 1u) {
         if (lid < st) {
             let o = lid + st;
-            if (red_a[o] < red_a[lid] || (red_a[o] == red_a[lid] && red_u[o] < red_u[lid])) {
-                red_a[lid] = red_a[o];
+            let mine = vec2<f32>(red_a[lid], red_b[lid]);
+            let other = vec2<f32>(red_a[o], red_b[o]);
+            if (df_less(other, mine) || (other.x == mine.x && other.y == mine.y && red_u[o] < red_u[lid])) {
+                red_a[lid] = other.x;
+                red_b[lid] = other.y;
                 red_u[lid] = red_u[o];
-                red_b[lid] = red_b[o];
-                red_c[lid] = red_c[o];
             }
         }
         workgroupBarrier();
     }
-    // A and B at the winner again, as sums of positive terms (no cancellation), for the
-    // parameters the host derives from them.
     let j_best = red_u[0];
-    let best_obj = red_a[0];
+    let best_obj = vec2<f32>(red_a[0], red_b[0]);
     workgroupBarrier();
-    var z_best = 0.0;
+
+    // A and B at the winner again, as sums of positive terms (no cancellation), in pairs.
+    var y_best = vec2<f32>(0.0, 0.0);
     if (j_best != NONE) {
-        z_best = (values[base + j_best] - shift) / r;
+        let d = two_sum(values[base + j_best], -shift);
+        y_best = vec2<f32>(ldexp(d.x, -e), ldexp(d.y, -e));
     }
-    var a = 0.0;
-    var b = 0.0;
+    var a_sum = vec2<f32>(0.0, 0.0);
+    var b_sum = vec2<f32>(0.0, 0.0);
     for (var j = span.x; j < span.y; j++) {
-        let d = (values[base + j] - shift) / r - z_best;
-        a += max(d, 0.0);
-        b += max(-d, 0.0);
+        let d0 = two_sum(values[base + j], -shift);
+        let d = df_add(vec2<f32>(ldexp(d0.x, -e), ldexp(d0.y, -e)), -y_best);
+        if (d.x > 0.0) {
+            a_sum = df_add(a_sum, d);
+        } else if (d.x < 0.0) {
+            b_sum = df_add(b_sum, -d);
+        }
     }
-    red_a[lid] = a;
-    red_b[lid] = b;
-    red_c[lid] = 0.0;
-    reduce_sum3(lid);
+    red_a[lid] = a_sum.x;
+    red_b[lid] = a_sum.y;
+    red_c[lid] = b_sum.x;
+    red_u[lid] = bitcast<u32>(b_sum.y);
+    workgroupBarrier();
+    for (var st = WG / 2u; st > 0u; st >>= 1u) {
+        if (lid < st) {
+            let o = lid + st;
+            let a2 = df_add(vec2<f32>(red_a[lid], red_b[lid]), vec2<f32>(red_a[o], red_b[o]));
+            let b2 = df_add(
+                vec2<f32>(red_c[lid], bitcast<f32>(red_u[lid])),
+                vec2<f32>(red_c[o], bitcast<f32>(red_u[o])),
+            );
+            red_a[lid] = a2.x;
+            red_b[lid] = a2.y;
+            red_c[lid] = b2.x;
+            red_u[lid] = bitcast<u32>(b2.y);
+        }
+        workgroupBarrier();
+    }
     if (live && lid == 0u) {
-        let o = s * 8u;
+        let o = s * 10u;
         // End points: μ = x(0) (B = 0) and μ = x(n−1) (A = 0).
-        var end_obj = 3.4e38;
-        if (n > 0u) {
-            let z0 = (x_lo - shift) / r;
-            let zn = (x_hi - shift) / r;
-            end_obj = min(sqrt(max(total - nf * z0, 0.0)), sqrt(max(nf * zn - total, 0.0)));
+        var boundary = 0.0;
+        if (n > 0u && j_best != NONE) {
+            let d0 = two_sum(x_lo, -shift);
+            let dn = two_sum(x_hi, -shift);
+            let y0 = vec2<f32>(ldexp(d0.x, -e), ldexp(d0.y, -e));
+            let yn = vec2<f32>(ldexp(dn.x, -e), ldexp(dn.y, -e));
+            let end0 = df_sqrt(df_clamp0(df_add(total, -df_mul(y0, nf))));
+            let endn = df_sqrt(df_clamp0(df_add(df_mul(yn, nf), -total)));
+            if (df_less(end0, best_obj) || df_less(endn, best_obj)) {
+                boundary = 1.0;
+            }
         }
         out[o] = bitcast<f32>(j_best);
         out[o + 1u] = red_a[0];
-        out[o + 2u] = red_b[0];
-        out[o + 3u] = best_obj;
-        out[o + 4u] = end_obj;
-        out[o + 5u] = r;
+        out[o + 2u] = red_c[0];
+        out[o + 3u] = best_obj.x;
+        out[o + 4u] = boundary;
+        out[o + 5u] = ldexp(1.0, e);
         if (j_best != NONE) {
             out[o + 6u] = values[base + j_best];
         } else {
             out[o + 6u] = 0.0;
         }
         out[o + 7u] = nf;
+        // The low halves of A* and B*: the host adds them in f64.
+        out[o + 8u] = red_b[0];
+        out[o + 9u] = bitcast<f32>(red_u[0]);
     }
 }

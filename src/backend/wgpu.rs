@@ -601,18 +601,20 @@ impl Backend for WgpuBackend {
     }
 
     fn fit(&mut self, segs: &[Segment]) -> Result<Vec<AldFit>> {
-        let out = self.segment_kernel(&self.gpu.kernels.fit, segs, 0, &[], 8)?;
+        // flag carries 1.0 for the kernel's exact arithmetic (see fit.wgsl).
+        let out = self.segment_kernel(&self.gpu.kernels.fit, segs, 1f32.to_bits(), &[], 10)?;
         Ok(out
-            .chunks(8)
+            .chunks(10)
             .map(|o| {
                 let j = o[0].to_bits();
                 let n = o[7] as usize;
                 if j == u32::MAX {
                     return AldFit::DEGENERATE;
                 }
-                // A and B come in units of r; the closed form runs in f64 (DESIGN.md 2.2).
+                // A and B come in units of 2^e; the closed form runs in f64 (DESIGN.md 2.2).
                 let r = o[5] as f64;
-                let (kappa, scale, nll) = ald::profile(o[1] as f64 * r, o[2] as f64 * r, n);
+                let (a, b) = (o[1] as f64 + o[8] as f64, o[2] as f64 + o[9] as f64);
+                let (kappa, scale, nll) = ald::profile(a * r, b * r, n);
                 AldFit {
                     params: AldParams {
                         loc: o[6] as f64,
@@ -621,7 +623,7 @@ impl Backend for WgpuBackend {
                     },
                     nll,
                     index: Some(j as usize),
-                    boundary: o[4] < o[3],
+                    boundary: o[4] == 1.0,
                     degenerate: false,
                 }
             })
