@@ -290,3 +290,70 @@ fn synth_writes_a_head_that_fit_reads() {
     );
     assert_eq!(h.to_f32(), aldfit::synth::ald_head(30, 64, 4).0);
 }
+
+/// `fit --backend wgpu` against `fit --backend cpu` on the real heads, column by column, under the
+/// DESIGN.md section 4 tolerances. Needs a wgpu adapter (lavapipe in CI).
+#[test]
+fn wgpu_and_cpu_fits_agree_on_the_real_heads() {
+    let mut heads: Vec<Option<PathBuf>> = vec![None];
+    if let Some(p) = shared_data("ppocrv4_rec_ch_ctc_head.safetensors") {
+        heads.push(Some(p));
+    }
+    for head in heads {
+        let dir = tempfile::tempdir().unwrap();
+        let mut outs = Vec::new();
+        for backend in ["cpu", "wgpu"] {
+            let out = dir.path().join(backend);
+            let mut args = vec![
+                "fit",
+                "--quiet",
+                "--backend",
+                backend,
+                "--out",
+                out.to_str().unwrap(),
+            ];
+            if let Some(h) = &head {
+                args.insert(1, h.to_str().unwrap());
+            }
+            let o = aldfit(&args);
+            if !o.status.success() {
+                let err = text(&o.stderr);
+                if backend == "wgpu" && !common::required("wgpu") && err.contains("not available") {
+                    eprintln!("skipping: {err}");
+                    return;
+                }
+                panic!("{backend}: {err}");
+            }
+            outs.push(read_csv(&out.join("classes.csv")));
+        }
+        let ((header, cpu), (_, gpu)) = (&outs[0], &outs[1]);
+        let get = |row: &Vec<String>, name: &str| row[col(header, name)].parse::<f64>().unwrap();
+        for (k, (c, g)) in cpu.iter().zip(gpu).enumerate() {
+            let what = format!("{head:?} class {k}");
+            assert_eq!(
+                c[col(header, "degenerate")],
+                g[col(header, "degenerate")],
+                "{what}"
+            );
+            if c[col(header, "degenerate")] == "1" {
+                continue;
+            }
+            let rel = |name: &str| (get(g, name) - get(c, name)).abs() / get(c, name).abs();
+            let abs = |name: &str| (get(g, name) - get(c, name)).abs();
+            assert!(rel("nll") <= 1e-6, "{what}: nll {}", rel("nll"));
+            assert!(
+                rel("kappa") <= 1e-2 && rel("scale") <= 1e-2,
+                "{what}: kappa/scale"
+            );
+            assert!(abs("loc") <= 1e-2 * get(c, "scale"), "{what}: loc");
+            assert!(abs("ks") <= 1e-4, "{what}: ks {}", abs("ks"));
+            for name in ["seed_r2_pos", "seed_r2_neg"] {
+                let (a, b) = (get(c, name), get(g, name));
+                assert!(common::close(a, b, 1e-4), "{what}: {name} {a} vs {b}");
+            }
+            for name in ["nll_gauss", "nll_laplace"] {
+                assert!(rel(name) <= 1e-5, "{what}: {name} {}", rel(name));
+            }
+        }
+    }
+}

@@ -71,3 +71,76 @@ fn rows_wider_than_workgroup_memory_take_the_multi_pass_sort() {
         }
     }
 }
+
+/// Runs the double-f32 helpers (shaders/df.wgsl) on the device on pairs (a, b) and checks each
+/// against exact f64 arithmetic: these carry the fit kernel's precision.
+#[test]
+fn double_f32_operations_are_exact_on_the_device() {
+    use rand::{Rng, SeedableRng};
+    let Some(gpu) = gpu() else { return };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let n = 4096;
+    let mut input = Vec::with_capacity(2 * n);
+    for i in 0..n {
+        let a: f32 = rng.random_range(-1.0f32..1.0) * 2f32.powi(rng.random_range(-10..10));
+        // Nearly cancelling pairs, and unrelated ones.
+        let b: f32 = if i % 2 == 0 {
+            -a * (1.0 + rng.random_range(-1e-4f32..1e-4))
+        } else {
+            rng.random_range(-3.0f32..3.0)
+        };
+        input.push(a);
+        input.push(b);
+    }
+    let body = r#"
+@group(0) @binding(0) var<storage, read> input: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> probe: vec4<u32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    ONE = bitcast<f32>(probe.x);
+    let i = gid.x;
+    if (i >= probe.y) { return; }
+    let a = input[2u * i];
+    let b = input[2u * i + 1u];
+    let s = two_sum(a, b);
+    let p = two_prod(a, b);
+    let r = df_sqrt(vec2<f32>(abs(a), 0.0));
+    let m = df_mul(vec2<f32>(a, 0.0), f32(i));
+    out[8u * i] = s.x; out[8u * i + 1u] = s.y;
+    out[8u * i + 2u] = p.x; out[8u * i + 3u] = p.y;
+    out[8u * i + 4u] = r.x; out[8u * i + 5u] = r.y;
+    out[8u * i + 6u] = m.x; out[8u * i + 7u] = m.y;
+}
+"#;
+    let out = gpu.probe(body, &input, n, 8).unwrap();
+    let mut worst_sqrt: f64 = 0.0;
+    for i in 0..n {
+        let (a, b) = (input[2 * i] as f64, input[2 * i + 1] as f64);
+        let o = &out[8 * i..8 * i + 8];
+        assert_eq!(
+            o[0] as f64 + o[1] as f64,
+            a + b,
+            "two_sum({a}, {b}) = {:?}",
+            &o[..2]
+        );
+        assert_eq!(
+            o[2] as f64 + o[3] as f64,
+            a * b,
+            "two_prod({a}, {b}) = {:?}",
+            &o[2..4]
+        );
+        assert_eq!(
+            o[6] as f64 + o[7] as f64,
+            a * i as f64,
+            "df_mul({a}, {i}) = {:?}",
+            &o[6..8]
+        );
+        if a != 0.0 {
+            let exact = a.abs().sqrt();
+            worst_sqrt = worst_sqrt.max(((o[4] as f64 + o[5] as f64) - exact).abs() / exact);
+        }
+    }
+    assert!(worst_sqrt < 1e-12, "df_sqrt relative error {worst_sqrt}");
+}

@@ -55,6 +55,9 @@ struct Kernels {
     nll_grad: wgpu::ComputePipeline,
 }
 
+/// Double-f32 arithmetic shared by kernels (shaders/df.wgsl).
+const DF: &str = include_str!("../../shaders/df.wgsl");
+
 /// Workgroups per dimension of a dispatch: the WebGPU limit, whatever the device says.
 const MAX_GROUPS: usize = 65_535;
 
@@ -210,7 +213,10 @@ impl Gpu {
                 "partition.wgsl",
                 include_str!("../../shaders/partition.wgsl"),
             ),
-            fit: segment("fit.wgsl", include_str!("../../shaders/fit.wgsl")),
+            fit: segment(
+                "fit.wgsl",
+                &format!("{DF}\n{}", include_str!("../../shaders/fit.wgsl")),
+            ),
             ks: segment("ks.wgsl", include_str!("../../shaders/ks.wgsl")),
             baselines: segment(
                 "baselines.wgsl",
@@ -229,6 +235,36 @@ impl Gpu {
             wide,
             kernels,
         })
+    }
+
+    /// Runs a one-off kernel `main(@builtin(global_invocation_id))` over `n` invocations with
+    /// the double-f32 helpers prepended, binding 0 = `input` (f32, read), binding 1 = an output of
+    /// `out_per` f32 per invocation, binding 2 = a uniform holding 1.0 and `n`. For testing
+    /// kernel helpers against exact arithmetic on the host.
+    pub fn probe(&self, body: &str, input: &[f32], n: usize, out_per: usize) -> Result<Vec<f32>> {
+        let source = format!("{DF}\n{body}");
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("probe"),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("probe"),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        let input_buf = self.upload(bytemuck::cast_slice(input), wgpu::BufferUsages::STORAGE);
+        let out = self.output((n * out_per * 4) as u64);
+        let params = self.params([1f32.to_bits(), n as u32, 0, 0]);
+        let groups = n.div_ceil(64).min(MAX_GROUPS) as u32;
+        self.dispatch(&pipeline, &[&input_buf, &out, &params], groups, 1);
+        self.read_f32(&out, n * out_per)
     }
 
     /// The adapter, as `fit` prints it and benchmark ids name it.
