@@ -13,33 +13,62 @@ pub const REDUCTION_REL: f64 = 1e-5;
 pub const KS_ABS: f64 = 1e-4;
 pub const R2_ABS: f64 = 1e-4;
 
-/// A violation: which quantity, by how much, against which tolerance.
+/// One comparison: which kernel and quantity, how far from the reference, against which
+/// tolerance. Every comparison is kept, so validation can report the worst deviation per kernel.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Violation {
+pub struct Measurement {
+    pub kernel: &'static str,
     pub what: &'static str,
     pub deviation: f64,
     pub tolerance: f64,
 }
 
-impl std::fmt::Display for Violation {
+impl Measurement {
+    /// NaN where the reference has a number (or the other way round) violates too.
+    pub fn violated(&self) -> bool {
+        self.deviation.is_nan() || self.deviation > self.tolerance
+    }
+
+    /// How much of the tolerance is used (∞ for NaN); 0 when exact.
+    pub fn ratio(&self) -> f64 {
+        if self.deviation.is_nan() {
+            f64::INFINITY
+        } else if self.deviation == 0.0 {
+            0.0
+        } else {
+            self.deviation / self.tolerance
+        }
+    }
+}
+
+impl std::fmt::Display for Measurement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} off by {:.3e} (tolerance {:.1e})",
-            self.what, self.deviation, self.tolerance
+            "{} {} off by {:.3e} (tolerance {:.1e})",
+            self.kernel, self.what, self.deviation, self.tolerance
         )
     }
 }
 
-fn check(out: &mut Vec<Violation>, what: &'static str, deviation: f64, tolerance: f64) {
-    // NaN where the reference has a number (or the other way round) is a violation too.
-    if deviation.is_nan() || deviation > tolerance {
-        out.push(Violation {
-            what,
-            deviation,
-            tolerance,
-        });
-    }
+/// The violations among `measurements`.
+pub fn violations(measurements: &[Measurement]) -> Vec<&Measurement> {
+    measurements.iter().filter(|m| m.violated()).collect()
+}
+
+fn check(
+    out: &mut Vec<Measurement>,
+    kernel: &'static str,
+    what: &'static str,
+    deviation: f64,
+    tolerance: f64,
+) {
+    out.push(Measurement {
+        kernel,
+        what,
+        deviation,
+        tolerance,
+    });
 }
 
 /// Deviation of `a` from `b`, 0 when both are NaN, NaN when only one is.
@@ -53,9 +82,9 @@ fn dev(a: f64, b: f64, scale: f64) -> f64 {
 }
 
 /// A fit of the sorted segment `xs` against the reference fit of the same values.
-pub fn check_fit(xs: &[f32], got: &AldFit, want: &AldFit, out: &mut Vec<Violation>) {
+pub fn check_fit(xs: &[f32], got: &AldFit, want: &AldFit, out: &mut Vec<Measurement>) {
     if got.degenerate != want.degenerate {
-        check(out, "degenerate flag", f64::NAN, 0.0);
+        check(out, "fit", "degenerate flag", f64::NAN, 0.0);
         return;
     }
     if want.degenerate {
@@ -65,28 +94,43 @@ pub fn check_fit(xs: &[f32], got: &AldFit, want: &AldFit, out: &mut Vec<Violatio
     let nll = ald::nll_grad(xs, &got.params).nll;
     check(
         out,
+        "fit",
         "NLL at the returned parameters",
         (nll - want.nll) / want.nll.abs().max(1e-300),
         NLL_REL,
     );
     check(
         out,
+        "fit",
         "reported NLL",
         dev(got.nll, want.nll, want.nll.abs()),
         NLL_REL,
     );
     let (g, w) = (&got.params, &want.params);
-    check(out, "kappa", dev(g.kappa, w.kappa, w.kappa), PARAM_REL);
-    check(out, "scale", dev(g.scale, w.scale, w.scale), PARAM_REL);
     check(
         out,
+        "fit",
+        "kappa",
+        dev(g.kappa, w.kappa, w.kappa),
+        PARAM_REL,
+    );
+    check(
+        out,
+        "fit",
+        "scale",
+        dev(g.scale, w.scale, w.scale),
+        PARAM_REL,
+    );
+    check(
+        out,
+        "fit",
         "loc (in units of scale)",
         dev(g.loc, w.loc, w.scale),
         PARAM_REL,
     );
 }
 
-pub fn check_baselines(got: &Baselines, want: &Baselines, out: &mut Vec<Violation>) {
+pub fn check_baselines(got: &Baselines, want: &Baselines, out: &mut Vec<Measurement>) {
     let std = want.std().max(1e-300);
     let pairs: [(&'static str, f64, f64, f64); 6] = [
         ("mean (in units of std)", got.mean, want.mean, std),
@@ -107,32 +151,39 @@ pub fn check_baselines(got: &Baselines, want: &Baselines, out: &mut Vec<Violatio
         ),
     ];
     for (what, g, w, scale) in pairs {
-        check(out, what, dev(g, w, scale), REDUCTION_REL);
+        check(out, "baselines", what, dev(g, w, scale), REDUCTION_REL);
     }
 }
 
 /// Fit, KS and baselines of one segment. KS is compared at the backend's own parameters
 /// (re-evaluated in f64), since a neighbouring μ̂ legitimately moves it.
-pub fn check_stats(xs: &[f32], got: &SegmentStats, want: &SegmentStats, out: &mut Vec<Violation>) {
+pub fn check_stats(
+    xs: &[f32],
+    got: &SegmentStats,
+    want: &SegmentStats,
+    out: &mut Vec<Measurement>,
+) {
     check_fit(xs, &got.fit, &want.fit, out);
     let ks_ref = ald::ks_sorted(xs, &got.fit.params);
-    check(out, "KS", dev(got.ks, ks_ref, 1.0), KS_ABS);
+    check(out, "ks", "KS", dev(got.ks, ks_ref, 1.0), KS_ABS);
     check_baselines(&got.baselines, &want.baselines, out);
 }
 
-pub fn check_seed(got: &SeedLine, want: &SeedLine, out: &mut Vec<Violation>) {
+pub fn check_seed(got: &SeedLine, want: &SeedLine, out: &mut Vec<Measurement>) {
     if got.count != want.count {
-        check(out, "seed count", f64::NAN, 0.0);
+        check(out, "seed", "seed count", f64::NAN, 0.0);
     }
-    check(out, "seed R²", dev(got.r2, want.r2, 1.0), R2_ABS);
+    check(out, "seed", "seed R²", dev(got.r2, want.r2, 1.0), R2_ABS);
     check(
         out,
+        "seed",
         "seed slope",
         dev(got.slope, want.slope, want.slope.abs().max(1.0)),
         R2_ABS,
     );
     check(
         out,
+        "seed",
         "seed intercept",
         dev(got.intercept, want.intercept, want.intercept.abs().max(1.0)),
         R2_ABS,
@@ -142,10 +193,16 @@ pub fn check_seed(got: &SeedLine, want: &SeedLine, out: &mut Vec<Violation>) {
 /// NLL and gradient from a backend's reductions. Each gradient component is a difference of
 /// terms that cancel near the optimum, so its error is measured against the size of those terms
 /// (the reductions themselves), not against the near-zero result.
-pub fn check_nll_grad(got: &NllGrad, want: &NllGrad, terms: &GradTerms, out: &mut Vec<Violation>) {
+pub fn check_nll_grad(
+    got: &NllGrad,
+    want: &NllGrad,
+    terms: &GradTerms,
+    out: &mut Vec<Measurement>,
+) {
     let scale = want.nll.abs().max(1.0);
     check(
         out,
+        "nll_grad",
         "NLL reduction",
         dev(got.nll, want.nll, scale),
         REDUCTION_REL,
@@ -153,18 +210,21 @@ pub fn check_nll_grad(got: &NllGrad, want: &NllGrad, terms: &GradTerms, out: &mu
     let g = |w: f64, t: f64| w.abs().max(t).max(f64::MIN_POSITIVE);
     check(
         out,
+        "nll_grad",
         "dNLL/dloc",
         dev(got.d_loc, want.d_loc, g(want.d_loc, terms.loc)),
         REDUCTION_REL,
     );
     check(
         out,
+        "nll_grad",
         "dNLL/dscale",
         dev(got.d_scale, want.d_scale, g(want.d_scale, terms.scale)),
         REDUCTION_REL,
     );
     check(
         out,
+        "nll_grad",
         "dNLL/dkappa",
         dev(got.d_kappa, want.d_kappa, g(want.d_kappa, terms.kappa)),
         REDUCTION_REL,

@@ -12,5 +12,6 @@ pub mod error;
 pub mod head;
 pub mod report;
 pub mod synth;
+pub mod validate;
 
 pub use error::{Error, Result};

@@ -41,6 +41,16 @@ enum Command {
         /// A .safetensors file, a sharded *.safetensors.index.json (or its folder), or a .npy.
         head: PathBuf,
     },
+    /// Check every backend's kernels against the f64 reference under the DESIGN.md tolerances,
+    /// on seeded heads built to be nasty and on HEAD (default: the bundled head).
+    Validate {
+        #[command(flatten)]
+        head: HeadArgs,
+        /// Backends to check, comma-separated (default: every one this machine has). A listed
+        /// backend that is unavailable fails the run.
+        #[arg(long, value_delimiter = ',')]
+        backends: Option<Vec<BackendKind>>,
+    },
     /// Write a seeded synthetic head (rows drawn from known ALDs) as safetensors.
     Synth {
         /// Output file (.safetensors).
@@ -128,6 +138,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Fit(args) => fit(args),
         Command::Inspect { head } => inspect(&head),
+        Command::Validate { head, backends } => validate(&head, backends),
         Command::Synth {
             out,
             classes,
@@ -264,6 +275,77 @@ fn fit(args: FitArgs) -> Result<()> {
         args.out.display(),
         start.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+fn validate(head_args: &HeadArgs, backends: Option<Vec<BackendKind>>) -> Result<()> {
+    let (head, _, _) = open_head(head_args)?;
+    let mut datasets = aldfit::validate::synthetic();
+    datasets.push(aldfit::validate::of_head(
+        &head.path.display().to_string(),
+        &head,
+    ));
+    let required = backends.is_some();
+    let kinds =
+        backends.unwrap_or_else(|| vec![BackendKind::Cpu, BackendKind::Wgpu, BackendKind::Cuda]);
+    let mut failed = false;
+    let mut unavailable = Vec::new();
+    println!(
+        "{:<6} {:<10} {:>13} {:>10} {:>9}  worst quantity (dataset)",
+        "backend", "kernel", "worst dev", "tolerance", "violated"
+    );
+    for kind in kinds {
+        let mut backend = match backend::create(kind) {
+            Ok(b) => b,
+            Err(e) if required => {
+                eprintln!("aldfit: {e}");
+                unavailable.push(format!("{kind:?}").to_lowercase());
+                continue;
+            }
+            Err(e) => {
+                eprintln!("aldfit: skipping: {e}");
+                continue;
+            }
+        };
+        let info = backend.info();
+        eprintln!("aldfit: validating {} on {}", info.name, info.device);
+        let mut all: Vec<(String, aldfit::contract::Measurement)> = Vec::new();
+        for data in &datasets {
+            for m in aldfit::validate::run(backend.as_mut(), data)? {
+                all.push((data.name.clone(), m));
+            }
+        }
+        let measured: Vec<_> = all.iter().map(|(_, m)| m.clone()).collect();
+        for (kernel, worst, violated, count) in aldfit::validate::summarise(&measured) {
+            let dataset = all
+                .iter()
+                .find(|(_, m)| *m == worst)
+                .map(|(d, _)| d.as_str())
+                .unwrap_or("");
+            failed |= violated > 0;
+            println!(
+                "{:<6} {:<10} {:>13.3e} {:>10.1e} {:>4}/{:<5} {} ({dataset}){}",
+                info.name,
+                kernel,
+                worst.deviation,
+                worst.tolerance,
+                violated,
+                count,
+                worst.what,
+                if violated > 0 { "  FAIL" } else { "" }
+            );
+        }
+    }
+    if !unavailable.is_empty() {
+        anyhow::bail!(
+            "validation failed: asked-for backend(s) {} unavailable",
+            unavailable.join(", ")
+        );
+    }
+    if failed {
+        anyhow::bail!("validation failed: see the lines marked FAIL above");
+    }
+    println!("all kernels within the DESIGN.md tolerances");
     Ok(())
 }
 

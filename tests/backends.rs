@@ -6,17 +6,18 @@ mod common;
 use aldfit::ald::{self, AldParams};
 use aldfit::analysis::{self, Options};
 use aldfit::backend::{Backend, BackendInfo, Segment, SegmentStats, Side, SortedSegment};
-use aldfit::contract::{self, Violation};
+use aldfit::contract::{self, Measurement};
 use aldfit::head::Head;
 use aldfit::synth;
 use common::{backends, rng, sorted};
 use rand::Rng;
 
-fn assert_clean(backend: &str, what: &str, v: &[Violation]) {
+fn assert_clean(backend: &str, what: &str, measured: &[Measurement]) {
+    let bad = contract::violations(measured);
     assert!(
-        v.is_empty(),
+        bad.is_empty(),
         "{backend}: {what}: {}",
-        v.iter()
+        bad.iter()
             .map(|v| v.to_string())
             .collect::<Vec<_>>()
             .join("; ")

@@ -357,3 +357,42 @@ fn wgpu_and_cpu_fits_agree_on_the_real_heads() {
         }
     }
 }
+
+#[test]
+fn validate_checks_every_kernel_and_fails_on_a_missing_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.safetensors");
+    assert!(aldfit(&[
+        "synth",
+        p.to_str().unwrap(),
+        "--classes",
+        "20",
+        "--features",
+        "33"
+    ])
+    .status
+    .success());
+    let o = aldfit(&["validate", p.to_str().unwrap(), "--backends", "cpu"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    for kernel in [
+        "sort",
+        "partition",
+        "fit",
+        "ks",
+        "baselines",
+        "seed",
+        "nll_grad",
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("cpu") && l.split_whitespace().nth(1) == Some(kernel)),
+            "{kernel}: {out}"
+        );
+    }
+    assert!(out.contains("all kernels within the DESIGN.md tolerances"));
+    assert_fails(
+        &aldfit(&["validate", p.to_str().unwrap(), "--backends", "cuda"]),
+        &["cuda", "unavailable"],
+    );
+}

@@ -1,0 +1,210 @@
+//! `aldfit validate`: every primitive of a backend against the f64 reference (src/ald.rs) under
+//! the DESIGN.md section 4 contract, on seeded heads built to be nasty and on a real head.
+
+use rand::Rng;
+
+use crate::ald::{self, AldParams};
+use crate::backend::{Backend, Segment, SegmentStats, Side};
+use crate::contract::{self, GradTerms, Measurement};
+use crate::error::Result;
+use crate::head::Head;
+use crate::synth;
+
+/// A head to validate on.
+pub struct Dataset {
+    pub name: String,
+    pub rows: usize,
+    pub cols: usize,
+    pub values: Vec<f32>,
+}
+
+/// The seeded synthetic heads: every nasty kind at several widths (including ones wider than a
+/// GPU's workgroup memory), and many rows.
+pub fn synthetic() -> Vec<Dataset> {
+    let kinds = synth::NASTY_KINDS.len();
+    let mut sets: Vec<Dataset> = [
+        (3, 2 * kinds),
+        (17, 2 * kinds),
+        (1280, 2 * kinds),
+        (4099, kinds),
+        (65_536, kinds / 2),
+    ]
+    .into_iter()
+    .map(|(cols, rows)| Dataset {
+        name: format!("nasty {rows}×{cols}"),
+        rows,
+        cols,
+        values: synth::nasty_head(rows, cols, cols as u64),
+    })
+    .collect();
+    let (values, _) = synth::ald_head(5000, 64, 7);
+    sets.push(Dataset {
+        name: "ALD 5000×64".into(),
+        rows: 5000,
+        cols: 64,
+        values,
+    });
+    sets
+}
+
+/// A real head as a dataset (rows converted to f32).
+pub fn of_head(name: &str, head: &Head) -> Dataset {
+    Dataset {
+        name: name.to_owned(),
+        rows: head.classes,
+        cols: head.features,
+        values: head.to_f32(),
+    }
+}
+
+/// All comparisons of `backend` with the reference on one dataset.
+pub fn run(backend: &mut dyn Backend, data: &Dataset) -> Result<Vec<Measurement>> {
+    let mut out = Vec::new();
+    let cols = data.cols;
+    let chunk_rows = backend.max_chunk_rows(cols).clamp(1, data.rows.max(1));
+    let mut rng = synth::row_rng(cols as u64, data.rows);
+    for chunk in data.values.chunks(chunk_rows * cols) {
+        let rows = chunk.len() / cols;
+        let sorted: Vec<Vec<(f32, u32)>> = chunk
+            .chunks(cols)
+            .map(|r| {
+                let mut v: Vec<(f32, u32)> = r.iter().copied().zip(0u32..).collect();
+                v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                v
+            })
+            .collect();
+        let xs = |r: usize| -> Vec<f32> { sorted[r].iter().map(|p| p.0).collect() };
+        let full: Vec<Segment> = (0..rows).map(|r| Segment::new(r, 0, cols)).collect();
+
+        // Sort: an exact permutation, non-decreasing, each value with its feature index.
+        backend.load_sorted(chunk, cols, true)?;
+        let back = backend.read_sorted(&full)?;
+        let mut wrong = 0usize;
+        for (r, seg) in back.iter().enumerate() {
+            let row = &chunk[r * cols..(r + 1) * cols];
+            let ok =
+                seg.values.len() == cols
+                    && seg.values.windows(2).all(|w| w[0] <= w[1])
+                    && seg.indices.len() == cols
+                    && seg.indices.iter().zip(&seg.values).all(|(&i, &x)| {
+                        row.get(i as usize).map(|v| v.to_bits()) == Some(x.to_bits())
+                    })
+                    && {
+                        let mut seen = seg.indices.clone();
+                        seen.sort_unstable();
+                        seen.iter().enumerate().all(|(k, &i)| i as usize == k)
+                    };
+            wrong += !ok as usize;
+        }
+        out.push(Measurement {
+            kernel: "sort",
+            what: "rows not an exact sorted permutation (fraction)",
+            deviation: wrong as f64 / rows.max(1) as f64,
+            tolerance: 0.0,
+        });
+
+        // Partition points: exact.
+        let zeros = vec![0f32; rows];
+        let neg_end = backend.partition_points(&full, &zeros, false)?;
+        let pos_start = backend.partition_points(&full, &zeros, true)?;
+        let mut wrong = 0usize;
+        for r in 0..rows {
+            let x = xs(r);
+            wrong += (neg_end[r] as usize != ald::partition_point_sorted(&x, 0.0, false)) as usize;
+            wrong += (pos_start[r] as usize != ald::partition_point_sorted(&x, 0.0, true)) as usize;
+        }
+        out.push(Measurement {
+            kernel: "partition",
+            what: "wrong partition points (fraction)",
+            deviation: wrong as f64 / (2 * rows.max(1)) as f64,
+            tolerance: 0.0,
+        });
+
+        // Fit, KS, baselines on whole rows and on random sub-segments (tree nodes).
+        let mut segs = full.clone();
+        for _ in 0..rows.min(64) {
+            let r = rng.random_range(0..rows);
+            let lo = rng.random_range(0..cols);
+            segs.push(Segment::new(r, lo, rng.random_range(lo..=cols)));
+        }
+        let fits = backend.fit(&segs)?;
+        let params: Vec<AldParams> = fits.iter().map(|f| f.params).collect();
+        let ks = backend.ks(&segs, &params)?;
+        let base = backend.baselines(&segs)?;
+        for (i, s) in segs.iter().enumerate() {
+            let x = xs(s.row as usize);
+            let x = &x[s.lo as usize..s.hi as usize];
+            let (fit, baselines) = ald::fit_and_baselines_sorted(x);
+            let want = SegmentStats {
+                fit,
+                ks: ald::ks_sorted(x, &fit.params),
+                baselines,
+            };
+            let got = SegmentStats {
+                fit: fits[i],
+                ks: ks[i],
+                baselines: base[i],
+            };
+            contract::check_stats(x, &got, &want, &mut out);
+        }
+
+        // Seed lines on each side of zero.
+        let pos: Vec<Segment> = (0..rows)
+            .map(|r| Segment::new(r, pos_start[r] as usize, cols))
+            .collect();
+        let neg: Vec<Segment> = (0..rows)
+            .map(|r| Segment::new(r, 0, neg_end[r] as usize))
+            .collect();
+        let (sp, sn) = (
+            backend.seed(&pos, Side::Positive)?,
+            backend.seed(&neg, Side::Negative)?,
+        );
+        for r in 0..rows {
+            let x = xs(r);
+            let (p, n) = (
+                ald::partition_point_sorted(&x, 0.0, true),
+                ald::partition_point_sorted(&x, 0.0, false),
+            );
+            contract::check_seed(&sp[r], &ald::seed_positive_sorted(&x[p..]), &mut out);
+            contract::check_seed(&sn[r], &ald::seed_negative_sorted(&x[..n]), &mut out);
+        }
+
+        // NLL + gradient on the unsorted rows, at the reference fit (or a fixed law when none).
+        let at: Vec<AldParams> = (0..rows)
+            .map(|r| {
+                let f = ald::fit_sorted(&xs(r)).params;
+                if f.is_valid() {
+                    f
+                } else {
+                    AldParams::new(0.0, 1.0, 1.0)
+                }
+            })
+            .collect();
+        let got = backend.nll_grad(chunk, cols, &at)?;
+        for (r, row) in chunk.chunks(cols).enumerate() {
+            let sums = ald::TailSums::of(row, at[r].loc);
+            let want = ald::NllGrad::from_sums(&sums, &at[r]);
+            contract::check_nll_grad(&got[r], &want, &GradTerms::of(&sums, &at[r]), &mut out);
+        }
+    }
+    Ok(out)
+}
+
+/// The worst measurement (by share of its tolerance) and the number of violations, per kernel,
+/// in the order kernels first appear.
+pub fn summarise(measured: &[Measurement]) -> Vec<(&'static str, Measurement, usize, usize)> {
+    let mut rows: Vec<(&'static str, Measurement, usize, usize)> = Vec::new();
+    for m in measured {
+        match rows.iter_mut().find(|r| r.0 == m.kernel) {
+            Some(r) => {
+                if m.ratio() > r.1.ratio() {
+                    r.1 = m.clone();
+                }
+                r.2 += m.violated() as usize;
+                r.3 += 1;
+            }
+            None => rows.push((m.kernel, m.clone(), m.violated() as usize, 1)),
+        }
+    }
+    rows
+}
