@@ -144,3 +144,41 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     assert!(worst_sqrt < 1e-12, "df_sqrt relative error {worst_sqrt}");
 }
+
+/// A device that binds only 64 KiB per buffer: the pipeline must cut the heads into many chunks
+/// (and the wide sort its scratch) and still give exactly the results of one chunk.
+#[test]
+fn small_binding_limits_force_many_chunks_with_the_same_results() {
+    use aldfit::analysis::{self, Options};
+    use aldfit::backend::wgpu::WgpuBackend;
+    use aldfit::backend::Backend;
+    use aldfit::head::Head;
+    if gpu().is_none() {
+        return;
+    }
+    for (classes, cols) in [(101usize, 333usize), (9, 5000)] {
+        let values = synth::nasty_head(classes, cols, 3);
+        let head = Head::from_f32("nasty", classes, cols, &values).unwrap();
+        let mut whole = WgpuBackend::new(true).unwrap();
+        let mut small = WgpuBackend::new(true).unwrap();
+        small.gpu_mut().cap_binding_size(64 << 10);
+        assert!(small.max_chunk_rows(cols) < classes);
+        let a =
+            analysis::analyse(&head, &[], &mut whole, &Options::default(), &mut |_| {}).unwrap();
+        let b =
+            analysis::analyse(&head, &[], &mut small, &Options::default(), &mut |_| {}).unwrap();
+        assert!(
+            b.chunks > 1 && a.chunks == 1,
+            "{} and {} chunks",
+            a.chunks,
+            b.chunks
+        );
+        for (k, (x, y)) in a.classes.iter().zip(&b.classes).enumerate() {
+            assert_eq!(
+                format!("{x:?}"),
+                format!("{y:?}"),
+                "{classes}×{cols}: class {k}"
+            );
+        }
+    }
+}

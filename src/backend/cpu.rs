@@ -91,6 +91,7 @@ impl Backend for CpuBackend {
     fn info(&self) -> BackendInfo {
         BackendInfo {
             name: "cpu".into(),
+            software: false,
             device: match rayon::current_num_threads() {
                 1 => format!("{} (1 thread)", Self::cpu_name()),
                 t => format!("{} ({t} threads)", Self::cpu_name()),

@@ -80,6 +80,8 @@ pub struct SortedSegment {
 pub struct BackendInfo {
     pub name: String,
     pub device: String,
+    /// A GPU API emulated on the CPU (e.g. Mesa lavapipe): correct, but no measure of a GPU.
+    pub software: bool,
 }
 
 /// The primitives every backend implements; see the module docs.
@@ -167,6 +169,11 @@ pub trait Backend {
                 seed_neg: seed_neg[r],
             })
             .collect())
+    }
+
+    /// Waits until the device has finished all submitted work (benchmarks time inside this).
+    fn synchronize(&mut self) -> Result<()> {
+        Ok(())
     }
 
     /// Reads segments of the sorted chunk back (tests, tree leaves): small results only.

@@ -36,6 +36,7 @@ pub struct Gpu {
     sort: wgpu::ComputePipeline,
     wide: WideSort,
     kernels: Kernels,
+    binding_cap: Option<u64>,
 }
 
 /// The multi-pass sort of sort_wide.wgsl: three entry points over one explicit layout.
@@ -234,6 +235,7 @@ impl Gpu {
             sort,
             wide,
             kernels,
+            binding_cap: None,
         })
     }
 
@@ -286,11 +288,27 @@ impl Gpu {
 
     /// Rows of `cols` values that one storage binding holds.
     pub fn max_rows_per_binding(&self, cols: usize) -> usize {
-        let bytes = self
+        let width = if cols > self.tile {
+            cols.next_power_of_two()
+        } else {
+            cols.max(1)
+        };
+        (self.binding_bytes() as usize / (4 * width)).max(1)
+    }
+
+    /// The largest storage binding this device takes (or the cap set for tests).
+    fn binding_bytes(&self) -> u64 {
+        let device = self
             .limits
             .max_storage_buffer_binding_size
             .min(self.limits.max_buffer_size);
-        (bytes as usize / (4 * cols.max(1))).max(1)
+        self.binding_cap.map_or(device, |cap| cap.min(device))
+    }
+
+    /// Pretends the device binds at most `bytes` per storage buffer, so that tests run the
+    /// chunking a real head needs on a big GPU with small data.
+    pub fn cap_binding_size(&mut self, bytes: u64) {
+        self.binding_cap = Some(bytes);
     }
 
     /// Sorts each row of `values` (row-major, `cols` per row) ascending, with each value's
@@ -547,6 +565,10 @@ impl WgpuBackend {
         &self.gpu
     }
 
+    pub fn gpu_mut(&mut self) -> &mut Gpu {
+        &mut self.gpu
+    }
+
     fn resident(&self, segs: &[Segment]) -> Result<&Resident> {
         let r = self
             .resident
@@ -596,6 +618,7 @@ impl Backend for WgpuBackend {
         BackendInfo {
             name: "wgpu".into(),
             device: self.gpu.describe(),
+            software: self.gpu.is_cpu(),
         }
     }
 
@@ -739,6 +762,14 @@ impl Backend for WgpuBackend {
                 SeedLine::from_shifted_sums(l, o[3] as f64, o[0] as f64, sid, o[2] as f64)
             })
             .collect())
+    }
+
+    fn synchronize(&mut self) -> Result<()> {
+        self.gpu
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| failed(format!("waiting for the device: {e}")))
     }
 
     fn read_sorted(&mut self, segs: &[Segment]) -> Result<Vec<SortedSegment>> {
