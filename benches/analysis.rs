@@ -124,12 +124,7 @@ fn bench(c: &mut Criterion) {
             let zeros = vec![0f32; rows];
             let neg_end = b.partition_points(&segs, &zeros, false).expect("partition");
             let pos_start = b.partition_points(&segs, &zeros, true).expect("partition");
-            let neg: Vec<Segment> = (0..rows)
-                .map(|r| Segment::new(r, 0, neg_end[r] as usize))
-                .collect();
-            let pos: Vec<Segment> = (0..rows)
-                .map(|r| Segment::new(r, pos_start[r] as usize, features))
-                .collect();
+            let (pos, neg) = backend::sides(features, &neg_end, &pos_start);
             group.bench_function(BenchmarkId::new(format!("{name}/seed"), &cid), |bench| {
                 bench.iter(|| {
                     b.seed(&pos, Side::Positive).expect("seed");

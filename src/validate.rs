@@ -149,12 +149,7 @@ pub fn run(backend: &mut dyn Backend, data: &Dataset) -> Result<Vec<Measurement>
         }
 
         // Seed lines on each side of zero.
-        let pos: Vec<Segment> = (0..rows)
-            .map(|r| Segment::new(r, pos_start[r] as usize, cols))
-            .collect();
-        let neg: Vec<Segment> = (0..rows)
-            .map(|r| Segment::new(r, 0, neg_end[r] as usize))
-            .collect();
+        let (pos, neg) = crate::backend::sides(cols, &neg_end, &pos_start);
         let (sp, sn) = (
             backend.seed(&pos, Side::Positive)?,
             backend.seed(&neg, Side::Negative)?,

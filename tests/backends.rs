@@ -134,12 +134,7 @@ fn seed_lines_and_partition_points_meet_the_contract() {
         let zeros = vec![0f32; rows];
         let neg_end = b.partition_points(&segs, &zeros, false).unwrap();
         let pos_start = b.partition_points(&segs, &zeros, true).unwrap();
-        let pos: Vec<Segment> = (0..rows)
-            .map(|r| Segment::new(r, pos_start[r] as usize, cols))
-            .collect();
-        let neg: Vec<Segment> = (0..rows)
-            .map(|r| Segment::new(r, 0, neg_end[r] as usize))
-            .collect();
+        let (pos, neg) = aldfit::backend::sides(cols, &neg_end, &pos_start);
         let (sp, sn) = (
             b.seed(&pos, Side::Positive).unwrap(),
             b.seed(&neg, Side::Negative).unwrap(),

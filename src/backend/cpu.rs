@@ -4,7 +4,8 @@
 use rayon::prelude::*;
 
 use super::{
-    check_lengths, Backend, BackendInfo, RowSummary, Segment, SegmentStats, Side, SortedSegment,
+    check_lengths, check_rows, Backend, BackendInfo, RowSummary, Segment, SegmentStats, Side,
+    SortedSegment,
 };
 use crate::ald::{self, AldFit, AldParams, Baselines, NllGrad, SeedLine};
 use crate::error::{Error, Result};
@@ -235,13 +236,7 @@ impl Backend for CpuBackend {
         cols: usize,
         params: &[AldParams],
     ) -> Result<Vec<NllGrad>> {
-        if cols == 0 || rows.len() != cols * params.len() {
-            return Err(Error::Invalid(format!(
-                "nll_grad: {} values are not {} rows of {cols}",
-                rows.len(),
-                params.len()
-            )));
-        }
+        check_rows(rows, cols, params.len())?;
         Ok(rows
             .par_chunks(cols)
             .zip(params.par_iter())

@@ -152,12 +152,7 @@ pub trait Backend {
         let neg_end = self.partition_points(&segs, &zeros, false)?;
         let pos_start = self.partition_points(&segs, &zeros, true)?;
         let stats = self.describe(&segs)?;
-        let pos: Vec<Segment> = (0..count)
-            .map(|r| Segment::new(r, pos_start[r] as usize, cols))
-            .collect();
-        let neg: Vec<Segment> = (0..count)
-            .map(|r| Segment::new(r, 0, neg_end[r] as usize))
-            .collect();
+        let (pos, neg) = sides(cols, &neg_end, &pos_start);
         let seed_pos = self.seed(&pos, Side::Positive)?;
         let seed_neg = self.seed(&neg, Side::Negative)?;
         Ok((0..count)
@@ -221,6 +216,33 @@ pub fn create(kind: BackendKind) -> Result<Box<dyn Backend>> {
             reason: "this build has no CUDA backend yet; use --backend cpu or wgpu".into(),
         }),
     }
+}
+
+/// The segments each seed line is fitted to (DESIGN.md 2.4): per whole row of `cols`, the
+/// positive suffix `pos_start..cols` and the negative prefix `0..neg_end`.
+pub fn sides(cols: usize, neg_end: &[u32], pos_start: &[u32]) -> (Vec<Segment>, Vec<Segment>) {
+    let pos = pos_start
+        .iter()
+        .enumerate()
+        .map(|(r, &p)| Segment::new(r, p as usize, cols))
+        .collect();
+    let neg = neg_end
+        .iter()
+        .enumerate()
+        .map(|(r, &e)| Segment::new(r, 0, e as usize))
+        .collect();
+    (pos, neg)
+}
+
+/// Checks that `rows` holds one row of `cols` values per parameter set.
+pub(crate) fn check_rows(rows: &[f32], cols: usize, count: usize) -> Result<()> {
+    if cols == 0 || rows.len() != cols * count {
+        return Err(Error::Invalid(format!(
+            "{} values are not {count} rows of {cols}",
+            rows.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Checks that per-segment inputs line up before a backend indexes with them.

@@ -7,7 +7,7 @@
 
 use std::sync::mpsc;
 
-use super::{check_lengths, Backend, BackendInfo, Segment, Side, SortedSegment};
+use super::{check_lengths, check_rows, Backend, BackendInfo, Segment, Side, SortedSegment};
 use crate::ald::{self, AldFit, AldParams, Baselines, NllGrad, SeedLine, TailSums};
 use crate::error::{Error, Result};
 
@@ -397,19 +397,7 @@ impl Gpu {
                     0,
                 ];
                 let params = self.upload(bytemuck::cast_slice(&p), wgpu::BufferUsages::UNIFORM);
-                let entries: Vec<wgpu::BindGroupEntry> = [values, indices, &keys, &ids, &params]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| wgpu::BindGroupEntry {
-                        binding: i as u32,
-                        resource: b.as_entire_binding(),
-                    })
-                    .collect();
-                let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: None,
-                    layout: &w.layout,
-                    entries: &entries,
-                });
+                let bind = self.bind(&w.layout, &[values, indices, &keys, &ids, &params]);
                 (bind, gx, gy)
             })
             .collect();
@@ -424,6 +412,23 @@ impl Gpu {
             }
         }
         self.queue.submit([encoder.finish()]);
+    }
+
+    /// A bind group of `buffers` at bindings 0, 1, … in order.
+    fn bind(&self, layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout,
+            entries: &entries,
+        })
     }
 
     fn upload(&self, bytes: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
@@ -466,19 +471,7 @@ impl Gpu {
         gx: u32,
         gy: u32,
     ) {
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
+        let bind = self.bind(&pipeline.get_bind_group_layout(0), buffers);
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -794,13 +787,7 @@ impl Backend for WgpuBackend {
         cols: usize,
         params: &[AldParams],
     ) -> Result<Vec<NllGrad>> {
-        if cols == 0 || rows.len() != cols * params.len() {
-            return Err(Error::Invalid(format!(
-                "nll_grad: {} values are not {} rows of {cols}",
-                rows.len(),
-                params.len()
-            )));
-        }
+        check_rows(rows, cols, params.len())?;
         let g = &self.gpu;
         let per_chunk = g.max_rows_per_binding(cols);
         let mut result = Vec::with_capacity(params.len());
