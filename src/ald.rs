@@ -670,107 +670,245 @@ pub fn partition_point_sorted(xs: &[f32], pivot: f32, strict: bool) -> usize {
 /// The study's joint fit over a whole matrix (DESIGN.md 2.4): every positive weight pooled, and
 /// every negative one.
 pub fn seed_pooled(values: impl IntoIterator<Item = f32>) -> (SeedLine, SeedLine) {
-    let mut pools = JointPools::default();
-    for x in values {
-        pools.push(x);
-    }
-    pools.lines()
+    let values: Vec<f32> = values.into_iter().collect();
+    JointPools::of(&values).lines()
 }
 
-/// Bits of an f32 magnitude that pick its bucket in [`MagnitudePool::line`]: sign (0),
-/// exponent and 3 mantissa bits.
-const POOL_SHIFT: u32 = 20;
+/// Bits of an f32 that pick its bucket in [`JointPools`]: the sign, the exponent and 7 mantissa
+/// bits. A bucket then holds one sign and 1/128th of one binade, so its values share every bit
+/// but the low 16, and their logs exceed the bucket's lowest by less than 2⁻⁷.
+const POOL_SHIFT: u32 = 16;
 const POOL_BUCKETS: usize = 1 << (32 - POOL_SHIFT);
+/// The first bucket of negative values (sign bit set).
+const POOL_NEGATIVE: usize = POOL_BUCKETS / 2;
+/// An extra bucket, after the others, for ±0, which are in neither pool.
+const POOL_ZERO: usize = POOL_BUCKETS;
 
-/// A pool of positive magnitudes for the joint fit, kept as f32 bit patterns, which order like
-/// the values. Pushing is a plain append; the order the least-squares line needs is made once,
-/// at the end, by one parallel bucketing pass on the top bits and then many small,
-/// cache-resident radix sorts in parallel.
+/// Both pools of the joint fit, every nonzero weight, kept as the low 16 bits of its f32 bit
+/// pattern grouped by the top 16 (its bucket). Positive and negative patterns each order like
+/// the magnitudes: the order the study's line needs on both sides (N = {−x}, ascending).
+///
+/// Each block of rows is bucketed as it arrives (one parallel counting pass, one parallel
+/// scatter of 2 bytes per value); the rest of the order is made at the end, per bucket and in
+/// parallel, by small cache-resident sorts that feed the least-squares sums directly.
 #[derive(Clone, Debug, Default)]
-pub struct MagnitudePool {
-    bits: Vec<u32>,
+pub struct JointPools {
+    blocks: Vec<Bucketed>,
 }
 
-impl MagnitudePool {
-    #[inline]
-    pub fn push(&mut self, magnitude: f32) {
-        self.bits.push(magnitude.to_bits());
+#[derive(Clone, Debug)]
+struct Bucketed {
+    lows: Vec<u16>,
+    /// `POOL_BUCKETS + 2` offsets into `lows`: bucket b is `bounds[b]..bounds[b + 1]`.
+    bounds: Vec<u32>,
+}
+
+impl Bucketed {
+    fn bucket(&self, b: usize) -> &[u16] {
+        &self.lows[self.bounds[b] as usize..self.bounds[b + 1] as usize]
+    }
+}
+
+impl JointPools {
+    pub fn of(values: &[f32]) -> Self {
+        let mut pools = JointPools::default();
+        pools.extend(values);
+        pools
     }
 
-    pub fn merge(&mut self, mut other: MagnitudePool) {
-        if self.bits.is_empty() {
-            *self = other;
-        } else {
-            self.bits.append(&mut other.bits);
+    /// Adds a block of weights (zeros are counted out).
+    pub fn extend(&mut self, values: &[f32]) {
+        // Offsets within a block are u32, which keeps the scatter's tables cache-sized.
+        for block in values.chunks(1 << 31) {
+            self.blocks.push(bucket_low_bits(block));
         }
     }
 
+    pub fn merge(&mut self, mut other: JointPools) {
+        self.blocks.append(&mut other.blocks);
+    }
+
+    /// How many values are pooled (zeros are in neither pool).
     pub fn len(&self) -> usize {
-        self.bits.len()
+        self.blocks
+            .iter()
+            .map(|b| b.bounds[POOL_ZERO] as usize)
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.bits.is_empty()
+        self.len() == 0
     }
 
-    /// The seed line of the pooled magnitudes in ascending order (DESIGN.md 2.4).
-    pub fn line(self) -> SeedLine {
+    /// (positive line, negative line), each over its values in ascending order of magnitude.
+    pub fn lines(self) -> (SeedLine, SeedLine) {
         use rayon::prelude::*;
-        let count = self.bits.len();
-        if count == 0 {
-            return SeedLine::nan(0);
+        // Where each bucket starts in the order of its pool.
+        let mut first = Vec::with_capacity(POOL_BUCKETS + 1);
+        let mut at = 0usize;
+        for b in 0..POOL_BUCKETS {
+            if b == POOL_NEGATIVE {
+                at = 0;
+            }
+            first.push(at);
+            at += self.blocks.iter().map(|k| k.bucket(b).len()).sum::<usize>();
         }
-        let sorted = bucket_sort(self.bits);
-        // Shift the logs by the median's, as `SeedLine::from_logs` shifts by the first.
-        let shift = (f32::from_bits(sorted[count / 2]) as f64).ln();
-        // Partial sums over fixed blocks in parallel, added in block order: the same result
-        // whatever the thread count.
-        const BLOCK: usize = 1 << 16;
-        let partial: Vec<(f64, f64, f64)> = sorted
-            .par_chunks(BLOCK)
-            .enumerate()
-            .map(|(b, block)| {
-                let start = b * BLOCK;
-                let (mut sd, mut sid, mut sdd) = (0.0, 0.0, 0.0);
-                for (i, &bits) in block.iter().enumerate() {
-                    let d = (f32::from_bits(bits) as f64).ln() - shift;
-                    sd += d;
-                    sid += (start + i) as f64 * d;
-                    sdd += d * d;
-                }
-                (sd, sid, sdd)
+        let (np, nn) = (first[POOL_NEGATIVE - 1], first[POOL_BUCKETS - 1]);
+        let size = |b: usize| self.blocks.iter().map(|k| k.bucket(b).len()).sum::<usize>();
+        let (np, nn) = (np + size(POOL_NEGATIVE - 1), nn + size(POOL_BUCKETS - 1));
+        // Shift each side's logs by the log of its median's bucket, as `SeedLine::from_logs`
+        // shifts by the first value: the sums of squares then do not cancel.
+        let median_bucket = |lo: usize, hi: usize, count: usize| {
+            lo + first[lo..hi].partition_point(|&f| f <= count / 2).max(1) - 1
+        };
+        let shift_p = bucket_log(median_bucket(0, POOL_NEGATIVE, np));
+        let shift_n = bucket_log(median_bucket(POOL_NEGATIVE, POOL_BUCKETS, nn));
+        // Sums per bucket in parallel, added in bucket order: the same result whatever the
+        // thread count and however the rows came in blocks.
+        let sums: Vec<(usize, [f64; 3])> = (0..POOL_BUCKETS)
+            .into_par_iter()
+            .filter(|&b| size(b) > 0)
+            .map(|b| {
+                let shift = if b < POOL_NEGATIVE { shift_p } else { shift_n };
+                let parts = self.blocks.iter().map(|k| k.bucket(b));
+                (b, bucket_sums(b, parts, first[b], shift))
             })
             .collect();
-        let (sd, sid, sdd) = partial
-            .iter()
-            .fold((0.0, 0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1, a.2 + p.2));
-        SeedLine::from_shifted_sums(count, shift, sd, sid, sdd)
+        let total = |range: std::ops::Range<usize>| {
+            let mut acc = [0.0f64; 3];
+            for (_, s) in sums.iter().filter(|(b, _)| range.contains(b)) {
+                for k in 0..3 {
+                    acc[k] += s[k];
+                }
+            }
+            acc
+        };
+        let [sd, sid, sdd] = total(0..POOL_NEGATIVE);
+        let pos = SeedLine::from_shifted_sums(np, shift_p, sd, sid, sdd);
+        let [sd, sid, sdd] = total(POOL_NEGATIVE..POOL_BUCKETS);
+        let neg = SeedLine::from_shifted_sums(nn, shift_n, sd, sid, sdd);
+        (pos, neg)
     }
 }
 
-/// Sorts u32 keys: one parallel MSD pass on the top bits into a second buffer, then a radix
-/// sort of each bucket, largest buckets first, in parallel.
-fn bucket_sort(keys: Vec<u32>) -> Vec<u32> {
+/// ln of the magnitude of bucket `b`'s lowest value (the one with low bits 0).
+fn bucket_log(b: usize) -> f64 {
+    let lowest = f32::from_bits(((b as u32) << POOL_SHIFT) & 0x7fff_ffff);
+    (lowest as f64).ln()
+}
+
+/// `Σd, Σi·d, Σd²` over one bucket, `d = ln|v| − shift` and `i = first, first + 1, …` the
+/// ranks in its pool: sorts the bucket's low bits, then takes each log as the bucket's lowest
+/// plus `log1p` of a ratio below 2⁻⁷.
+fn bucket_sums<'a>(
+    b: usize,
+    parts: impl Iterator<Item = &'a [u16]>,
+    first: usize,
+    shift: f64,
+) -> [f64; 3] {
+    let mut sorted: Vec<u16> = Vec::new();
+    for part in parts {
+        sorted.extend_from_slice(part);
+    }
+    if sorted.len() > 64 {
+        radsort::sort(&mut sorted);
+    } else {
+        sorted.sort_unstable();
+    }
+    let high = (b as u32) << POOL_SHIFT;
+    let exponent = (high >> 23) & 0xff;
+    if exponent == 0 || exponent == 0xff {
+        // Subnormals (no implicit leading 1) and non-finite values: the plain log.
+        let (mut sd, mut sid, mut sdd) = (0.0f64, 0.0f64, 0.0f64);
+        for (j, &lo) in sorted.iter().enumerate() {
+            let v = f32::from_bits((high | lo as u32) & 0x7fff_ffff);
+            let d = (v as f64).ln() - shift;
+            sd += d;
+            sid += (first + j) as f64 * d;
+            sdd += d * d;
+        }
+        return [sd, sid, sdd];
+    }
+    // |v| / lowest = (2²³ + m) / (2²³ + m_b) = 1 + lo / (2²³ + m_b), since m = m_b + lo.
+    let mantissa = (high & 0x007f_ffff) as f64;
+    let inv = 1.0 / (8_388_608.0 + mantissa);
+    let base = bucket_log(b) - shift;
+    // Four interleaved accumulators: the additions do not wait on each other.
+    let (mut sd, mut sid, mut sdd) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
+    let mut quads = sorted.chunks_exact(4);
+    let mut rank = first as f64;
+    for q in &mut quads {
+        for k in 0..4 {
+            let d = base + log1p_small(q[k] as f64 * inv);
+            sd[k] += d;
+            sid[k] += (rank + k as f64) * d;
+            sdd[k] += d * d;
+        }
+        rank += 4.0;
+    }
+    for (k, &lo) in quads.remainder().iter().enumerate() {
+        let d = base + log1p_small(lo as f64 * inv);
+        sd[k] += d;
+        sid[k] += (rank + k as f64) * d;
+        sdd[k] += d * d;
+    }
+    let add = |a: [f64; 4]| (a[0] + a[1]) + (a[2] + a[3]);
+    [add(sd), add(sid), add(sdd)]
+}
+
+/// ln(1 + r) for 0 ≤ r < 2⁻⁷: the Taylor series to r⁸, whose remainder is below r·2⁻⁵⁹.
+#[inline]
+fn log1p_small(r: f64) -> f64 {
+    const C: [f64; 8] = [
+        1.0,
+        -1.0 / 2.0,
+        1.0 / 3.0,
+        -1.0 / 4.0,
+        1.0 / 5.0,
+        -1.0 / 6.0,
+        1.0 / 7.0,
+        -1.0 / 8.0,
+    ];
+    // Plain multiply-adds: `mul_add` is a library call on targets without FMA.
+    let mut p = C[7];
+    for &c in C[..7].iter().rev() {
+        p = p * r + c;
+    }
+    p * r
+}
+
+/// The low 16 bits of every value's bit pattern, grouped by bucket (the top 16 bits, ±0 in
+/// [`POOL_ZERO`]) in bucket order: one parallel counting pass and one parallel scatter.
+/// `values` holds fewer than 2³² values.
+fn bucket_low_bits(values: &[f32]) -> Bucketed {
     use rayon::prelude::*;
-    let n = keys.len();
-    let parts = rayon::current_num_threads().max(1) * 4;
-    let part_len = n.div_ceil(parts).max(1);
-    let bucket = |k: u32| (k >> POOL_SHIFT) as usize;
-    let hists: Vec<Vec<usize>> = keys
+    const SLOTS: usize = POOL_BUCKETS + 1;
+    let n = values.len();
+    debug_assert!(n < u32::MAX as usize);
+    let part_len = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let bucket = |x: f32| {
+        let k = x.to_bits();
+        if k & 0x7fff_ffff == 0 {
+            POOL_ZERO
+        } else {
+            (k >> POOL_SHIFT) as usize
+        }
+    };
+    let hists: Vec<Vec<u32>> = values
         .par_chunks(part_len)
         .map(|part| {
-            let mut h = vec![0usize; POOL_BUCKETS];
-            for &k in part {
-                h[bucket(k)] += 1;
+            let mut h = vec![0u32; SLOTS];
+            for &x in part {
+                h[bucket(x)] += 1;
             }
             h
         })
         .collect();
     // Where each part writes each bucket: buckets in order, parts in order within a bucket.
-    let mut starts = vec![vec![0usize; POOL_BUCKETS]; hists.len()];
-    let mut bounds = Vec::with_capacity(POOL_BUCKETS + 1);
-    let mut at = 0;
-    for b in 0..POOL_BUCKETS {
+    let mut starts = vec![vec![0u32; SLOTS]; hists.len()];
+    let mut bounds = Vec::with_capacity(SLOTS + 1);
+    let mut at = 0u32;
+    for b in 0..SLOTS {
         bounds.push(at);
         for (p, h) in hists.iter().enumerate() {
             starts[p][b] = at;
@@ -778,112 +916,53 @@ fn bucket_sort(keys: Vec<u32>) -> Vec<u32> {
         }
     }
     bounds.push(at);
+    drop(hists);
     // Every slot is written by the scatter below; zero-filling it first would be a wasted pass.
-    let mut out: Vec<u32> = Vec::with_capacity(n);
+    let mut lows: Vec<u16> = Vec::with_capacity(n);
     {
         // Each part writes only its own reserved ranges, which are disjoint.
-        struct Out(*mut u32);
+        struct Out(*mut u16);
         unsafe impl Sync for Out {}
         unsafe impl Send for Out {}
-        let dst = Out(out.spare_capacity_mut().as_mut_ptr().cast::<u32>());
+        let dst = Out(lows.spare_capacity_mut().as_mut_ptr().cast::<u16>());
         let dst = &dst;
-        keys.par_chunks(part_len)
+        values
+            .par_chunks(part_len)
             .zip(starts.into_par_iter())
             .for_each(|(part, mut next)| {
-                for &k in part {
-                    let slot = &mut next[bucket(k)];
-                    // SAFETY: `slot` walks this part's range of bucket `bucket(k)`, reserved above
-                    // from the counts of exactly these keys, so every index is in bounds and no
+                for &x in part {
+                    let slot = &mut next[bucket(x)];
+                    // SAFETY: `slot` walks this part's range of its bucket, reserved above from
+                    // the counts of exactly these values, so every index is in bounds and no
                     // other part writes it.
-                    unsafe { *dst.0.add(*slot) = k };
+                    unsafe { *dst.0.add(*slot as usize) = x.to_bits() as u16 };
                     *slot += 1;
                 }
             });
     }
     // SAFETY: the scatter wrote each of the n slots exactly once (the counts sum to n).
-    unsafe { out.set_len(n) };
-    drop(keys);
-    let mut slices: Vec<&mut [u32]> = Vec::with_capacity(POOL_BUCKETS);
-    let mut rest = out.as_mut_slice();
-    for b in 0..POOL_BUCKETS {
-        let (head, tail) = rest.split_at_mut(bounds[b + 1] - bounds[b]);
-        if head.len() > 1 {
-            slices.push(head);
-        }
-        rest = tail;
-    }
-    slices.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    slices
-        .into_par_iter()
-        .with_max_len(1)
-        .for_each(radsort::sort);
-    out
-}
-
-/// Both pools of the joint fit: positive weights, and the magnitudes of negative ones.
-#[derive(Clone, Debug, Default)]
-pub struct JointPools {
-    pub positive: MagnitudePool,
-    pub negative: MagnitudePool,
-}
-
-impl JointPools {
-    /// The pools of `values`. Signs are random, so instead of branching on each one, every
-    /// magnitude is written to both pools and only the right pool's length moves on.
-    pub fn of(values: &[f32]) -> Self {
-        let n = values.len();
-        let (mut pos, mut neg) = (Vec::<u32>::with_capacity(n), Vec::<u32>::with_capacity(n));
-        let (mut np, mut nn) = (0usize, 0usize);
-        {
-            let (ps, ns) = (pos.spare_capacity_mut(), neg.spare_capacity_mut());
-            for (i, &x) in values.iter().enumerate() {
-                let m = x.abs().to_bits();
-                // np, nn <= i < n: within the spare capacity.
-                ps[np].write(m);
-                ns[nn].write(m);
-                np += (x > 0.0) as usize;
-                nn += (x < 0.0) as usize;
-                debug_assert!(np <= i + 1 && nn <= i + 1);
-            }
-        }
-        // SAFETY: slots 0..np (0..nn) were each written above before the length moved past them.
-        unsafe {
-            pos.set_len(np);
-            neg.set_len(nn);
-        }
-        // Each was sized for every value; give back what the other sign took.
-        pos.shrink_to_fit();
-        neg.shrink_to_fit();
-        JointPools {
-            positive: MagnitudePool { bits: pos },
-            negative: MagnitudePool { bits: neg },
-        }
-    }
-
-    #[inline]
-    pub fn push(&mut self, x: f32) {
-        if x > 0.0 {
-            self.positive.push(x);
-        } else if x < 0.0 {
-            self.negative.push(-x);
-        }
-    }
-
-    pub fn merge(&mut self, other: JointPools) {
-        self.positive.merge(other.positive);
-        self.negative.merge(other.negative);
-    }
-
-    /// (positive line, negative line).
-    pub fn lines(self) -> (SeedLine, SeedLine) {
-        let (p, n) = (self.positive, self.negative);
-        rayon::join(|| p.line(), || n.line())
-    }
+    unsafe { lows.set_len(n) };
+    Bucketed { lows, bounds }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bucket_log_plus_log1p_is_the_log() {
+        // Every bucket's lowest and highest value and values between, over many binades.
+        let mut worst = 0.0f64;
+        for b in (0x0080usize..0x7f80).step_by(7) {
+            let inv = 1.0 / (8_388_608.0 + ((b as u32) << POOL_SHIFT & 0x007f_ffff) as f64);
+            for lo in [0u32, 1, 2, 977, 32_768, 65_534, 65_535] {
+                let v = f32::from_bits((b as u32) << POOL_SHIFT | lo) as f64;
+                let got = bucket_log(b) + log1p_small(lo as f64 * inv);
+                worst = worst.max((got - v.ln()).abs() / v.ln().abs().max(1.0));
+            }
+        }
+        assert!(worst < 4.0 * f64::EPSILON, "worst relative error {worst:e}");
+    }
 
     #[test]
     fn design_counterexample_has_optimum_at_5_9() {

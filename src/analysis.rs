@@ -152,17 +152,8 @@ pub fn analyse(
 
         if opts.pooled {
             let t = Instant::now();
-            // One pool per worker, not per row: a pool is thousands of buckets. Skipped rows
-            // were zero-filled above, and zeros are in neither pool.
-            let per_task = count.div_ceil(rayon::current_num_threads()).max(1);
-            let chunk_pools = rows
-                .par_chunks(per_task * cols)
-                .map(ald::JointPools::of)
-                .reduce(ald::JointPools::default, |mut a, b| {
-                    a.merge(b);
-                    a
-                });
-            pools.merge(chunk_pools);
+            // Skipped rows were zero-filled above, and zeros are in neither pool.
+            pools.extend(rows);
             timings.add("pooled", t);
         }
 

@@ -313,7 +313,14 @@ fn pooled_seed_fit_sorts_every_weight_of_the_matrix() {
     let values: Vec<f32> = (0..200_000)
         .map(|i| {
             if i % 97 == 0 {
-                0.0
+                if i % 2 == 0 {
+                    0.0
+                } else {
+                    -0.0
+                }
+            } else if i % 101 == 0 {
+                // Subnormals, which take the plain log.
+                f32::from_bits(r.random_range(1..0x007f_ffff)) * if i % 2 == 0 { 1.0 } else { -1.0 }
             } else if i % 89 == 0 {
                 -0.125
             } else {
@@ -330,6 +337,12 @@ fn pooled_seed_fit_sorts_every_weight_of_the_matrix() {
         p.count + n.count,
         200_000 - values.iter().filter(|&&x| x == 0.0).count()
     );
+    // Pooled block by block (as the analysis feeds it, chunk by chunk): bitwise the same.
+    let mut blocks = ald::JointPools::default();
+    for part in values.chunks(70_001) {
+        blocks.merge(ald::JointPools::of(part));
+    }
+    assert_eq!(blocks.lines(), (p, n));
     // Same order, sums taken in another order (blocks, another shift): rounding only.
     for (a, b) in [(p, want_p), (n, want_n)] {
         assert!(
