@@ -7,6 +7,8 @@
 //! The pipeline above it (`crate::analysis`) is written once for every backend.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
@@ -198,6 +200,10 @@ pub fn create(kind: BackendKind) -> Result<Box<dyn Backend>> {
     match kind {
         BackendKind::Cpu => Ok(Box::new(cpu::CpuBackend::new())),
         BackendKind::Auto => {
+            #[cfg(feature = "cuda")]
+            if let Ok(b) = cuda::CudaBackend::new() {
+                return Ok(Box::new(b));
+            }
             #[cfg(feature = "wgpu")]
             if let Ok(b) = wgpu::WgpuBackend::new(false) {
                 return Ok(Box::new(b));
@@ -211,9 +217,12 @@ pub fn create(kind: BackendKind) -> Result<Box<dyn Backend>> {
             backend: "wgpu".into(),
             reason: "this build has no wgpu backend (rebuild with the `wgpu` feature)".into(),
         }),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => Ok(Box::new(cuda::CudaBackend::new()?)),
+        #[cfg(not(feature = "cuda"))]
         BackendKind::Cuda => Err(Error::BackendUnavailable {
             backend: "cuda".into(),
-            reason: "this build has no CUDA backend yet; use --backend cpu or wgpu".into(),
+            reason: "this build has no CUDA backend (rebuild with the `cuda` feature)".into(),
         }),
     }
 }

@@ -1,0 +1,818 @@
+//! The CUDA backend: every primitive in hand-written CUDA (kernels/*.cu), compiled at run time by
+//! NVRTC for the device's architecture and run through cudarc.
+//!
+//! cudarc loads libcuda and libnvrtc dynamically, so this module builds on any machine; but
+//! cudarc panics when a library it needs is missing, so [`CudaBackend::new`] and [`compile`]
+//! look for each one first and turn its absence into one sentence saying what to install.
+//!
+//! Unlike WGSL, CUDA has f64 on every device, and a data-centre GPU runs it fast: the segment
+//! kernels carry their sums in f64 as `ald.rs` does, so they agree with the CPU to rounding.
+//! Sorting is CUB's block radix sort in shared memory, tile by tile, plus merge passes for rows
+//! wider than a tile.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DriverError, LaunchConfig,
+    PushKernelArg,
+};
+use cudarc::nvrtc::{CompileError, CompileOptions, Ptx};
+
+use super::{
+    check_lengths, check_rows, Backend, BackendInfo, Segment, SegmentStats, Side, SortedSegment,
+};
+use crate::ald::{self, AldFit, AldParams, Baselines, NllGrad, SeedLine, TailSums};
+use crate::error::{Error, Result};
+
+const COMMON: &str = include_str!("../../kernels/common.cuh");
+
+/// Every kernel file, in the order they go into the one NVRTC program.
+pub const KERNEL_FILES: [(&str, &str); 7] = [
+    ("sort_rows.cu", include_str!("../../kernels/sort_rows.cu")),
+    ("merge_runs.cu", include_str!("../../kernels/merge_runs.cu")),
+    ("partition.cu", include_str!("../../kernels/partition.cu")),
+    ("describe.cu", include_str!("../../kernels/describe.cu")),
+    ("ks.cu", include_str!("../../kernels/ks.cu")),
+    ("seed.cu", include_str!("../../kernels/seed.cu")),
+    ("nll_grad.cu", include_str!("../../kernels/nll_grad.cu")),
+];
+
+/// Tile sizes of sort_rows.cu, smallest first; rows wider than the last are merged.
+const TILES: [usize; 4] = [1024, 2048, 4096, 8192];
+
+/// Every entry point the backend launches.
+pub const ENTRY_POINTS: [&str; 14] = [
+    "sort_tile_1024_k",
+    "sort_tile_2048_k",
+    "sort_tile_4096_k",
+    "sort_tile_8192_k",
+    "sort_tile_1024_kv",
+    "sort_tile_2048_kv",
+    "sort_tile_4096_kv",
+    "sort_tile_8192_kv",
+    "merge_runs",
+    "partition",
+    "describe",
+    "ks",
+    "seed",
+    "nll_grad",
+];
+
+/// Words per segment written by describe.cu.
+const DESCRIBE_WORDS: usize = 12;
+/// Threads per block of the segment kernels (SEG_THREADS in common.cuh).
+const SEG_THREADS: u32 = 256;
+
+fn unavailable(reason: impl Into<String>) -> Error {
+    Error::BackendUnavailable {
+        backend: "cuda".into(),
+        reason: reason.into(),
+    }
+}
+
+fn failed(msg: impl Into<String>) -> Error {
+    Error::Backend {
+        backend: "cuda".into(),
+        msg: msg.into(),
+    }
+}
+
+/// Attaches what was being done to a driver error.
+fn drv<T>(r: std::result::Result<T, DriverError>, what: &str) -> Result<T> {
+    r.map_err(|e| failed(format!("{what}: {e}")))
+}
+
+/// The source NVRTC compiles: the shared header, then each kernel file, whose own
+/// `#include "common.cuh"` (there for nvcc) is dropped.
+pub fn program_source() -> String {
+    let mut src = String::from(COMMON);
+    for (name, text) in KERNEL_FILES {
+        src.push_str(&format!("\n// ---- kernels/{name}\n"));
+        for line in text.lines() {
+            if line.trim() != "#include \"common.cuh\"" {
+                src.push_str(line);
+                src.push('\n');
+            }
+        }
+    }
+    src
+}
+
+/// Whether libnvrtc can be loaded; if not, what to install.
+pub fn nvrtc_status() -> Result<()> {
+    // SAFETY: only tries to dlopen the library's candidate names.
+    if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        Ok(())
+    } else {
+        Err(unavailable(
+            "NVRTC (libnvrtc.so.13) was not found: install the CUDA 13 toolkit, or \
+             `pip install nvidia-cuda-nvrtc==13.0.88` and add its nvidia/cu13/lib directory to \
+             LD_LIBRARY_PATH",
+        ))
+    }
+}
+
+/// NVRTC's version, e.g. (13, 0).
+fn nvrtc_version() -> Option<(i32, i32)> {
+    let (mut major, mut minor) = (0, 0);
+    // SAFETY: nvrtc_status() was checked by the caller; the call writes two ints.
+    let r = unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
+    (r == cudarc::nvrtc::sys::nvrtcResult::NVRTC_SUCCESS).then_some((major, minor))
+}
+
+/// The CUDA version the driver supports, e.g. (13, 0).
+fn driver_version() -> Option<(i32, i32)> {
+    let mut v = 0;
+    // SAFETY: libcuda is present (checked by the caller); the call writes one int.
+    let r = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut v) };
+    (r == cudarc::driver::sys::CUresult::CUDA_SUCCESS).then_some((v / 1000, v % 1000 / 10))
+}
+
+/// Directories holding CUDA's C++ headers (CUB, from CCCL) for NVRTC. Looked for in
+/// `ALDFIT_CUDA_INCLUDE`, `CUDA_PATH`/`CUDA_HOME`, `/usr/local/cuda`, and beside every library
+/// directory on `LD_LIBRARY_PATH` (where the pip wheels put libnvrtc, `../include` holds them).
+pub fn include_dirs() -> Result<Vec<PathBuf>> {
+    let mut bases: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("ALDFIT_CUDA_INCLUDE") {
+        bases.push(PathBuf::from(p));
+    }
+    for var in ["CUDA_PATH", "CUDA_HOME"] {
+        if let Some(p) = std::env::var_os(var) {
+            bases.push(Path::new(&p).join("include"));
+        }
+    }
+    bases.push(PathBuf::from("/usr/local/cuda/include"));
+    if let Some(paths) = std::env::var_os("LD_LIBRARY_PATH") {
+        for dir in std::env::split_paths(&paths) {
+            bases.push(dir.join("..").join("include"));
+        }
+    }
+    for base in &bases {
+        if base.join("cccl").join("cub").is_dir() {
+            return Ok(vec![base.clone(), base.join("cccl")]);
+        }
+        if base.join("cub").is_dir() {
+            return Ok(vec![base.clone()]);
+        }
+    }
+    Err(unavailable(
+        "CUDA's C++ headers (CUB) were not found: install the CUDA 13 toolkit, or \
+         `pip install nvidia-cuda-cccl==13.0.85` and set ALDFIT_CUDA_INCLUDE to its \
+         nvidia/cu13/include directory",
+    ))
+}
+
+/// Compiles every kernel for `arch` (e.g. `sm_90`) through NVRTC: exactly what the backend
+/// loads, and what CI checks on a machine without a GPU.
+pub fn compile(arch: &str) -> Result<Ptx> {
+    nvrtc_status()?;
+    let include_paths = include_dirs()?
+        .into_iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let opts = CompileOptions {
+        include_paths,
+        options: vec![
+            format!("--gpu-architecture={arch}"),
+            "--std=c++17".into(),
+            "--device-as-default-execution-space".into(),
+        ],
+        name: Some("aldfit.cu".into()),
+        // No contraction into fused multiply-adds: the same roundings as the f64 reference.
+        fmad: Some(false),
+        ..Default::default()
+    };
+    cudarc::nvrtc::compile_ptx_with_opts(program_source(), opts).map_err(|e| match e {
+        CompileError::CompileError { log, .. } => failed(format!(
+            "NVRTC could not compile the kernels for {arch}:\n{}",
+            log.to_string_lossy()
+        )),
+        other => failed(format!("NVRTC failed: {other:?}")),
+    })
+}
+
+/// Where compiled kernels are kept between runs: `ALDFIT_CACHE_DIR`, else the user's cache
+/// directory. NVRTC takes seconds over the CUB headers; a cached PTX loads in milliseconds.
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("ALDFIT_CACHE_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .map(|d| d.join("aldfit"))
+}
+
+/// The cache file for `arch`: named by a hash of everything that goes into the compilation.
+fn cache_path(arch: &str) -> Option<PathBuf> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(program_source());
+    h.update(arch);
+    h.update(format!("{:?}", nvrtc_version()));
+    h.update(format!("{:?}", include_dirs().ok()));
+    let hex: String = h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    cache_dir().map(|d| d.join(format!("kernels-{arch}-{hex}.ptx")))
+}
+
+/// Keeps `ptx` for the next run; a cache that cannot be written is no error.
+fn store(path: &Path, ptx: &Ptx) {
+    let write = || -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut tmp, ptx.to_src().as_bytes())?;
+        tmp.persist(path).map(|_| ()).map_err(|e| e.error)
+    };
+    let _ = write();
+}
+
+struct Functions {
+    tiles_k: Vec<CudaFunction>,
+    tiles_kv: Vec<CudaFunction>,
+    merge: CudaFunction,
+    partition: CudaFunction,
+    describe: CudaFunction,
+    ks: CudaFunction,
+    seed: CudaFunction,
+    nll_grad: CudaFunction,
+}
+
+/// The sorted chunk on the device.
+struct Resident {
+    values: CudaSlice<f32>,
+    indices: Option<CudaSlice<u32>>,
+    rows: usize,
+    cols: usize,
+}
+
+pub struct CudaBackend {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    _module: Arc<CudaModule>,
+    f: Functions,
+    device: String,
+    resident: Option<Resident>,
+}
+
+impl CudaBackend {
+    /// Opens device 0 and compiles the kernels for it, or says in one sentence what is missing.
+    pub fn new() -> Result<Self> {
+        // SAFETY: only tries to dlopen the library's candidate names.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return Err(unavailable(
+                "no NVIDIA driver was found (libcuda.so); install the NVIDIA driver, or use \
+                 --backend cpu or wgpu",
+            ));
+        }
+        let count = CudaContext::device_count().map_err(|e| {
+            unavailable(format!(
+                "the CUDA driver did not start ({e}); check the GPU with nvidia-smi"
+            ))
+        })?;
+        if count < 1 {
+            return Err(unavailable("the CUDA driver sees no device"));
+        }
+        let ctx = drv(CudaContext::new(0), "opening device 0")?;
+        let (major, minor) = drv(ctx.compute_capability(), "reading the compute capability")?;
+        let name = drv(ctx.name(), "reading the device name")?;
+        let arch = format!("sm_{major}{minor}");
+        nvrtc_status()?;
+        let cache = cache_path(&arch);
+        let cached = cache
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|src| ctx.load_module(Ptx::from_src(src)).ok());
+        let module = match cached {
+            Some(m) => Ok(m),
+            None => {
+                let ptx = compile(&arch)?;
+                if let Some(p) = &cache {
+                    store(p, &ptx);
+                }
+                ctx.load_module(ptx)
+            }
+        };
+        let module = module.map_err(|e| {
+            let versions = match (driver_version(), nvrtc_version()) {
+                (Some(d), Some(n)) => format!(
+                    " (the driver supports CUDA {}.{}, NVRTC is {}.{}: NVRTC must not be newer)",
+                    d.0, d.1, n.0, n.1
+                ),
+                _ => String::new(),
+            };
+            failed(format!(
+                "the driver rejected the compiled kernels: {e}{versions}"
+            ))
+        })?;
+        let load = |n: &str| drv(module.load_function(n), &format!("loading kernel {n}"));
+        let f = Functions {
+            tiles_k: TILES
+                .iter()
+                .map(|t| load(&format!("sort_tile_{t}_k")))
+                .collect::<Result<_>>()?,
+            tiles_kv: TILES
+                .iter()
+                .map(|t| load(&format!("sort_tile_{t}_kv")))
+                .collect::<Result<_>>()?,
+            merge: load("merge_runs")?,
+            partition: load("partition")?,
+            describe: load("describe")?,
+            ks: load("ks")?,
+            seed: load("seed")?,
+            nll_grad: load("nll_grad")?,
+        };
+        let mem = ctx.total_mem().unwrap_or(0) as f64 / (1u64 << 30) as f64;
+        let device = format!("{name} ({arch}, {mem:.0} GiB)");
+        let stream = ctx.default_stream();
+        Ok(CudaBackend {
+            ctx,
+            stream,
+            _module: module,
+            f,
+            device,
+            resident: None,
+        })
+    }
+
+    fn resident(&self, segs: &[Segment]) -> Result<&Resident> {
+        let r = self
+            .resident
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("no chunk is loaded: call load_sorted first".into()))?;
+        for s in segs {
+            if s.row as usize >= r.rows || s.lo > s.hi || s.hi as usize > r.cols {
+                return Err(Error::Invalid(format!(
+                    "segment {s:?} is outside the resident chunk of {} rows × {} values",
+                    r.rows, r.cols
+                )));
+            }
+        }
+        Ok(r)
+    }
+
+    fn upload<T: cudarc::driver::DeviceRepr>(
+        &self,
+        data: &[T],
+        what: &str,
+    ) -> Result<CudaSlice<T>> {
+        // Callers return early on empty input: the driver rejects zero-byte allocations.
+        debug_assert!(!data.is_empty());
+        drv(self.stream.clone_htod(data), what)
+    }
+
+    fn output<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+        &self,
+        n: usize,
+    ) -> Result<CudaSlice<T>> {
+        drv(
+            self.stream.alloc_zeros::<T>(n.max(1)),
+            "allocating an output",
+        )
+    }
+
+    fn download<T: cudarc::driver::DeviceRepr>(
+        &self,
+        src: &CudaSlice<T>,
+        n: usize,
+    ) -> Result<Vec<T>> {
+        let mut v = drv(self.stream.clone_dtoh(src), "reading results back")?;
+        v.truncate(n);
+        Ok(v)
+    }
+
+    fn segment_words(segs: &[Segment]) -> Vec<[u32; 4]> {
+        segs.iter().map(|s| [s.row, s.lo, s.hi, 0]).collect()
+    }
+
+    /// One launch of describe.cu over `segs`: DESCRIBE_WORDS f64 per segment.
+    fn run_describe(&self, segs: &[Segment], with_ks: bool) -> Result<Vec<f64>> {
+        let r = self.resident(segs)?;
+        if segs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seg_buf = self.upload(&Self::segment_words(segs), "uploading segments")?;
+        let mut out = self.output::<f64>(segs.len() * DESCRIBE_WORDS)?;
+        let (count, cols, flag) = (segs.len() as u32, r.cols as u32, with_ks as u32);
+        let mut launch = self.stream.launch_builder(&self.f.describe);
+        launch
+            .arg(&r.values)
+            .arg(&seg_buf)
+            .arg(&count)
+            .arg(&cols)
+            .arg(&flag)
+            .arg(&mut out);
+        // SAFETY: the argument list matches describe.cu's signature; every segment was checked
+        // against the resident chunk, and `out` holds DESCRIBE_WORDS per segment.
+        drv(
+            unsafe { launch.launch(per_segment(segs.len())) },
+            "launching describe",
+        )?;
+        self.download(&out, segs.len() * DESCRIBE_WORDS)
+    }
+
+    fn fit_of(o: &[f64]) -> AldFit {
+        if o[0] < 0.0 {
+            return AldFit::DEGENERATE;
+        }
+        let (kappa, scale, nll) = ald::profile(o[1], o[2], o[11] as usize);
+        AldFit {
+            params: AldParams {
+                loc: o[5],
+                scale,
+                kappa,
+            },
+            nll,
+            index: Some(o[0] as usize),
+            boundary: o[4] == 1.0,
+            degenerate: false,
+        }
+    }
+
+    fn baselines_of(o: &[f64]) -> Baselines {
+        let n = o[11] as usize;
+        if n == 0 {
+            return Baselines::NAN;
+        }
+        Baselines {
+            mean: o[6],
+            var: o[7],
+            median: o[8],
+            mad: o[9],
+            nll_gauss: ald::gauss_nll(n, o[7]),
+            nll_laplace: ald::laplace_nll(n, o[9]),
+        }
+    }
+
+    /// Sorts `values` (rows × cols) in place on the device, tile by tile and then merge passes.
+    fn sort_device(
+        &self,
+        values: CudaSlice<f32>,
+        with_indices: bool,
+        rows: usize,
+        cols: usize,
+    ) -> Result<(CudaSlice<f32>, Option<CudaSlice<u32>>)> {
+        let mut values = values;
+        let mut indices = if with_indices {
+            Some(self.output::<u32>(rows * cols)?)
+        } else {
+            None
+        };
+        let dummy = self.output::<u32>(1)?;
+        let which = TILES
+            .iter()
+            .position(|&t| t >= cols)
+            .unwrap_or(TILES.len() - 1);
+        let tile = TILES[which];
+        let func = if with_indices {
+            &self.f.tiles_kv[which]
+        } else {
+            &self.f.tiles_k[which]
+        };
+        let blocks = rows * cols.div_ceil(tile);
+        if blocks > i32::MAX as usize {
+            return Err(Error::Invalid(format!(
+                "{rows} rows of {cols} are too many tiles for one launch"
+            )));
+        }
+        let threads = if tile == 8192 { 512 } else { 256 };
+        let (r32, c32) = (rows as u32, cols as u32);
+        {
+            let mut launch = self.stream.launch_builder(func);
+            launch.arg(&mut values);
+            match indices.as_mut() {
+                Some(ix) => launch.arg(ix),
+                None => launch.arg(&dummy),
+            };
+            launch.arg(&r32).arg(&c32);
+            let cfg = LaunchConfig {
+                grid_dim: (blocks as u32, 1, 1),
+                block_dim: (threads, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            // SAFETY: matches sort_rows.cu's signature; the buffers hold rows × cols values.
+            drv(unsafe { launch.launch(cfg) }, "launching the tile sort")?;
+        }
+        let mut width = tile;
+        if width < cols {
+            let mut scratch_v = self.output::<f32>(rows * cols)?;
+            let mut scratch_i = if with_indices {
+                Some(self.output::<u32>(rows * cols)?)
+            } else {
+                None
+            };
+            let total = rows * cols;
+            let cfg = LaunchConfig {
+                grid_dim: (total.div_ceil(256) as u32, 1, 1),
+                block_dim: (256, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let flag = with_indices as u32;
+            while width < cols {
+                let w32 = width as u32;
+                {
+                    let mut launch = self.stream.launch_builder(&self.f.merge);
+                    launch.arg(&values);
+                    match indices.as_ref() {
+                        Some(ix) => launch.arg(ix),
+                        None => launch.arg(&dummy),
+                    };
+                    launch.arg(&mut scratch_v);
+                    match scratch_i.as_mut() {
+                        Some(ix) => launch.arg(ix),
+                        None => launch.arg(&dummy),
+                    };
+                    launch.arg(&r32).arg(&c32).arg(&w32).arg(&flag);
+                    // SAFETY: matches merge_runs.cu; every buffer holds rows × cols values.
+                    drv(unsafe { launch.launch(cfg) }, "launching a merge pass")?;
+                }
+                std::mem::swap(&mut values, &mut scratch_v);
+                std::mem::swap(&mut indices, &mut scratch_i);
+                width *= 2;
+            }
+        }
+        Ok((values, indices))
+    }
+}
+
+/// One block of SEG_THREADS per segment.
+fn per_segment(count: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (count.max(1) as u32, 1, 1),
+        block_dim: (SEG_THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+impl Backend for CudaBackend {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            name: "cuda".into(),
+            device: self.device.clone(),
+            software: false,
+        }
+    }
+
+    fn max_chunk_rows(&self, cols: usize) -> usize {
+        // Values, indices and their merge scratch: 16 bytes per value, in half the free memory.
+        let free = self
+            .ctx
+            .mem_get_info()
+            .map(|(free, _)| free)
+            .unwrap_or(1 << 30);
+        let rows = free / 2 / (16 * cols.max(1));
+        // Launch grids are u32 and one tile-sort launch takes rows × tiles blocks.
+        rows.clamp(
+            1,
+            (i32::MAX as usize / cols.div_ceil(TILES[3]).max(1)).min(1 << 22),
+        )
+    }
+
+    fn load_sorted(&mut self, rows: &[f32], cols: usize, with_indices: bool) -> Result<()> {
+        if cols == 0 || !rows.len().is_multiple_of(cols) {
+            return Err(Error::Invalid(format!(
+                "{} values are not whole rows of {cols}",
+                rows.len()
+            )));
+        }
+        if cols > u32::MAX as usize / 2 {
+            return Err(Error::Invalid(format!("{cols} values per row is too many")));
+        }
+        self.resident = None;
+        let count = rows.len() / cols;
+        if count == 0 {
+            self.resident = Some(Resident {
+                values: self.output::<f32>(1)?,
+                indices: None,
+                rows: 0,
+                cols,
+            });
+            return Ok(());
+        }
+        let values = self.upload(rows, "uploading the chunk")?;
+        let (values, indices) = self.sort_device(values, with_indices, count, cols)?;
+        self.resident = Some(Resident {
+            values,
+            indices,
+            rows: count,
+            cols,
+        });
+        Ok(())
+    }
+
+    fn partition_points(
+        &mut self,
+        segs: &[Segment],
+        pivots: &[f32],
+        strict: bool,
+    ) -> Result<Vec<u32>> {
+        check_lengths("partition_points", segs.len(), pivots.len())?;
+        let r = self.resident(segs)?;
+        if segs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seg_buf = self.upload(&Self::segment_words(segs), "uploading segments")?;
+        let pivot_buf = self.upload(pivots, "uploading pivots")?;
+        let mut out = self.output::<u32>(segs.len())?;
+        let (count, cols, flag) = (segs.len() as u32, r.cols as u32, strict as u32);
+        let mut launch = self.stream.launch_builder(&self.f.partition);
+        launch
+            .arg(&r.values)
+            .arg(&seg_buf)
+            .arg(&count)
+            .arg(&cols)
+            .arg(&pivot_buf)
+            .arg(&flag)
+            .arg(&mut out);
+        let cfg = LaunchConfig {
+            grid_dim: (segs.len().div_ceil(256) as u32, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: matches partition.cu; one pivot and one output per checked segment.
+        drv(unsafe { launch.launch(cfg) }, "launching partition")?;
+        self.download(&out, segs.len())
+    }
+
+    fn fit(&mut self, segs: &[Segment]) -> Result<Vec<AldFit>> {
+        let out = self.run_describe(segs, false)?;
+        Ok(out.chunks(DESCRIBE_WORDS).map(Self::fit_of).collect())
+    }
+
+    fn ks(&mut self, segs: &[Segment], params: &[AldParams]) -> Result<Vec<f64>> {
+        check_lengths("ks", segs.len(), params.len())?;
+        let r = self.resident(segs)?;
+        if segs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let words: Vec<f64> = params
+            .iter()
+            .flat_map(|p| {
+                if p.is_valid() {
+                    [p.loc, p.scale, p.kappa]
+                } else {
+                    [0.0, 1.0, 1.0]
+                }
+            })
+            .collect();
+        let seg_buf = self.upload(&Self::segment_words(segs), "uploading segments")?;
+        let param_buf = self.upload(&words, "uploading parameters")?;
+        let mut out = self.output::<f64>(segs.len())?;
+        let (count, cols) = (segs.len() as u32, r.cols as u32);
+        let mut launch = self.stream.launch_builder(&self.f.ks);
+        launch
+            .arg(&r.values)
+            .arg(&seg_buf)
+            .arg(&count)
+            .arg(&cols)
+            .arg(&param_buf)
+            .arg(&mut out);
+        // SAFETY: matches ks.cu; three parameters and one output per checked segment.
+        drv(
+            unsafe { launch.launch(per_segment(segs.len())) },
+            "launching ks",
+        )?;
+        let d = self.download(&out, segs.len())?;
+        Ok(d.into_iter()
+            .zip(params.iter().zip(segs))
+            .map(|(d, (p, s))| {
+                if p.is_valid() && !s.is_empty() {
+                    d
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect())
+    }
+
+    fn baselines(&mut self, segs: &[Segment]) -> Result<Vec<Baselines>> {
+        let out = self.run_describe(segs, false)?;
+        Ok(out.chunks(DESCRIBE_WORDS).map(Self::baselines_of).collect())
+    }
+
+    /// Fit, KS at the fitted parameters and baselines in one launch.
+    fn describe(&mut self, segs: &[Segment]) -> Result<Vec<SegmentStats>> {
+        let out = self.run_describe(segs, true)?;
+        Ok(out
+            .chunks(DESCRIBE_WORDS)
+            .map(|o| {
+                let fit = Self::fit_of(o);
+                SegmentStats {
+                    ks: if fit.params.is_valid() {
+                        o[10]
+                    } else {
+                        f64::NAN
+                    },
+                    baselines: Self::baselines_of(o),
+                    fit,
+                }
+            })
+            .collect())
+    }
+
+    fn seed(&mut self, segs: &[Segment], side: Side) -> Result<Vec<SeedLine>> {
+        let r = self.resident(segs)?;
+        if segs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seg_buf = self.upload(&Self::segment_words(segs), "uploading segments")?;
+        let mut out = self.output::<f64>(segs.len() * 4)?;
+        let (count, cols) = (segs.len() as u32, r.cols as u32);
+        let flag = (side == Side::Negative) as u32;
+        let mut launch = self.stream.launch_builder(&self.f.seed);
+        launch
+            .arg(&r.values)
+            .arg(&seg_buf)
+            .arg(&count)
+            .arg(&cols)
+            .arg(&flag)
+            .arg(&mut out);
+        // SAFETY: matches seed.cu; four outputs per checked segment.
+        drv(
+            unsafe { launch.launch(per_segment(segs.len())) },
+            "launching seed",
+        )?;
+        let out = self.download(&out, segs.len() * 4)?;
+        Ok(out
+            .chunks(4)
+            .zip(segs)
+            .map(|(o, s)| SeedLine::from_shifted_sums(s.len(), o[3], o[0], o[1], o[2]))
+            .collect())
+    }
+
+    fn synchronize(&mut self) -> Result<()> {
+        drv(self.stream.synchronize(), "waiting for the device")
+    }
+
+    fn read_sorted(&mut self, segs: &[Segment]) -> Result<Vec<SortedSegment>> {
+        let r = self.resident(segs)?;
+        segs.iter()
+            .map(|s| {
+                let base = s.row as usize * r.cols;
+                let range = base + s.lo as usize..base + s.hi as usize;
+                if range.is_empty() {
+                    return Ok(SortedSegment::default());
+                }
+                let values = drv(
+                    self.stream.clone_dtoh(&r.values.slice(range.clone())),
+                    "reading a segment back",
+                )?;
+                let indices = match &r.indices {
+                    Some(ix) => drv(
+                        self.stream.clone_dtoh(&ix.slice(range)),
+                        "reading a segment's indices back",
+                    )?,
+                    None => Vec::new(),
+                };
+                Ok(SortedSegment { values, indices })
+            })
+            .collect()
+    }
+
+    fn nll_grad(
+        &mut self,
+        rows: &[f32],
+        cols: usize,
+        params: &[AldParams],
+    ) -> Result<Vec<NllGrad>> {
+        check_rows(rows, cols, params.len())?;
+        let per_chunk = (self.max_chunk_rows(cols) * 4).max(1);
+        let mut result = Vec::with_capacity(params.len());
+        for (chunk, ps) in rows.chunks(per_chunk * cols).zip(params.chunks(per_chunk)) {
+            let n = ps.len();
+            let rows_buf = self.upload(chunk, "uploading rows")?;
+            let locs: Vec<f64> = ps.iter().map(|p| p.loc).collect();
+            let loc_buf = self.upload(&locs, "uploading locations")?;
+            let mut out = self.output::<f64>(n * 4)?;
+            let (count, c32) = (n as u32, cols as u32);
+            let mut launch = self.stream.launch_builder(&self.f.nll_grad);
+            launch
+                .arg(&rows_buf)
+                .arg(&count)
+                .arg(&c32)
+                .arg(&loc_buf)
+                .arg(&mut out);
+            // SAFETY: matches nll_grad.cu; n rows of cols values, one location and four
+            // outputs per row.
+            drv(
+                unsafe { launch.launch(per_segment(n)) },
+                "launching nll_grad",
+            )?;
+            for (o, p) in self.download(&out, n * 4)?.chunks(4).zip(ps) {
+                let sums = TailSums {
+                    n: cols,
+                    above: o[0],
+                    below: o[1],
+                    n_above: o[2] as usize,
+                    n_below: o[3] as usize,
+                };
+                result.push(NllGrad::from_sums(&sums, p));
+            }
+        }
+        Ok(result)
+    }
+}
