@@ -1,4 +1,4 @@
-// Sorts every row of the resident chunk ascending, tile by tile, with CUB's block radix sort in
+// Sorts every row of the uploaded chunk (src) ascending into `values`, tile by tile, with CUB's block radix sort in
 // shared memory (DESIGN.md 2.5: sort each row once, with its feature indices). A row no wider
 // than a tile is sorted in one go; wider rows are sorted in tiles, then merged by merge_runs.cu.
 //
@@ -12,7 +12,8 @@
 namespace aldfit {
 
 template <int THREADS, int ITEMS, bool INDICES>
-__device__ void sort_tile(float* values, unsigned* indices, unsigned rows, unsigned cols) {
+__device__ void sort_tile(const float* src, float* values, unsigned* indices, unsigned rows,
+                          unsigned cols) {
     constexpr unsigned TILE = THREADS * ITEMS;
     typedef cub::BlockLoad<unsigned, THREADS, ITEMS, cub::BLOCK_LOAD_TRANSPOSE> Load;
     typedef cub::BlockRadixSort<unsigned, THREADS, ITEMS, unsigned> SortKv;
@@ -35,7 +36,7 @@ __device__ void sort_tile(float* values, unsigned* indices, unsigned rows, unsig
     const unsigned long long base = (unsigned long long)row * cols + start;
 
     unsigned keys[ITEMS];
-    Load(tmp.load).Load(reinterpret_cast<const unsigned*>(values + base), keys, (int)len, 0u);
+    Load(tmp.load).Load(reinterpret_cast<const unsigned*>(src + base), keys, (int)len, 0u);
     unsigned idx[ITEMS];
 #pragma unroll
     for (int i = 0; i < ITEMS; i++) {
@@ -68,8 +69,9 @@ __device__ void sort_tile(float* values, unsigned* indices, unsigned rows, unsig
 // holds a row (or the largest, followed by merges). Static shared memory stays under 48 KiB.
 #define ALDFIT_SORT_TILE(NAME, THREADS, ITEMS, INDICES)                                       \
     extern "C" __global__ void __launch_bounds__(THREADS)                                     \
-        NAME(float* values, unsigned* indices, unsigned rows, unsigned cols) {                \
-        aldfit::sort_tile<THREADS, ITEMS, INDICES>(values, indices, rows, cols);              \
+        NAME(const float* __restrict__ src, float* __restrict__ values,                       \
+             unsigned* __restrict__ indices, unsigned rows, unsigned cols) {                  \
+        aldfit::sort_tile<THREADS, ITEMS, INDICES>(src, values, indices, rows, cols);         \
     }
 
 ALDFIT_SORT_TILE(sort_tile_1024_k, 256, 4, false)

@@ -7,7 +7,7 @@
 set -euo pipefail
 dir="${1:-${HOME}/.cache/aldfit/cu13}"
 if [ ! -x "$dir/nvidia/cu13/bin/nvcc" ] || [ ! -e "$dir/nvidia/cu13/lib/libnvrtc.so.13" ]; then
-  python3 -m pip install --quiet --disable-pip-version-check --target "$dir" \
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$dir" \
     nvidia-cuda-nvrtc==13.0.88 nvidia-cuda-runtime==13.0.96 nvidia-cuda-cccl==13.0.85 \
     nvidia-cuda-nvcc==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-crt==13.0.88 >&2
 fi

@@ -65,6 +65,32 @@ fn sort_is_an_exact_permutation_with_feature_indices() {
 }
 
 #[test]
+fn upload_then_sort_is_load_sorted_and_keeps_the_upload() {
+    let cols = 1000;
+    let values = synth::nasty_head(8, cols, 12);
+    let other = synth::nasty_head(8, cols, 13);
+    for (name, mut b) in backends() {
+        assert!(b.sort_uploaded(false).is_err(), "{name}: sorted nothing");
+        b.load_sorted(&values, cols, true).unwrap();
+        let want = b.read_sorted(&full_rows(8, cols)).unwrap();
+        b.upload(&values, cols).unwrap();
+        b.sort_uploaded(true).unwrap();
+        assert_eq!(b.read_sorted(&full_rows(8, cols)).unwrap(), want, "{name}");
+        // Sorting again starts from the unsorted upload, not from the sorted chunk.
+        b.load_sorted(&other, cols, true).unwrap();
+        b.upload(&values, cols).unwrap();
+        b.sort_uploaded(true).unwrap();
+        b.sort_uploaded(true).unwrap();
+        assert_eq!(b.read_sorted(&full_rows(8, cols)).unwrap(), want, "{name}");
+        let bw = b.copy_bandwidth(8 << 20).unwrap();
+        assert!(
+            bw.is_finite() && bw > 1e8,
+            "{name}: copy bandwidth {bw} B/s"
+        );
+    }
+}
+
+#[test]
 fn segment_statistics_meet_the_contract_on_nasty_rows() {
     for cols in [3, 17, 1280, 4099] {
         let rows = 2 * synth::NASTY_KINDS.len();
@@ -190,6 +216,23 @@ fn nll_and_gradient_reduction_meet_the_contract() {
         .collect();
     for (name, mut b) in backends() {
         let got = b.nll_grad(&values, cols, &params).unwrap();
+        // The same rows uploaded first (as benchmarks time it): the same sums, whatever the
+        // order the device reduces them in.
+        b.upload(&values, cols).unwrap();
+        let uploaded = b.nll_grad_uploaded(&params).unwrap();
+        for (i, (a, u)) in got.iter().zip(&uploaded).enumerate() {
+            let mut v = Vec::new();
+            let terms = contract::GradTerms::of(
+                &ald::TailSums::of(&values[i * cols..(i + 1) * cols], params[i].loc),
+                &params[i],
+            );
+            contract::check_nll_grad(u, a, &terms, &mut v);
+            assert_clean(&name, &format!("uploaded row {i}"), &v);
+        }
+        assert!(
+            b.nll_grad_uploaded(&params[1..]).is_err(),
+            "{name}: row count not checked"
+        );
         for (i, row) in values.chunks(cols).enumerate() {
             let mut v = Vec::new();
             let sums = ald::TailSums::of(row, params[i].loc);
@@ -262,6 +305,12 @@ impl Backend for SmallChunks<'_> {
     fn max_chunk_rows(&self, cols: usize) -> usize {
         self.0.max_chunk_rows(cols).min(self.1)
     }
+    fn upload(&mut self, rows: &[f32], cols: usize) -> aldfit::Result<()> {
+        self.0.upload(rows, cols)
+    }
+    fn sort_uploaded(&mut self, ix: bool) -> aldfit::Result<()> {
+        self.0.sort_uploaded(ix)
+    }
     fn load_sorted(&mut self, rows: &[f32], cols: usize, ix: bool) -> aldfit::Result<()> {
         self.0.load_sorted(rows, cols, ix)
     }
@@ -306,6 +355,12 @@ impl Backend for SmallChunks<'_> {
         p: &[AldParams],
     ) -> aldfit::Result<Vec<ald::NllGrad>> {
         self.0.nll_grad(r, c, p)
+    }
+    fn nll_grad_uploaded(&mut self, p: &[AldParams]) -> aldfit::Result<Vec<ald::NllGrad>> {
+        self.0.nll_grad_uploaded(p)
+    }
+    fn copy_bandwidth(&mut self, bytes: usize) -> aldfit::Result<f64> {
+        self.0.copy_bandwidth(bytes)
     }
 }
 

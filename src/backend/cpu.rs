@@ -20,6 +20,9 @@ pub struct CpuBackend {
     indices: Vec<u32>,
     cols: usize,
     rows: usize,
+    /// The uploaded rows, unsorted, and their width.
+    uploaded: Vec<f32>,
+    uploaded_cols: usize,
 }
 
 impl CpuBackend {
@@ -104,11 +107,29 @@ impl Backend for CpuBackend {
         (CHUNK_VALUES / cols.max(1)).max(1)
     }
 
-    fn load_sorted(&mut self, rows: &[f32], cols: usize, with_indices: bool) -> Result<()> {
+    fn upload(&mut self, rows: &[f32], cols: usize) -> Result<()> {
+        if cols == 0 || !rows.len().is_multiple_of(cols) {
+            return Err(Error::Invalid(format!(
+                "{} values are not whole rows of {cols}",
+                rows.len()
+            )));
+        }
+        self.uploaded.clear();
+        self.uploaded.extend_from_slice(rows);
+        self.uploaded_cols = cols;
+        Ok(())
+    }
+
+    fn sort_uploaded(&mut self, with_indices: bool) -> Result<()> {
+        if self.uploaded_cols == 0 {
+            return Err(Error::Invalid(
+                "nothing is uploaded: call upload first".into(),
+            ));
+        }
         let mut owned = std::mem::take(&mut self.values);
         owned.clear();
-        owned.extend_from_slice(rows);
-        self.load_sorted_owned(&mut owned, cols, with_indices)
+        owned.extend_from_slice(&self.uploaded);
+        self.load_sorted_owned(&mut owned, self.uploaded_cols, with_indices)
     }
 
     /// Takes the caller's buffer instead of copying it: the chunk is sorted where it was read.
@@ -242,5 +263,27 @@ impl Backend for CpuBackend {
             .zip(params.par_iter())
             .map(|(xs, p)| ald::nll_grad(xs, p))
             .collect())
+    }
+
+    fn nll_grad_uploaded(&mut self, params: &[AldParams]) -> Result<Vec<NllGrad>> {
+        let rows = std::mem::take(&mut self.uploaded);
+        let result = self.nll_grad(&rows, self.uploaded_cols, params);
+        self.uploaded = rows;
+        result
+    }
+
+    fn copy_bandwidth(&mut self, bytes: usize) -> Result<f64> {
+        // Every core copies its share, as every core reads its rows in the analysis.
+        let src = vec![1u8; bytes.max(1 << 20)];
+        let mut dst = vec![0u8; src.len()];
+        let part = src.len().div_ceil(rayon::current_num_threads().max(1) * 4);
+        let t = super::best_time(5, || {
+            dst.par_chunks_mut(part)
+                .zip(src.par_chunks(part))
+                .for_each(|(d, s)| d.copy_from_slice(s));
+            Ok(())
+        })?;
+        std::hint::black_box(&dst);
+        Ok(2.0 * src.len() as f64 / t)
     }
 }

@@ -242,6 +242,13 @@ struct Functions {
     nll_grad: CudaFunction,
 }
 
+/// Unsorted rows on the device.
+struct Uploaded {
+    values: CudaSlice<f32>,
+    rows: usize,
+    cols: usize,
+}
+
 /// The sorted chunk on the device.
 struct Resident {
     values: CudaSlice<f32>,
@@ -256,6 +263,7 @@ pub struct CudaBackend {
     _module: Arc<CudaModule>,
     f: Functions,
     device: String,
+    uploaded: Option<Uploaded>,
     resident: Option<Resident>,
 }
 
@@ -335,6 +343,7 @@ impl CudaBackend {
             _module: module,
             f,
             device,
+            uploaded: None,
             resident: None,
         })
     }
@@ -355,7 +364,7 @@ impl CudaBackend {
         Ok(r)
     }
 
-    fn upload<T: cudarc::driver::DeviceRepr>(
+    fn to_device<T: cudarc::driver::DeviceRepr>(
         &self,
         data: &[T],
         what: &str,
@@ -395,7 +404,7 @@ impl CudaBackend {
         if segs.is_empty() {
             return Ok(Vec::new());
         }
-        let seg_buf = self.upload(&Self::segment_words(segs), "uploading segments")?;
+        let seg_buf = self.to_device(&Self::segment_words(segs), "uploading segments")?;
         let mut out = self.output::<f64>(segs.len() * DESCRIBE_WORDS)?;
         let (count, cols, flag) = (segs.len() as u32, r.cols as u32, with_ks as u32);
         let mut launch = self.stream.launch_builder(&self.f.describe);
@@ -448,15 +457,15 @@ impl CudaBackend {
         }
     }
 
-    /// Sorts `values` (rows × cols) in place on the device, tile by tile and then merge passes.
+    /// Sorts `src` (rows × cols) into a new buffer on the device: tiles, then merge passes.
     fn sort_device(
         &self,
-        values: CudaSlice<f32>,
+        src: &CudaSlice<f32>,
         with_indices: bool,
         rows: usize,
         cols: usize,
     ) -> Result<(CudaSlice<f32>, Option<CudaSlice<u32>>)> {
-        let mut values = values;
+        let mut values = self.output::<f32>(rows * cols)?;
         let mut indices = if with_indices {
             Some(self.output::<u32>(rows * cols)?)
         } else {
@@ -483,7 +492,7 @@ impl CudaBackend {
         let (r32, c32) = (rows as u32, cols as u32);
         {
             let mut launch = self.stream.launch_builder(func);
-            launch.arg(&mut values);
+            launch.arg(src).arg(&mut values);
             match indices.as_mut() {
                 Some(ix) => launch.arg(ix),
                 None => launch.arg(&dummy),
@@ -539,6 +548,51 @@ impl CudaBackend {
     }
 }
 
+impl CudaBackend {
+    /// The four tail sums of every row of `rows_buf` (one row per parameter set) on the device,
+    /// finished on the host (NllGrad::from_sums).
+    fn nll_grad_device(
+        &self,
+        rows_buf: &CudaSlice<f32>,
+        cols: usize,
+        ps: &[AldParams],
+    ) -> Result<Vec<NllGrad>> {
+        let n = ps.len();
+        let locs: Vec<f64> = ps.iter().map(|p| p.loc).collect();
+        let loc_buf = self.to_device(&locs, "uploading locations")?;
+        let mut out = self.output::<f64>(n * 4)?;
+        let (count, c32) = (n as u32, cols as u32);
+        let mut launch = self.stream.launch_builder(&self.f.nll_grad);
+        launch
+            .arg(rows_buf)
+            .arg(&count)
+            .arg(&c32)
+            .arg(&loc_buf)
+            .arg(&mut out);
+        // SAFETY: matches nll_grad.cu; n rows of cols values, one location and four outputs
+        // per row.
+        drv(
+            unsafe { launch.launch(per_segment(n)) },
+            "launching nll_grad",
+        )?;
+        Ok(self
+            .download(&out, n * 4)?
+            .chunks(4)
+            .zip(ps)
+            .map(|(o, p)| {
+                let sums = TailSums {
+                    n: cols,
+                    above: o[0],
+                    below: o[1],
+                    n_above: o[2] as usize,
+                    n_below: o[3] as usize,
+                };
+                NllGrad::from_sums(&sums, p)
+            })
+            .collect())
+    }
+}
+
 /// One block of SEG_THREADS per segment.
 fn per_segment(count: usize) -> LaunchConfig {
     LaunchConfig {
@@ -558,13 +612,14 @@ impl Backend for CudaBackend {
     }
 
     fn max_chunk_rows(&self, cols: usize) -> usize {
-        // Values, indices and their merge scratch: 16 bytes per value, in half the free memory.
+        // Upload, values, indices and their merge scratch: 20 bytes per value, in half the free
+        // memory.
         let free = self
             .ctx
             .mem_get_info()
             .map(|(free, _)| free)
             .unwrap_or(1 << 30);
-        let rows = free / 2 / (16 * cols.max(1));
+        let rows = free / 2 / (20 * cols.max(1));
         // Launch grids are u32 and one tile-sort launch takes rows × tiles blocks.
         rows.clamp(
             1,
@@ -572,7 +627,7 @@ impl Backend for CudaBackend {
         )
     }
 
-    fn load_sorted(&mut self, rows: &[f32], cols: usize, with_indices: bool) -> Result<()> {
+    fn upload(&mut self, rows: &[f32], cols: usize) -> Result<()> {
         if cols == 0 || !rows.len().is_multiple_of(cols) {
             return Err(Error::Invalid(format!(
                 "{} values are not whole rows of {cols}",
@@ -582,23 +637,36 @@ impl Backend for CudaBackend {
         if cols > u32::MAX as usize / 2 {
             return Err(Error::Invalid(format!("{cols} values per row is too many")));
         }
+        self.uploaded = None;
+        let values = if rows.is_empty() {
+            self.output::<f32>(1)?
+        } else {
+            self.to_device(rows, "uploading the chunk")?
+        };
+        self.uploaded = Some(Uploaded {
+            values,
+            rows: rows.len() / cols,
+            cols,
+        });
+        Ok(())
+    }
+
+    fn sort_uploaded(&mut self, with_indices: bool) -> Result<()> {
+        let up = self
+            .uploaded
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("nothing is uploaded: call upload first".into()))?;
+        let (rows, cols) = (up.rows, up.cols);
         self.resident = None;
-        let count = rows.len() / cols;
-        if count == 0 {
-            self.resident = Some(Resident {
-                values: self.output::<f32>(1)?,
-                indices: None,
-                rows: 0,
-                cols,
-            });
-            return Ok(());
-        }
-        let values = self.upload(rows, "uploading the chunk")?;
-        let (values, indices) = self.sort_device(values, with_indices, count, cols)?;
+        let (values, indices) = if rows == 0 {
+            (self.output::<f32>(1)?, None)
+        } else {
+            self.sort_device(&up.values, with_indices, rows, cols)?
+        };
         self.resident = Some(Resident {
             values,
             indices,
-            rows: count,
+            rows,
             cols,
         });
         Ok(())
@@ -615,8 +683,8 @@ impl Backend for CudaBackend {
         if segs.is_empty() {
             return Ok(Vec::new());
         }
-        let seg_buf = self.upload(&Self::segment_words(segs), "uploading segments")?;
-        let pivot_buf = self.upload(pivots, "uploading pivots")?;
+        let seg_buf = self.to_device(&Self::segment_words(segs), "uploading segments")?;
+        let pivot_buf = self.to_device(pivots, "uploading pivots")?;
         let mut out = self.output::<u32>(segs.len())?;
         let (count, cols, flag) = (segs.len() as u32, r.cols as u32, strict as u32);
         let mut launch = self.stream.launch_builder(&self.f.partition);
@@ -659,8 +727,8 @@ impl Backend for CudaBackend {
                 }
             })
             .collect();
-        let seg_buf = self.upload(&Self::segment_words(segs), "uploading segments")?;
-        let param_buf = self.upload(&words, "uploading parameters")?;
+        let seg_buf = self.to_device(&Self::segment_words(segs), "uploading segments")?;
+        let param_buf = self.to_device(&words, "uploading parameters")?;
         let mut out = self.output::<f64>(segs.len())?;
         let (count, cols) = (segs.len() as u32, r.cols as u32);
         let mut launch = self.stream.launch_builder(&self.f.ks);
@@ -719,7 +787,7 @@ impl Backend for CudaBackend {
         if segs.is_empty() {
             return Ok(Vec::new());
         }
-        let seg_buf = self.upload(&Self::segment_words(segs), "uploading segments")?;
+        let seg_buf = self.to_device(&Self::segment_words(segs), "uploading segments")?;
         let mut out = self.output::<f64>(segs.len() * 4)?;
         let (count, cols) = (segs.len() as u32, r.cols as u32);
         let flag = (side == Side::Negative) as u32;
@@ -783,36 +851,37 @@ impl Backend for CudaBackend {
         let per_chunk = (self.max_chunk_rows(cols) * 4).max(1);
         let mut result = Vec::with_capacity(params.len());
         for (chunk, ps) in rows.chunks(per_chunk * cols).zip(params.chunks(per_chunk)) {
-            let n = ps.len();
-            let rows_buf = self.upload(chunk, "uploading rows")?;
-            let locs: Vec<f64> = ps.iter().map(|p| p.loc).collect();
-            let loc_buf = self.upload(&locs, "uploading locations")?;
-            let mut out = self.output::<f64>(n * 4)?;
-            let (count, c32) = (n as u32, cols as u32);
-            let mut launch = self.stream.launch_builder(&self.f.nll_grad);
-            launch
-                .arg(&rows_buf)
-                .arg(&count)
-                .arg(&c32)
-                .arg(&loc_buf)
-                .arg(&mut out);
-            // SAFETY: matches nll_grad.cu; n rows of cols values, one location and four
-            // outputs per row.
-            drv(
-                unsafe { launch.launch(per_segment(n)) },
-                "launching nll_grad",
-            )?;
-            for (o, p) in self.download(&out, n * 4)?.chunks(4).zip(ps) {
-                let sums = TailSums {
-                    n: cols,
-                    above: o[0],
-                    below: o[1],
-                    n_above: o[2] as usize,
-                    n_below: o[3] as usize,
-                };
-                result.push(NllGrad::from_sums(&sums, p));
-            }
+            let rows_buf = self.to_device(chunk, "uploading rows")?;
+            result.extend(self.nll_grad_device(&rows_buf, cols, ps)?);
         }
         Ok(result)
+    }
+
+    fn nll_grad_uploaded(&mut self, params: &[AldParams]) -> Result<Vec<NllGrad>> {
+        let up = self
+            .uploaded
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("nothing is uploaded: call upload first".into()))?;
+        check_lengths("nll_grad_uploaded", up.rows, params.len())?;
+        if params.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.nll_grad_device(&up.values, up.cols, params)
+    }
+
+    fn copy_bandwidth(&mut self, bytes: usize) -> Result<f64> {
+        let n = (bytes / 4).max(1 << 18);
+        let src = self.output::<f32>(n)?;
+        let mut dst = self.output::<f32>(n)?;
+        let mut copy = || -> Result<()> {
+            drv(
+                self.stream.memcpy_dtod(&src, &mut dst),
+                "copying on the device",
+            )?;
+            drv(self.stream.synchronize(), "waiting for the device")
+        };
+        copy()?;
+        let t = super::best_time(5, copy)?;
+        Ok(2.0 * (n * 4) as f64 / t)
     }
 }

@@ -93,9 +93,22 @@ pub trait Backend {
     /// How many rows of `cols` values one chunk may hold (device memory, binding limits).
     fn max_chunk_rows(&self, cols: usize) -> usize;
 
-    /// Replaces the resident chunk with `rows` (row-major, `cols` per row), each sorted ascending.
-    /// With `with_indices`, each value keeps its feature index (split trees need them).
-    fn load_sorted(&mut self, rows: &[f32], cols: usize, with_indices: bool) -> Result<()>;
+    /// Makes `rows` (row-major, `cols` per row) the uploaded input: unsorted, kept where the
+    /// backend computes. Benchmarks time it apart from [`sort_uploaded`](Self::sort_uploaded), so
+    /// that a GPU's kernels are not charged for the host-to-device copy.
+    fn upload(&mut self, rows: &[f32], cols: usize) -> Result<()>;
+
+    /// Replaces the resident chunk with the uploaded rows, each sorted ascending; the uploaded
+    /// rows stay as they were. With `with_indices`, each value keeps its feature index (split
+    /// trees need them).
+    fn sort_uploaded(&mut self, with_indices: bool) -> Result<()>;
+
+    /// Replaces the resident chunk with `rows`, each sorted ascending: `upload`, then
+    /// `sort_uploaded`.
+    fn load_sorted(&mut self, rows: &[f32], cols: usize, with_indices: bool) -> Result<()> {
+        self.upload(rows, cols)?;
+        self.sort_uploaded(with_indices)
+    }
 
     /// [`load_sorted`](Self::load_sorted) for a caller that gives the chunk up: a host backend
     /// may keep `rows` itself and hand back another buffer (of any contents) in its place.
@@ -180,6 +193,26 @@ pub trait Backend {
     /// row's parameters. Independent of the resident chunk.
     fn nll_grad(&mut self, rows: &[f32], cols: usize, params: &[AldParams])
         -> Result<Vec<NllGrad>>;
+
+    /// [`nll_grad`](Self::nll_grad) of the uploaded rows, where they are: a pure streaming
+    /// reduction, whose speed benchmarks compare with [`copy_bandwidth`](Self::copy_bandwidth).
+    fn nll_grad_uploaded(&mut self, params: &[AldParams]) -> Result<Vec<NllGrad>>;
+
+    /// Bytes per second of a copy of `bytes` bytes within the backend's memory, read and write
+    /// both counted (as CUDA's bandwidthTest does). One read of an input of `n` bytes cannot take
+    /// less than `n / copy_bandwidth`: the floor that benchmarks report against.
+    fn copy_bandwidth(&mut self, bytes: usize) -> Result<f64>;
+}
+
+/// The best of `runs` timings of `f`, in seconds.
+pub fn best_time(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..runs.max(1) {
+        let t = std::time::Instant::now();
+        f()?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(best)
 }
 
 /// Backends a user may ask for.

@@ -1,9 +1,9 @@
 //! The wgpu backend: every primitive in hand-written WGSL (shaders/*.wgsl), run through wgpu.
 //!
-//! Work in progress (issue 3): rows up to the workgroup-memory sort's width (4096 on lavapipe
-//! and NVIDIA) are supported and validated against the CPU; the multi-pass sort for wider rows,
-//! `validate` and `--backend wgpu` in the CLI are not done yet, so [`super::create`] still
-//! reports the backend as unavailable.
+//! WGSL has no f64: segment sums are shifted, scaled by powers of two and carried as double-f32
+//! pairs where cancellation would cost accuracy (shaders/df.wgsl); the host finishes every closed
+//! form in f64. Rows up to the workgroup-memory tile are sorted in one pass, wider rows by a
+//! multi-pass bitonic sort in global memory; chunks respect the device's binding limits.
 
 use std::sync::mpsc;
 
@@ -336,16 +336,38 @@ impl Gpu {
 
     /// Uploads a chunk and sorts its rows on the device, where they stay.
     fn sort_resident(&self, values: &[f32], cols: usize) -> Result<Resident> {
+        let up = self.upload_rows(values, cols)?;
+        Ok(self.sort_copy(&up))
+    }
+
+    /// Puts unsorted rows on the device.
+    fn upload_rows(&self, values: &[f32], cols: usize) -> Result<Uploaded> {
         if cols == 0 || !values.len().is_multiple_of(cols) {
             return Err(Error::Invalid(format!(
                 "{} values are not whole rows of {cols}",
                 values.len()
             )));
         }
-        let rows = values.len() / cols;
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+        Ok(Uploaded {
+            buffer: self.upload(bytemuck::cast_slice(values), usage),
+            rows: values.len() / cols,
+            cols,
+        })
+    }
+
+    /// Sorts a copy of uploaded rows on the device; the upload stays unsorted.
+    fn sort_copy(&self, up: &Uploaded) -> Resident {
+        let (rows, cols) = (up.rows, up.cols);
+        let bytes = (rows * cols * 4) as u64;
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
-        let values_buf = self.upload(bytemuck::cast_slice(values), storage);
-        let indices_buf = self.empty((values.len() * 4) as u64, storage);
+        let values_buf = self.empty(bytes, storage | wgpu::BufferUsages::COPY_DST);
+        let indices_buf = self.empty(bytes, storage);
+        if bytes > 0 {
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            encoder.copy_buffer_to_buffer(&up.buffer, 0, &values_buf, 0, bytes);
+            self.queue.submit([encoder.finish()]);
+        }
         if cols <= self.tile {
             let (gx, gy) = grid(rows);
             let padded = cols.next_power_of_two() as u32;
@@ -354,12 +376,31 @@ impl Gpu {
         } else {
             self.sort_wide(&values_buf, &indices_buf, rows, cols);
         }
-        Ok(Resident {
+        Resident {
             values: values_buf,
             indices: indices_buf,
             rows,
             cols,
-        })
+        }
+    }
+
+    /// Bytes per second of a buffer-to-buffer copy on the device, read and write counted.
+    fn copy_bandwidth(&self, bytes: usize) -> Result<f64> {
+        let bytes = (bytes as u64).min(self.limits.max_buffer_size).max(1 << 20) & !3;
+        let src = self.empty(bytes, wgpu::BufferUsages::COPY_SRC);
+        let dst = self.empty(bytes, wgpu::BufferUsages::COPY_DST);
+        let copy = || -> Result<()> {
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            encoder.copy_buffer_to_buffer(&src, 0, &dst, 0, bytes);
+            self.queue.submit([encoder.finish()]);
+            self.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map(|_| ())
+                .map_err(|e| failed(format!("waiting for the device: {e}")))
+        };
+        copy()?;
+        let t = super::best_time(5, copy)?;
+        Ok(2.0 * bytes as f64 / t)
     }
 
     /// Rows wider than workgroup memory: the bitonic network in global memory, one dispatch per
@@ -520,6 +561,58 @@ impl Gpu {
     }
 }
 
+impl Gpu {
+    /// NLL and gradient of the rows in `rows_buf` (one per parameter set, `cols` each).
+    fn nll_grad_buffer(
+        &self,
+        rows_buf: &wgpu::Buffer,
+        cols: usize,
+        ps: &[AldParams],
+    ) -> Result<Vec<NllGrad>> {
+        let n = ps.len();
+        // μ as an f32 pair (hi, lo): x − hi − lo keeps the f64 location's precision.
+        let loc: Vec<f32> = ps
+            .iter()
+            .flat_map(|p| {
+                let hi = p.loc as f32;
+                [hi, (p.loc - hi as f64) as f32]
+            })
+            .collect();
+        let loc_buf = self.upload(bytemuck::cast_slice(&loc), wgpu::BufferUsages::STORAGE);
+        let (gx, gy) = grid(n);
+        let params_buf = self.params([cols as u32, n as u32, gx, 0]);
+        let out = self.output((n * 16) as u64);
+        self.dispatch(
+            &self.kernels.nll_grad,
+            &[rows_buf, &params_buf, &loc_buf, &out],
+            gx,
+            gy,
+        );
+        Ok(self
+            .read_f32(&out, n * 4)?
+            .chunks(4)
+            .zip(ps)
+            .map(|(o, p)| {
+                let sums = TailSums {
+                    n: cols,
+                    above: o[0] as f64,
+                    below: o[1] as f64,
+                    n_above: o[2] as usize,
+                    n_below: o[3] as usize,
+                };
+                NllGrad::from_sums(&sums, p)
+            })
+            .collect())
+    }
+}
+
+/// Unsorted rows kept on the device.
+struct Uploaded {
+    buffer: wgpu::Buffer,
+    rows: usize,
+    cols: usize,
+}
+
 /// A sorted chunk kept on the device.
 struct Resident {
     values: wgpu::Buffer,
@@ -543,6 +636,7 @@ fn grid(n: usize) -> (u32, u32) {
 /// The wgpu backend (see the module docs for what is missing).
 pub struct WgpuBackend {
     gpu: Gpu,
+    uploaded: Option<Uploaded>,
     resident: Option<Resident>,
 }
 
@@ -550,6 +644,7 @@ impl WgpuBackend {
     pub fn new(allow_cpu: bool) -> Result<Self> {
         Ok(WgpuBackend {
             gpu: Gpu::new(allow_cpu)?,
+            uploaded: None,
             resident: None,
         })
     }
@@ -619,7 +714,26 @@ impl Backend for WgpuBackend {
         self.gpu.max_rows_per_binding(cols).min(1 << 20)
     }
 
+    fn upload(&mut self, rows: &[f32], cols: usize) -> Result<()> {
+        self.uploaded = None;
+        self.uploaded = Some(self.gpu.upload_rows(rows, cols)?);
+        Ok(())
+    }
+
+    /// Always with indices: the sort carries them in either case.
+    fn sort_uploaded(&mut self, _with_indices: bool) -> Result<()> {
+        let up = self
+            .uploaded
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("nothing is uploaded: call upload first".into()))?;
+        self.resident = None;
+        self.resident = Some(self.gpu.sort_copy(up));
+        Ok(())
+    }
+
+    /// Sorts in the uploaded buffer itself: the analysis keeps no unsorted copy.
     fn load_sorted(&mut self, rows: &[f32], cols: usize, _with_indices: bool) -> Result<()> {
+        self.uploaded = None;
         self.resident = None;
         self.resident = Some(self.gpu.sort_resident(rows, cols)?);
         Ok(())
@@ -792,37 +906,22 @@ impl Backend for WgpuBackend {
         let per_chunk = g.max_rows_per_binding(cols);
         let mut result = Vec::with_capacity(params.len());
         for (chunk, ps) in rows.chunks(per_chunk * cols).zip(params.chunks(per_chunk)) {
-            let n = ps.len();
             let rows_buf = g.upload(bytemuck::cast_slice(chunk), wgpu::BufferUsages::STORAGE);
-            // μ as an f32 pair (hi, lo): x − hi − lo keeps the f64 location's precision.
-            let loc: Vec<f32> = ps
-                .iter()
-                .flat_map(|p| {
-                    let hi = p.loc as f32;
-                    [hi, (p.loc - hi as f64) as f32]
-                })
-                .collect();
-            let loc_buf = g.upload(bytemuck::cast_slice(&loc), wgpu::BufferUsages::STORAGE);
-            let (gx, gy) = grid(n);
-            let params_buf = g.params([cols as u32, n as u32, gx, 0]);
-            let out = g.output((n * 16) as u64);
-            g.dispatch(
-                &g.kernels.nll_grad,
-                &[&rows_buf, &params_buf, &loc_buf, &out],
-                gx,
-                gy,
-            );
-            for (o, p) in g.read_f32(&out, n * 4)?.chunks(4).zip(ps) {
-                let sums = TailSums {
-                    n: cols,
-                    above: o[0] as f64,
-                    below: o[1] as f64,
-                    n_above: o[2] as usize,
-                    n_below: o[3] as usize,
-                };
-                result.push(NllGrad::from_sums(&sums, p));
-            }
+            result.extend(g.nll_grad_buffer(&rows_buf, cols, ps)?);
         }
         Ok(result)
+    }
+
+    fn nll_grad_uploaded(&mut self, params: &[AldParams]) -> Result<Vec<NllGrad>> {
+        let up = self
+            .uploaded
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("nothing is uploaded: call upload first".into()))?;
+        check_lengths("nll_grad_uploaded", up.rows, params.len())?;
+        self.gpu.nll_grad_buffer(&up.buffer, up.cols, params)
+    }
+
+    fn copy_bandwidth(&mut self, bytes: usize) -> Result<f64> {
+        self.gpu.copy_bandwidth(bytes)
     }
 }
