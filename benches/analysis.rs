@@ -3,7 +3,7 @@
 //!
 //! Shapes: `ALDFIT_BENCH_SHAPES=1000x2048,32000x4096` (the default).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -89,9 +89,21 @@ fn bench(c: &mut Criterion) {
             let mut group = c.benchmark_group("primitives");
             group.throughput(Throughput::Bytes(chunk_bytes));
             let cid = format!("{rows}x{features}");
+            // The host-to-device copy and sort together, then the sort alone of rows already
+            // uploaded (what a GPU's kernels cost).
+            group.bench_function(
+                BenchmarkId::new(format!("{name}/upload+sort"), &cid),
+                |bench| {
+                    bench.iter(|| {
+                        b.load_sorted(chunk, features, false).expect("sort");
+                        b.synchronize().expect("sync")
+                    })
+                },
+            );
+            b.upload(chunk, features).expect("upload");
             group.bench_function(BenchmarkId::new(format!("{name}/sort"), &cid), |bench| {
                 bench.iter(|| {
-                    b.load_sorted(chunk, features, false).expect("sort");
+                    b.sort_uploaded(false).expect("sort");
                     b.synchronize().expect("sync")
                 })
             });
@@ -99,12 +111,12 @@ fn bench(c: &mut Criterion) {
                 BenchmarkId::new(format!("{name}/sort-with-indices"), &cid),
                 |bench| {
                     bench.iter(|| {
-                        b.load_sorted(chunk, features, true).expect("sort");
+                        b.sort_uploaded(true).expect("sort");
                         b.synchronize().expect("sync")
                     })
                 },
             );
-            b.load_sorted(chunk, features, false).expect("sort");
+            b.sort_uploaded(false).expect("sort");
             group.bench_function(BenchmarkId::new(format!("{name}/fit"), &cid), |bench| {
                 bench.iter(|| b.fit(&segs).expect("fit"))
             });
@@ -133,15 +145,7 @@ fn bench(c: &mut Criterion) {
             });
             group.bench_function(
                 BenchmarkId::new(format!("{name}/nll-grad"), &cid),
-                |bench| {
-                    bench.iter_custom(|iters| {
-                        let t = Instant::now();
-                        for _ in 0..iters {
-                            b.nll_grad(chunk, features, &params).expect("nll_grad");
-                        }
-                        t.elapsed()
-                    })
-                },
+                |bench| bench.iter(|| b.nll_grad_uploaded(&params).expect("nll_grad")),
             );
             group.finish();
         }

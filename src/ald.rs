@@ -128,21 +128,22 @@ pub struct TailSums {
 
 impl TailSums {
     pub fn of(xs: &[f32], loc: f64) -> Self {
-        let mut t = TailSums {
-            n: xs.len(),
-            ..Default::default()
-        };
+        // Branch-free: signs around μ are random, and adding +0.0 leaves a sum bitwise as is.
+        let (mut above, mut below, mut n_above, mut n_below) = (0.0f64, 0.0f64, 0usize, 0usize);
         for &x in xs {
             let d = x as f64 - loc;
-            if d > 0.0 {
-                t.above += d;
-                t.n_above += 1;
-            } else if d < 0.0 {
-                t.below -= d;
-                t.n_below += 1;
-            }
+            above += d.max(0.0);
+            below += (-d).max(0.0);
+            n_above += (d > 0.0) as usize;
+            n_below += (d < 0.0) as usize;
         }
-        t
+        TailSums {
+            n: xs.len(),
+            above,
+            below,
+            n_above,
+            n_below,
+        }
     }
 }
 

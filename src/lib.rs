@@ -2,11 +2,12 @@
 //!
 //! `ald` holds the maths (DESIGN.md section 2), `head` loads checkpoints, `backend` the
 //! primitives each device implements, `analysis` the pipeline written once above them, `report`
-//! the files a run writes, `synth` seeded synthetic heads.
+//! the files a run writes, `synth` seeded synthetic heads, `bench` the quick timing table.
 
 pub mod ald;
 pub mod analysis;
 pub mod backend;
+pub mod bench;
 pub mod contract;
 pub mod error;
 pub mod head;

@@ -51,6 +51,24 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         backends: Option<Vec<BackendKind>>,
     },
+    /// Time every backend on seeded synthetic heads: the whole analysis and each primitive on
+    /// the device, in GB/s and as % of the floor (one read of the input at the copy bandwidth
+    /// measured in the same run), with the sort's G keys/s and the speed-up over the CPU.
+    Bench {
+        /// Backends, comma-separated (default: every one this machine has). A listed backend
+        /// that is unavailable fails the run.
+        #[arg(long, value_delimiter = ',')]
+        backends: Option<Vec<BackendKind>>,
+        /// Head shapes as CLASSESxFEATURES, comma-separated.
+        #[arg(long, default_value = "1000x1280,1000x2048,6625x120")]
+        shapes: String,
+        /// Timings per stage; the best is kept.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Print a JSON list of objects instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a seeded synthetic head (rows drawn from known ALDs) as safetensors.
     Synth {
         /// Output file (.safetensors).
@@ -139,6 +157,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Fit(args) => fit(args),
         Command::Inspect { head } => inspect(&head),
         Command::Validate { head, backends } => validate(&head, backends),
+        Command::Bench {
+            backends,
+            shapes,
+            runs,
+            json,
+        } => bench(backends, &shapes, runs, json),
         Command::Synth {
             out,
             classes,
@@ -346,6 +370,34 @@ fn validate(head_args: &HeadArgs, backends: Option<Vec<BackendKind>>) -> Result<
         anyhow::bail!("validation failed: see the lines marked FAIL above");
     }
     println!("all kernels within the DESIGN.md tolerances");
+    Ok(())
+}
+
+fn bench(backends: Option<Vec<BackendKind>>, shapes: &str, runs: usize, json: bool) -> Result<()> {
+    let shapes = aldfit::bench::parse_shapes(shapes)?;
+    let required = backends.is_some();
+    let kinds =
+        backends.unwrap_or_else(|| vec![BackendKind::Cpu, BackendKind::Cuda, BackendKind::Wgpu]);
+    let mut timings = Vec::new();
+    for kind in kinds {
+        let mut b = match backend::create(kind) {
+            Ok(b) => b,
+            Err(e) if required => return Err(e.into()),
+            Err(e) => {
+                eprintln!("aldfit: skipping: {e}");
+                continue;
+            }
+        };
+        timings.extend(aldfit::bench::run(b.as_mut(), &shapes, runs, &mut |m| {
+            eprintln!("aldfit: {m}")
+        })?);
+    }
+    aldfit::bench::add_speedups(&mut timings);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&timings)?);
+    } else {
+        print!("{}", aldfit::bench::table(&timings));
+    }
     Ok(())
 }
 

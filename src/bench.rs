@@ -1,0 +1,200 @@
+//! `aldfit bench`: a quick table of how fast each backend is on heads of given shapes, against
+//! the one floor that matters for a memory-bound job, one read of the input at the device's
+//! measured copy bandwidth (DESIGN.md section 4). Criterion (`cargo bench`) gives the careful
+//! statistics; this gives the picture in seconds.
+
+use serde::Serialize;
+
+use crate::ald::AldParams;
+use crate::analysis::{self, Options};
+use crate::backend::{self, best_time, Backend, Segment, Side};
+use crate::error::{Error, Result};
+use crate::head::Head;
+use crate::synth;
+
+/// One timed stage of one backend on one shape.
+#[derive(Clone, Debug, Serialize)]
+pub struct Timing {
+    pub backend: String,
+    pub device: String,
+    /// `CLASSESxFEATURES` of the head.
+    pub shape: String,
+    /// `analysis` (end to end from host memory, the host-to-device copy included), or a
+    /// primitive on a chunk already on the device: `sort`, `describe`, `seed`, `nll_grad`.
+    pub stage: String,
+    /// Rows the stage covered (a primitive runs on one chunk).
+    pub rows: usize,
+    /// Best of the runs.
+    pub seconds: f64,
+    /// Input bytes (f32) over seconds.
+    pub gb_per_s: f64,
+    /// The floor (input bytes at the copy bandwidth) over seconds, in percent.
+    pub pct_of_floor: f64,
+    /// The device's copy bandwidth measured in this run, read and write counted.
+    pub copy_gb_per_s: f64,
+    /// Sorted keys per second (the sort only).
+    pub gkeys_per_s: Option<f64>,
+    /// The CPU backend's seconds over these, when the CPU ran the same stage in this run.
+    pub speedup_vs_cpu: Option<f64>,
+}
+
+/// Parses `1000x1280,6625x120` into (classes, features) pairs.
+pub fn parse_shapes(s: &str) -> Result<Vec<(usize, usize)>> {
+    s.split(',')
+        .map(|part| {
+            let bad = || {
+                Error::Invalid(format!(
+                    "shape `{part}` is not CLASSESxFEATURES (e.g. 1000x1280)"
+                ))
+            };
+            let (c, f) = part.trim().split_once(['x', 'X']).ok_or_else(bad)?;
+            let (c, f): (usize, usize) =
+                (c.parse().map_err(|_| bad())?, f.parse().map_err(|_| bad())?);
+            if c == 0 || f == 0 {
+                return Err(bad());
+            }
+            Ok((c, f))
+        })
+        .collect()
+}
+
+/// Times every stage of `b` on a seeded synthetic head of each shape; `runs` timings per stage,
+/// the best kept, after one untimed warm-up. `copy_bytes` sizes the bandwidth measurement.
+pub fn run(
+    b: &mut dyn Backend,
+    shapes: &[(usize, usize)],
+    runs: usize,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<Timing>> {
+    let info = b.info();
+    let copy = b.copy_bandwidth(256 << 20)?;
+    let mut out = Vec::new();
+    for &(classes, features) in shapes {
+        let shape = format!("{classes}x{features}");
+        if info.software && classes * features * 4 > 32 << 20 {
+            progress(&format!(
+                "skipping {shape} on {}: a software adapter would take hours",
+                info.name
+            ));
+            continue;
+        }
+        progress(&format!("{} {shape}: making the head", info.name));
+        let (values, truth) = synth::ald_head(classes, features, 42);
+        let head = Head::from_f32(&shape, classes, features, &values)?;
+        let mut push = |stage: &str, rows: usize, seconds: f64, keys: bool| {
+            let bytes = (rows * features * 4) as f64;
+            out.push(Timing {
+                backend: info.name.clone(),
+                device: info.device.clone(),
+                shape: shape.clone(),
+                stage: stage.into(),
+                rows,
+                seconds,
+                gb_per_s: bytes / seconds / 1e9,
+                pct_of_floor: 100.0 * bytes / copy / seconds,
+                copy_gb_per_s: copy / 1e9,
+                gkeys_per_s: keys.then(|| (rows * features) as f64 / seconds / 1e9),
+                speedup_vs_cpu: None,
+            });
+        };
+
+        progress(&format!("{} {shape}: analysis", info.name));
+        let opts = Options {
+            pooled: false,
+            ..Options::default()
+        };
+        let mut once = || -> Result<()> {
+            analysis::analyse(&head, &[], b, &opts, &mut |_| {})?;
+            b.synchronize()
+        };
+        once()?;
+        push("analysis", classes, best_time(runs, once)?, false);
+
+        // The primitives on one chunk that stays on the device.
+        let rows = b.max_chunk_rows(features).clamp(1, classes);
+        let chunk = &values[..rows * features];
+        let segs: Vec<Segment> = (0..rows).map(|r| Segment::new(r, 0, features)).collect();
+        b.upload(chunk, features)?;
+        progress(&format!("{} {shape}: primitives", info.name));
+        let mut sort = || -> Result<()> {
+            b.sort_uploaded(false)?;
+            b.synchronize()
+        };
+        sort()?;
+        push("sort", rows, best_time(runs, sort)?, true);
+        let t = best_time(runs, || b.describe(&segs).map(|_| ()))?;
+        push("describe", rows, t, false);
+        let zeros = vec![0f32; rows];
+        let neg_end = b.partition_points(&segs, &zeros, false)?;
+        let pos_start = b.partition_points(&segs, &zeros, true)?;
+        let (pos, neg) = backend::sides(features, &neg_end, &pos_start);
+        let t = best_time(runs, || {
+            b.seed(&pos, Side::Positive)?;
+            b.seed(&neg, Side::Negative).map(|_| ())
+        })?;
+        push("seed", rows, t, false);
+        let params: Vec<AldParams> = truth[..rows].to_vec();
+        b.nll_grad_uploaded(&params)?;
+        let t = best_time(runs, || b.nll_grad_uploaded(&params).map(|_| ()))?;
+        push("nll_grad", rows, t, false);
+    }
+    Ok(out)
+}
+
+/// Fills in each timing's speed-up over the CPU backend's timing of the same shape and stage.
+pub fn add_speedups(timings: &mut [Timing]) {
+    let cpu: Vec<(String, String, usize, f64)> = timings
+        .iter()
+        .filter(|t| t.backend == "cpu")
+        .map(|t| (t.shape.clone(), t.stage.clone(), t.rows, t.seconds))
+        .collect();
+    for t in timings.iter_mut() {
+        t.speedup_vs_cpu = cpu
+            .iter()
+            .find(|(shape, stage, rows, _)| {
+                *shape == t.shape && *stage == t.stage && *rows == t.rows
+            })
+            .map(|&(.., s)| s / t.seconds);
+    }
+}
+
+/// The table `aldfit bench` prints: one block per backend and shape.
+pub fn table(timings: &[Timing]) -> String {
+    let mut s = String::new();
+    let mut last = None;
+    for t in timings {
+        let key = (t.backend.as_str(), t.device.as_str(), t.shape.as_str());
+        if last != Some(key) {
+            s.push_str(&format!(
+                "\n{} on {}, head {} (copy bandwidth {:.1} GB/s)\n",
+                t.backend, t.device, t.shape, t.copy_gb_per_s
+            ));
+            s.push_str(&format!(
+                "  {:<9} {:>7} {:>11} {:>9} {:>9} {:>9} {:>9}\n",
+                "stage", "rows", "time", "GB/s", "% floor", "Gkeys/s", "vs cpu"
+            ));
+            last = Some(key);
+        }
+        s.push_str(&format!(
+            "  {:<9} {:>7} {:>11} {:>9.2} {:>8.1}% {:>9} {:>9}\n",
+            t.stage,
+            t.rows,
+            seconds(t.seconds),
+            t.gb_per_s,
+            t.pct_of_floor,
+            t.gkeys_per_s.map_or("".into(), |k| format!("{k:.3}")),
+            t.speedup_vs_cpu.map_or("".into(), |x| format!("{x:.1}×")),
+        ));
+    }
+    s
+}
+
+fn seconds(s: f64) -> String {
+    if s < 1e-3 {
+        format!("{:.1} µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{s:.3} s")
+    }
+}
