@@ -220,9 +220,15 @@ fn open_head(args: &HeadArgs) -> Result<(Head, Vec<String>, Option<String>)> {
 fn fit(args: FitArgs) -> Result<()> {
     let start = Instant::now();
     let (head, labels, labels_from) = open_head(&args.head)?;
-    let mut backend = backend::create(args.backend)?;
+    let mut passed_over = Vec::new();
+    let mut backend = backend::create_noting(args.backend, &mut |why| passed_over.push(why))?;
     let info = backend.info();
     eprintln!("aldfit: backend {} on {}", info.name, info.device);
+    if info.name == "cpu" {
+        for why in &passed_over {
+            eprintln!("aldfit: (auto) {why}");
+        }
+    }
 
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new(head.classes as u64)

@@ -230,16 +230,23 @@ pub enum BackendKind {
 /// a CPU) and otherwise the CPU; a software adapter such as lavapipe is used only when `wgpu` is
 /// asked for by name.
 pub fn create(kind: BackendKind) -> Result<Box<dyn Backend>> {
+    create_noting(kind, &mut |_| {})
+}
+
+/// [`create`], telling `note` why `auto` passed over each GPU backend it did not take.
+pub fn create_noting(kind: BackendKind, note: &mut dyn FnMut(String)) -> Result<Box<dyn Backend>> {
     match kind {
         BackendKind::Cpu => Ok(Box::new(cpu::CpuBackend::new())),
         BackendKind::Auto => {
             #[cfg(feature = "cuda")]
-            if let Ok(b) = cuda::CudaBackend::new() {
-                return Ok(Box::new(b));
+            match cuda::CudaBackend::new() {
+                Ok(b) => return Ok(Box::new(b)),
+                Err(e) => note(e.to_string()),
             }
             #[cfg(feature = "wgpu")]
-            if let Ok(b) = wgpu::WgpuBackend::new(false) {
-                return Ok(Box::new(b));
+            match wgpu::WgpuBackend::new(false) {
+                Ok(b) => return Ok(Box::new(b)),
+                Err(e) => note(e.to_string()),
             }
             Ok(Box::new(cpu::CpuBackend::new()))
         }
