@@ -5,13 +5,13 @@
 // sorted` in src/ald.rs does.
 //
 // out (DESCRIBE_WORDS per segment) = [j* (−1: no interior candidate), A*, B*, best objective,
-// boundary (0/1), x(j*), mean, variance, median, mean |x − median|, KS, n]. The host finishes
-// κ̂, ŝ and the NLLs from these in f64 (ald::profile, gauss_nll, laplace_nll).
+// boundary (0/1), x(j*), mean, variance, median, mean |x − median|, KS, n, min, max]. The host
+// finishes κ̂, ŝ and the NLLs from these in f64 (ald::profile, gauss_nll, laplace_nll).
 #include "common.cuh"
 
 namespace aldfit {
 
-constexpr int DESCRIBE_WORDS = 12;
+constexpr int DESCRIBE_WORDS = 14;
 
 struct Best {
     double obj, a, b;
@@ -146,5 +146,7 @@ extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
         o[9] = mad;
         o[10] = ks;
         o[11] = nf;
+        o[12] = (double)x_lo;
+        o[13] = (double)x_hi;
     }
 }

@@ -2,7 +2,8 @@
 // z = (x − x_mid) / r, r the segment's range about its middle value: the shift removes large
 // common offsets, the scaling keeps squares of tiny weights from underflowing f32. Each
 // invocation sums a short run, then a tree reduces (pairwise-like error). The host finishes in
-// f64: out = [Σz, Σz², Σ|z − m|, r, x_mid, x_mid_lo, n, 0] with m the median in z units.
+// f64: out = [Σz, Σz², Σ|z − m|, r, x_mid, x_mid_lo, n, min, max, 0] with m the median in z
+// units.
 
 @group(0) @binding(0) var<storage, read> values: array<f32>;
 @group(0) @binding(1) var<storage, read> segs: array<Seg>;
@@ -47,7 +48,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     red_c[lid] = c;
     reduce_sum3(lid);
     if (live && lid == 0u) {
-        let o = s * 8u;
+        let o = s * 10u;
         out[o] = red_a[0];
         out[o + 1u] = red_b[0];
         out[o + 2u] = red_c[0];
@@ -56,5 +57,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         out[o + 5u] = mid_lo;
         out[o + 6u] = f32(n);
         out[o + 7u] = 0.0;
+        out[o + 8u] = 0.0;
+        out[o + 9u] = 0.0;
+        if (n > 0u) {
+            out[o + 7u] = values[base];
+            out[o + 8u] = values[base + n - 1u];
+        }
     }
 }

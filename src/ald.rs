@@ -276,6 +276,8 @@ pub fn fit_and_baselines_sorted(xs: &[f32]) -> (AldFit, Baselines) {
         let m = median - shift;
         let mad = (((total - lower) - (n - h) as f64 * m) + (h as f64 * m - lower)) / nf;
         Baselines {
+            min: lo as f64,
+            max: hi as f64,
             mean: shift + mean_y,
             var,
             median,
@@ -423,6 +425,9 @@ pub fn ks_sorted_scan(xs: &[f32], p: &AldParams) -> f64 {
 /// The Gaussian and Laplace alternatives of DESIGN.md 2.3 on a sorted segment.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Baselines {
+    /// The segment's smallest and largest values (exact: the ends of the sorted segment).
+    pub min: f64,
+    pub max: f64,
     pub mean: f64,
     /// Population variance.
     pub var: f64,
@@ -435,6 +440,8 @@ pub struct Baselines {
 
 impl Baselines {
     pub const NAN: Baselines = Baselines {
+        min: f64::NAN,
+        max: f64::NAN,
         mean: f64::NAN,
         var: f64::NAN,
         median: f64::NAN,
@@ -494,6 +501,8 @@ pub fn baselines_sorted(xs: &[f32]) -> Baselines {
     let var = (s2 / nf - mean_y * mean_y).max(0.0);
     let mad = sabs / nf;
     Baselines {
+        min: xs[0] as f64,
+        max: xs[n - 1] as f64,
         mean: median + mean_y,
         var,
         median,

@@ -153,6 +153,21 @@ pub fn check_baselines(got: &Baselines, want: &Baselines, out: &mut Vec<Measurem
     for (what, g, w, scale) in pairs {
         check(out, "baselines", what, dev(g, w, scale), REDUCTION_REL);
     }
+    // The ends of a sorted segment: exact on every backend.
+    check(
+        out,
+        "baselines",
+        "minimum",
+        dev(got.min, want.min, 1.0),
+        0.0,
+    );
+    check(
+        out,
+        "baselines",
+        "maximum",
+        dev(got.max, want.max, 1.0),
+        0.0,
+    );
 }
 
 /// Fit, KS and baselines of one segment. KS is compared at the backend's own parameters

@@ -60,7 +60,7 @@ pub const ENTRY_POINTS: [&str; 14] = [
 ];
 
 /// Words per segment written by describe.cu.
-const DESCRIBE_WORDS: usize = 12;
+const DESCRIBE_WORDS: usize = 14;
 /// Threads per block of the segment kernels (SEG_THREADS in common.cuh).
 const SEG_THREADS: u32 = 256;
 
@@ -448,6 +448,8 @@ impl CudaBackend {
             return Baselines::NAN;
         }
         Baselines {
+            min: o[12],
+            max: o[13],
             mean: o[6],
             var: o[7],
             median: o[8],

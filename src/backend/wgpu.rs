@@ -826,9 +826,9 @@ impl Backend for WgpuBackend {
     }
 
     fn baselines(&mut self, segs: &[Segment]) -> Result<Vec<Baselines>> {
-        let out = self.segment_kernel(&self.gpu.kernels.baselines, segs, 0, &[], 8)?;
+        let out = self.segment_kernel(&self.gpu.kernels.baselines, segs, 0, &[], 10)?;
         Ok(out
-            .chunks(8)
+            .chunks(10)
             .map(|o| {
                 let n = o[6] as usize;
                 if n == 0 {
@@ -844,6 +844,8 @@ impl Backend for WgpuBackend {
                     0.5 * (shift + o[5] as f64)
                 };
                 Baselines {
+                    min: o[7] as f64,
+                    max: o[8] as f64,
                     mean: shift + mean_z * r,
                     var,
                     median,
