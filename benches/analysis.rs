@@ -64,6 +64,19 @@ fn bench(c: &mut Criterion) {
                     .sample_size(10)
                     .measurement_time(Duration::from_secs(20));
             }
+            // The study's split trees of every class (DESIGN.md 2.5), level by level.
+            group.bench_function(BenchmarkId::new(format!("{name}/split"), &shape), |bench| {
+                bench.iter(|| {
+                    aldfit::tree::split_head(
+                        &head,
+                        &[],
+                        b.as_mut(),
+                        &aldfit::tree::SplitOptions::default(),
+                        &mut |_| {},
+                    )
+                    .expect("split")
+                })
+            });
             for (variant, pooled) in [("full", true), ("no-pooled", false)] {
                 let opts = Options {
                     pooled,

@@ -126,28 +126,7 @@ pub fn analyse(
         let rows = &mut buf[..];
 
         let t = Instant::now();
-        rows.par_chunks_mut(cols)
-            .enumerate()
-            .for_each(|(r, row)| head.read_rows(first + r, row));
-        let bad = find_nonfinite(rows, cols);
-        if let (Some(&(r, feature, value)), false) = (bad.first(), opts.skip_nonfinite) {
-            let class = first + r;
-            return Err(Error::NonFinite {
-                class,
-                label: labels
-                    .get(class)
-                    .map(|l| format!(" ({l})"))
-                    .unwrap_or_default(),
-                feature,
-                value,
-            });
-        }
-        let mut skipped = Vec::with_capacity(bad.len());
-        for &(r, _, _) in &bad {
-            let row = &mut rows[r * cols..(r + 1) * cols];
-            skipped.push((r, row.iter().filter(|&&x| x == 0.0).count()));
-            row.fill(0.0);
-        }
+        let skipped = read_chunk(head, labels, first, rows, opts.skip_nonfinite)?;
         timings.add("read", t);
 
         if opts.pooled {
@@ -197,6 +176,42 @@ pub fn analyse(
 }
 
 /// `(row, feature, value)` of the first non-finite value of each row that has one.
+/// Reads rows `first..` of `head` into `rows` (whole rows of `head.features`). A row holding
+/// NaN or inf is an error naming its class, or with `skip_nonfinite` is zero-filled and
+/// reported: (row within the chunk, how many exact zeros it had).
+pub(crate) fn read_chunk(
+    head: &Head,
+    labels: &[String],
+    first: usize,
+    rows: &mut [f32],
+    skip_nonfinite: bool,
+) -> Result<Vec<(usize, usize)>> {
+    let cols = head.features;
+    rows.par_chunks_mut(cols)
+        .enumerate()
+        .for_each(|(r, row)| head.read_rows(first + r, row));
+    let bad = find_nonfinite(rows, cols);
+    if let (Some(&(r, feature, value)), false) = (bad.first(), skip_nonfinite) {
+        let class = first + r;
+        return Err(Error::NonFinite {
+            class,
+            label: labels
+                .get(class)
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default(),
+            feature,
+            value,
+        });
+    }
+    let mut skipped = Vec::with_capacity(bad.len());
+    for &(r, _, _) in &bad {
+        let row = &mut rows[r * cols..(r + 1) * cols];
+        skipped.push((r, row.iter().filter(|&&x| x == 0.0).count()));
+        row.fill(0.0);
+    }
+    Ok(skipped)
+}
+
 fn find_nonfinite(rows: &[f32], cols: usize) -> Vec<(usize, usize, f32)> {
     rows.par_chunks(cols)
         .enumerate()

@@ -19,8 +19,9 @@ pub struct Timing {
     pub device: String,
     /// `CLASSESxFEATURES` of the head.
     pub shape: String,
-    /// `analysis` (end to end from host memory, the host-to-device copy included), or a
-    /// primitive on a chunk already on the device: `sort`, `describe`, `seed`, `nll_grad`.
+    /// `analysis` or `split` (the study's split trees; both end to end from host memory, the
+    /// host-to-device copy included), or a primitive on a chunk already on the device: `sort`,
+    /// `describe`, `seed`, `nll_grad`.
     pub stage: String,
     /// Rows the stage covered (a primitive runs on one chunk).
     pub rows: usize,
@@ -109,6 +110,15 @@ pub fn run(
         };
         once()?;
         push("analysis", classes, best_time(runs, once)?, false);
+
+        progress(&format!("{} {shape}: split trees", info.name));
+        let split = crate::tree::SplitOptions::default();
+        let mut trees = || -> Result<()> {
+            crate::tree::split_head(&head, &[], b, &split, &mut |_| {})?;
+            b.synchronize()
+        };
+        trees()?;
+        push("split", classes, best_time(runs, trees)?, false);
 
         // The primitives on one chunk that stays on the device.
         let rows = b.max_chunk_rows(features).clamp(1, classes);

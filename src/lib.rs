@@ -2,7 +2,8 @@
 //!
 //! `ald` holds the maths (DESIGN.md section 2), `head` loads checkpoints, `backend` the
 //! primitives each device implements, `analysis` the pipeline written once above them, `report`
-//! the files a run writes, `synth` seeded synthetic heads, `bench` the quick timing table.
+//! the files a run writes, `synth` seeded synthetic heads, `tree` the recursive split trees,
+//! `bench` the quick timing table.
 
 pub mod ald;
 pub mod analysis;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod head;
 pub mod report;
 pub mod synth;
+pub mod tree;
 pub mod validate;
 
 pub use error::{Error, Result};

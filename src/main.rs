@@ -13,6 +13,7 @@ use aldfit::analysis::{self, Options};
 use aldfit::backend::{self, BackendKind};
 use aldfit::head::{self, Head};
 use aldfit::report::{self, InputInfo};
+use aldfit::tree::{self, Rule, Shape, SplitOptions};
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +37,9 @@ struct Cli {
 enum Command {
     /// Analyse every class of a head; writes classes.csv, summary.md and run.json.
     Fit(FitArgs),
+    /// Split every class recursively into "for" (+) and "against" (-) parts (DESIGN.md 2.5);
+    /// writes tree.csv, leaves.csv, tree.json, summary.md and run.json.
+    Split(SplitCommand),
     /// List a checkpoint's tensors and say which one `fit` would analyse.
     Inspect {
         /// A .safetensors file, a sharded *.safetensors.index.json (or its folder), or a .npy.
@@ -110,6 +114,57 @@ enum Pooled {
 /// would double the peak memory, and its global sort would double the run time.
 const POOLED_AUTO_MAX: usize = 1 << 24;
 
+/// How the split trees grow; the defaults are the study's own procedure.
+#[derive(Args, Clone)]
+struct SplitArgs {
+    /// The pivot of a node: its mean (the study's), its fitted ALD location, or zero.
+    #[arg(long, value_enum, default_value_t = Rule::Mean)]
+    rule: Rule,
+    /// chains (the study's: past the root, a + node makes only its + child, a - node only its
+    /// - child) or full (both children of every split node).
+    #[arg(long, value_enum, default_value_t = Shape::Chains)]
+    shape: Shape,
+    /// Nodes with at least this many values are split.
+    #[arg(long, default_value_t = 20)]
+    min_size: usize,
+    /// Split no node at this depth or deeper (the root is depth 0). Default: no limit, as the
+    /// study, but a safeguard stops at depth 48 (the summary says if any node reached it).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=tree::MAX_DEPTH_LIMIT as u64))]
+    max_depth: Option<u64>,
+}
+
+impl SplitArgs {
+    fn options(&self, skip_nonfinite: bool) -> SplitOptions {
+        SplitOptions {
+            rule: self.rule,
+            shape: self.shape,
+            min_size: self.min_size,
+            max_depth: self.max_depth.map(|d| d as usize),
+            skip_nonfinite,
+        }
+    }
+}
+
+#[derive(Args)]
+struct SplitCommand {
+    #[command(flatten)]
+    head: HeadArgs,
+    /// Output folder.
+    #[arg(long, default_value = "aldfit-out")]
+    out: PathBuf,
+    /// Where to compute: auto takes a real GPU when one is usable, else the CPU.
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
+    backend: BackendKind,
+    /// Flag and skip rows holding NaN or inf (their trees are empty) instead of stopping.
+    #[arg(long)]
+    skip_nonfinite: bool,
+    #[command(flatten)]
+    split: SplitArgs,
+    /// Do not print the summary.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
 #[derive(Args)]
 struct FitArgs {
     #[command(flatten)]
@@ -130,6 +185,11 @@ struct FitArgs {
     /// How many best and worst classes the summary lists.
     #[arg(long, default_value_t = 10)]
     top: usize,
+    /// Also grow every class's split tree (as `aldfit split`, with the options below).
+    #[arg(long)]
+    split: bool,
+    #[command(flatten)]
+    split_args: SplitArgs,
     /// Do not print the summary.
     #[arg(long, short)]
     quiet: bool,
@@ -155,6 +215,7 @@ fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::Fit(args) => fit(args),
+        Command::Split(args) => split(args),
         Command::Inspect { head } => inspect(&head),
         Command::Validate { head, backends } => validate(&head, backends),
         Command::Bench {
@@ -230,17 +291,7 @@ fn fit(args: FitArgs) -> Result<()> {
         }
     }
 
-    let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::new(head.classes as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} classes ({eta})")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar.set_message("fitting");
+    let bar = progress_bar(head.classes, "fitting");
     let pooled = match args.pooled {
         Pooled::On => true,
         Pooled::Off => false,
@@ -266,6 +317,20 @@ fn fit(args: FitArgs) -> Result<()> {
     })?;
     bar.finish_and_clear();
 
+    let trees = if args.split {
+        let t = Instant::now();
+        let opts = args.split_args.options(args.skip_nonfinite);
+        let bar = progress_bar(head.classes, "splitting");
+        let trees = tree::split_head(&head, &labels, backend.as_mut(), &opts, &mut |done| {
+            bar.set_position(done as u64)
+        })?;
+        bar.finish_and_clear();
+        analysis.timings.add("split", t);
+        Some((trees, opts))
+    } else {
+        None
+    };
+
     let t = Instant::now();
     let sha256 = hasher
         .join()
@@ -285,11 +350,19 @@ fn fit(args: FitArgs) -> Result<()> {
         "tensor": args.head.tensor,
     });
     analysis.timings.add("report", t);
-    let summary = report::summary_md(&analysis, &input, &labels, args.top);
+    let mut summary = report::summary_md(&analysis, &input, &labels, args.top);
     let mut run = report::run_json(&analysis, &input, options);
     run["wall_s"] = serde_json::json!(start.elapsed().as_secs_f64());
 
     report::ensure_dir(&args.out)?;
+    let mut written = "classes.csv,summary.md,run.json".to_owned();
+    if let Some((trees, opts)) = &trees {
+        summary.push('\n');
+        summary.push_str(&tree::summary_md(trees, opts));
+        run["split"] = serde_json::json!(opts);
+        write_trees(&args.out, trees, &labels)?;
+        written.push_str(",tree.csv,leaves.csv,tree.json");
+    }
     report::write_atomic(&args.out, "classes.csv", &csv)?;
     report::write_atomic(&args.out, "summary.md", summary.as_bytes())?;
     report::write_atomic(
@@ -301,7 +374,103 @@ fn fit(args: FitArgs) -> Result<()> {
         println!("{summary}");
     }
     eprintln!(
-        "aldfit: wrote {}/{{classes.csv,summary.md,run.json}} in {:.3} s",
+        "aldfit: wrote {}/{{{written}}} in {:.3} s",
+        args.out.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn progress_bar(len: usize, msg: &'static str) -> ProgressBar {
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(len as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} classes ({eta})")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(msg);
+    bar
+}
+
+fn write_trees(out: &Path, trees: &[tree::ClassTree], labels: &[String]) -> Result<()> {
+    report::write_atomic(out, "tree.csv", &tree::tree_csv(trees, labels)?)?;
+    report::write_atomic(out, "leaves.csv", &tree::leaves_csv(trees, labels)?)?;
+    let mut json = Vec::new();
+    tree::write_tree_json(&mut json, trees, labels)?;
+    report::write_atomic(out, "tree.json", &json)?;
+    Ok(())
+}
+
+fn split(args: SplitCommand) -> Result<()> {
+    let start = Instant::now();
+    let (head, labels, labels_from) = open_head(&args.head)?;
+    let mut passed_over = Vec::new();
+    let mut backend = backend::create_noting(args.backend, &mut |why| passed_over.push(why))?;
+    let info = backend.info();
+    eprintln!("aldfit: backend {} on {}", info.name, info.device);
+    if info.name == "cpu" {
+        for why in &passed_over {
+            eprintln!("aldfit: (auto) {why}");
+        }
+    }
+    let hasher = std::thread::spawn({
+        let head = head.clone();
+        move || head.file_sha256()
+    });
+    let opts = args.split.options(args.skip_nonfinite);
+    let bar = progress_bar(head.classes, "splitting");
+    let t = Instant::now();
+    let trees = tree::split_head(&head, &labels, backend.as_mut(), &opts, &mut |done| {
+        bar.set_position(done as u64)
+    })?;
+    bar.finish_and_clear();
+    let split_s = t.elapsed().as_secs_f64();
+    let sha256 = hasher
+        .join()
+        .map_err(|_| anyhow::anyhow!("hashing the head file failed"))?;
+    let input = InputInfo::of(&head, sha256, labels_from);
+
+    let mut summary = format!(
+        "# aldfit split\n\n- head: `{}`, tensor `{}` ({}); {} classes × {} features, {}; sha256 `{}`\n- backend: {} on {}\n- aldfit {}; split in {:.3} s\n\n",
+        input.file,
+        input.tensor,
+        input.choice,
+        input.classes,
+        input.features,
+        input.dtype,
+        input.sha256,
+        info.name,
+        info.device,
+        env!("CARGO_PKG_VERSION"),
+        split_s
+    );
+    summary.push_str(&tree::summary_md(&trees, &opts));
+    let run = serde_json::json!({
+        "aldfit_version": env!("CARGO_PKG_VERSION"),
+        "backend": info,
+        "input": input,
+        "split": opts,
+        "timings_s": { "split": split_s },
+        "nodes": trees.iter().map(|t| t.nodes.len()).sum::<usize>(),
+        "wall_s": start.elapsed().as_secs_f64(),
+    });
+    report::ensure_dir(&args.out)?;
+    write_trees(&args.out, &trees, &labels)?;
+    report::write_atomic(&args.out, "summary.md", summary.as_bytes())?;
+    report::write_atomic(
+        &args.out,
+        "run.json",
+        serde_json::to_string_pretty(&run)?.as_bytes(),
+    )?;
+    if !args.quiet {
+        println!("{summary}");
+    }
+    eprintln!(
+        "aldfit: wrote {}/{{tree.csv,leaves.csv,tree.json,summary.md,run.json}} in {:.3} s",
         args.out.display(),
         start.elapsed().as_secs_f64()
     );

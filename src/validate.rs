@@ -9,6 +9,7 @@ use crate::contract::{self, GradTerms, Measurement};
 use crate::error::Result;
 use crate::head::Head;
 use crate::synth;
+use crate::tree;
 
 /// A head to validate on.
 pub struct Dataset {
@@ -180,6 +181,47 @@ pub fn run(backend: &mut dyn Backend, data: &Dataset) -> Result<Vec<Measurement>
             let sums = ald::TailSums::of(row, at[r].loc);
             let want = ald::NllGrad::from_sums(&sums, &at[r]);
             contract::check_nll_grad(&got[r], &want, &GradTerms::of(&sums, &at[r]), &mut out);
+        }
+
+        // Split trees (DESIGN.md 2.5): the same nodes, counts and feature sets as the CPU's,
+        // exactly, under the study's rule and under the ALD rule.
+        backend.load_sorted(chunk, cols, true)?;
+        let mut cpu = crate::backend::cpu::CpuBackend::new();
+        cpu.load_sorted(chunk, cols, true)?;
+        for rule in [tree::Rule::Mean, tree::Rule::Ald] {
+            let opts = tree::SplitOptions {
+                rule,
+                ..tree::SplitOptions::default()
+            };
+            let got = tree::grow(backend, rows, cols, 0, &[], &opts)?;
+            let want = tree::grow(&mut cpu, rows, cols, 0, &[], &opts)?;
+            let (mut nodes, mut wrong) = (0usize, 0usize);
+            for (g, w) in got.iter().zip(&want) {
+                nodes += w.nodes.len();
+                for (i, n) in w.nodes.iter().enumerate() {
+                    let same = g
+                        .nodes
+                        .iter()
+                        .position(|m| m.path == n.path)
+                        .is_some_and(|j| {
+                            let (mut a, mut b) = (g.features(j).to_vec(), w.features(i).to_vec());
+                            a.sort_unstable();
+                            b.sort_unstable();
+                            a == b
+                        });
+                    wrong += !same as usize;
+                }
+                wrong += g.nodes.len().saturating_sub(w.nodes.len());
+            }
+            out.push(Measurement {
+                kernel: "tree",
+                what: match rule {
+                    tree::Rule::Mean => "nodes unlike the CPU's, mean rule (fraction)",
+                    _ => "nodes unlike the CPU's, ALD rule (fraction)",
+                },
+                deviation: wrong as f64 / nodes.max(1) as f64,
+                tolerance: 0.0,
+            });
         }
     }
     Ok(out)

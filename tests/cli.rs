@@ -396,3 +396,123 @@ fn validate_checks_every_kernel_and_fails_on_a_missing_backend() {
         &["cuda", "unavailable"],
     );
 }
+
+#[test]
+fn split_writes_the_tree_files_with_the_promised_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = aldfit(&[
+        "split",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (header, rows) = read_csv(&out.join("tree.csv"));
+    let promised = "class,path,depth,count,pivot,min,max,loc,scale,kappa,nll,boundary,degenerate,ks,mean,std,aic_best";
+    assert_eq!(header[..17].join(","), promised);
+    // Every class has a root of 1280 values; children of a split node partition it (chains:
+    // the root's two children do).
+    let roots: Vec<&Vec<String>> = rows.iter().filter(|r| r[1] == "root").collect();
+    assert_eq!(roots.len(), 1000);
+    for k in [0usize, 417, 999] {
+        let count = |path: &str| {
+            rows.iter()
+                .find(|r| r[0] == k.to_string() && r[1] == path)
+                .map(|r| r[3].parse::<usize>().unwrap())
+        };
+        assert_eq!(count("root"), Some(1280));
+        assert_eq!(count("+").unwrap() + count("-").unwrap(), 1280);
+        // The root's pivot is its mean (the study's rule).
+        let root = rows
+            .iter()
+            .find(|r| r[0] == k.to_string() && r[1] == "root")
+            .unwrap();
+        assert_eq!(root[col(&header, "pivot")], root[col(&header, "mean")]);
+    }
+    // leaves.csv: the + terminal's features are the class's largest weights, strongest first.
+    let (lh, leaves) = read_csv(&out.join("leaves.csv"));
+    assert_eq!(leaves.len(), 1000);
+    let (head, _) = Head::bundled().unwrap();
+    let values = head.to_f32();
+    let row = &values[..1280];
+    let plus: Vec<usize> = leaves[0][col(&lh, "plus_features")]
+        .split(' ')
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(
+        plus.len(),
+        leaves[0][col(&lh, "plus_count")].parse::<usize>().unwrap()
+    );
+    assert!(plus.windows(2).all(|w| row[w[0]] >= row[w[1]]));
+    let biggest = (0..1280)
+        .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+        .unwrap();
+    assert_eq!(plus[0], biggest);
+    // tree.json: nested, and each class's own features cover its row exactly once.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("tree.json")).unwrap()).unwrap();
+    fn collect(node: &serde_json::Value, into: &mut Vec<u64>) {
+        into.extend(
+            node["features"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap()),
+        );
+        for c in node["children"].as_array().unwrap() {
+            collect(c, into);
+        }
+    }
+    let mut all = Vec::new();
+    collect(&json[3]["root"], &mut all);
+    all.sort();
+    assert_eq!(all, (0..1280).collect::<Vec<u64>>());
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("Do the parts follow an ALD again?"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn fit_with_split_adds_the_trees_and_bad_options_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = aldfit(&[
+        "fit",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--split",
+        "--rule",
+        "ald",
+        "--shape",
+        "full",
+        "--max-depth",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (header, rows) = read_csv(&out.join("tree.csv"));
+    // Full trees of depth ≤ 2 at μ̂: root, +, -, and their four children.
+    assert!(rows.iter().all(|r| r[2].parse::<usize>().unwrap() <= 2));
+    assert_eq!(rows.iter().filter(|r| r[0] == "0").count(), 7);
+    // Each split node's pivot is its fitted location.
+    let root = rows.iter().find(|r| r[0] == "0" && r[1] == "root").unwrap();
+    assert_eq!(root[col(&header, "pivot")], root[col(&header, "loc")]);
+    for f in [
+        "classes.csv",
+        "summary.md",
+        "run.json",
+        "leaves.csv",
+        "tree.json",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let o = aldfit(&["split", "--rule", "median", "--out", out.to_str().unwrap()]);
+    assert_fails(&o, &["median"]);
+}

@@ -684,6 +684,10 @@ impl WgpuBackend {
         words: usize,
     ) -> Result<Vec<f32>> {
         let r = self.resident(segs)?;
+        if segs.is_empty() {
+            // Nothing to bind: an empty array of segments is not a valid binding.
+            return Ok(Vec::new());
+        }
         let g = &self.gpu;
         let seg_words: Vec<u32> = segs.iter().flat_map(|s| [s.row, s.lo, s.hi, 0]).collect();
         let seg_buf = g.upload(
@@ -747,6 +751,9 @@ impl Backend for WgpuBackend {
     ) -> Result<Vec<u32>> {
         check_lengths("partition_points", segs.len(), pivots.len())?;
         let r = self.resident(segs)?;
+        if segs.is_empty() {
+            return Ok(Vec::new());
+        }
         let g = &self.gpu;
         let seg_words: Vec<u32> = segs.iter().flat_map(|s| [s.row, s.lo, s.hi, 0]).collect();
         let seg_buf = g.upload(
@@ -881,20 +888,54 @@ impl Backend for WgpuBackend {
             .map_err(|e| failed(format!("waiting for the device: {e}")))
     }
 
+    /// Every segment's values and indices come back through one staging buffer and one map.
     fn read_sorted(&mut self, segs: &[Segment]) -> Result<Vec<SortedSegment>> {
         let r = self.resident(segs)?;
-        segs.iter()
+        let total: usize = segs.iter().map(Segment::len).sum();
+        if total == 0 {
+            return Ok(vec![SortedSegment::default(); segs.len()]);
+        }
+        let g = &self.gpu;
+        let staging = g.empty(
+            (2 * total * 4) as u64,
+            wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        );
+        let mut encoder = g.device.create_command_encoder(&Default::default());
+        let mut at = 0u64;
+        for s in segs {
+            let offset = ((s.row as usize * r.cols + s.lo as usize) * 4) as u64;
+            let bytes = (s.len() * 4) as u64;
+            if bytes > 0 {
+                encoder.copy_buffer_to_buffer(&r.values, offset, &staging, at, bytes);
+                encoder.copy_buffer_to_buffer(
+                    &r.indices,
+                    offset,
+                    &staging,
+                    at + (total * 4) as u64,
+                    bytes,
+                );
+            }
+            at += bytes;
+        }
+        g.queue.submit([encoder.finish()]);
+        let words: Vec<u32> =
+            bytemuck::cast_slice(&g.read(&staging, 0, (2 * total * 4) as u64)?).to_vec();
+        let (values, indices) = words.split_at(total);
+        let mut at = 0;
+        Ok(segs
+            .iter()
             .map(|s| {
-                let offset = ((s.row as usize * r.cols + s.lo as usize) * 4) as u64;
-                let bytes = (s.len() * 4) as u64;
-                Ok(SortedSegment {
-                    values: bytemuck::cast_slice(&self.gpu.read(&r.values, offset, bytes)?)
-                        .to_vec(),
-                    indices: bytemuck::cast_slice(&self.gpu.read(&r.indices, offset, bytes)?)
-                        .to_vec(),
-                })
+                let range = at..at + s.len();
+                at += s.len();
+                SortedSegment {
+                    values: values[range.clone()]
+                        .iter()
+                        .map(|&w| f32::from_bits(w))
+                        .collect(),
+                    indices: indices[range].to_vec(),
+                }
             })
-            .collect()
+            .collect())
     }
 
     fn nll_grad(

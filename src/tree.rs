@@ -1,0 +1,637 @@
+//! Recursive split trees (DESIGN.md 2.5): the study's hypothesis that every class splits into
+//! "for" (`+`, values ≥ pivot) and "against" (`−`) parts, and those again, for every class at
+//! once.
+//!
+//! Splits are by value, so on a sorted row every node is a contiguous range and a split is one
+//! partition point. The trees therefore grow level by level on the backend: each level of every
+//! class in the chunk is one batch of segments (`describe` for the node statistics, then
+//! `partition_points` at the pivots); only per-node numbers come back, and the feature indices
+//! once per row at the end.
+
+use std::io::Write;
+
+use rayon::prelude::*;
+
+use crate::ald::{self, Model};
+use crate::analysis;
+use crate::backend::{Backend, Segment, SegmentStats};
+use crate::error::{Error, Result};
+use crate::head::Head;
+
+/// Where a node is split (DESIGN.md 2.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rule {
+    /// The mean of the node (the study's).
+    Mean,
+    /// The node's fitted ALD location μ̂.
+    Ald,
+    /// Zero.
+    Zero,
+}
+
+/// Which children a split node makes (DESIGN.md 2.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    /// The study's: the root makes both children, then a `+` node only its `+` child and a `−`
+    /// node only its `−` child.
+    Chains,
+    /// Every split node makes both children.
+    Full,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct SplitOptions {
+    pub rule: Rule,
+    pub shape: Shape,
+    /// A node with at least this many values is split; a smaller one is a leaf.
+    pub min_size: usize,
+    /// No node at this depth or deeper is split (the root has depth 0). `None`: the study's "no
+    /// limit", with [`DEPTH_CAP`] as a safeguard.
+    pub max_depth: Option<usize>,
+    /// Flag and skip rows holding NaN or inf (their trees are empty) instead of failing.
+    pub skip_nonfinite: bool,
+}
+
+/// How deep a tree grows when no depth is given. A split may peel off only a few values per
+/// level (the `ald` rule does on one-sided nodes, whose μ̂ sits next to an end), and a row of n
+/// values would then take n levels, each a round trip to the device; the study's mean rule
+/// stays far above it. The summary counts the nodes stopped here.
+pub const DEPTH_CAP: usize = 48;
+
+/// The deepest `--max-depth` accepted: tree.json nests one level per depth.
+pub const MAX_DEPTH_LIMIT: usize = 1000;
+
+impl SplitOptions {
+    /// The depth at which nodes stop splitting.
+    pub fn depth_limit(&self) -> usize {
+        self.max_depth.unwrap_or(DEPTH_CAP).min(MAX_DEPTH_LIMIT)
+    }
+
+    /// Nodes left unsplit only because of the implicit [`DEPTH_CAP`].
+    pub fn capped(&self, trees: &[ClassTree]) -> usize {
+        if self.max_depth.is_some() {
+            return 0;
+        }
+        trees
+            .iter()
+            .flat_map(|t| &t.nodes)
+            .filter(|n| n.depth == DEPTH_CAP && n.count() >= self.min_size.max(1))
+            .count()
+    }
+}
+
+impl Default for SplitOptions {
+    /// The study's own procedure.
+    fn default() -> Self {
+        SplitOptions {
+            rule: Rule::Mean,
+            shape: Shape::Chains,
+            min_size: 20,
+            max_depth: None,
+            skip_nonfinite: false,
+        }
+    }
+}
+
+/// One node of a class's tree.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    /// `root`, then one character per level: `+`, `-`, `++`, `+-`, …
+    pub path: String,
+    pub depth: usize,
+    /// The node's range of the sorted row.
+    pub lo: usize,
+    pub hi: usize,
+    /// The pivot the node was split at; NaN for a leaf.
+    pub pivot: f64,
+    pub stats: SegmentStats,
+    /// Children, as indices into the tree's nodes.
+    pub plus: Option<usize>,
+    pub minus: Option<usize>,
+}
+
+impl Node {
+    pub fn count(&self) -> usize {
+        self.hi - self.lo
+    }
+
+    pub fn aic_best(&self) -> Option<Model> {
+        let s = &self.stats;
+        ald::aic_best(s.fit.nll, s.baselines.nll_gauss, s.baselines.nll_laplace)
+    }
+
+    pub fn is_leaf(&self) -> bool {
+        self.plus.is_none() && self.minus.is_none()
+    }
+}
+
+/// A class's tree: nodes level by level (parents before children, the root first), and the
+/// feature indices of the sorted row, of which each node holds the range `lo..hi`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassTree {
+    pub class: usize,
+    pub nodes: Vec<Node>,
+    pub order: Vec<u32>,
+    /// The row held NaN or inf and was skipped: no nodes.
+    pub nonfinite: bool,
+}
+
+impl ClassTree {
+    /// The feature indices of node `i`, in ascending order of value.
+    pub fn features(&self, i: usize) -> &[u32] {
+        let n = &self.nodes[i];
+        &self.order[n.lo..n.hi]
+    }
+
+    /// The features of node `i` that are in none of its children (all of them for a leaf; in a
+    /// chain, those of the side not followed).
+    pub fn own_features(&self, i: usize) -> Vec<u32> {
+        let n = &self.nodes[i];
+        let inside = |j: usize| {
+            [n.plus, n.minus]
+                .iter()
+                .flatten()
+                .any(|&c| (self.nodes[c].lo..self.nodes[c].hi).contains(&j))
+        };
+        (n.lo..n.hi)
+            .filter(|&j| !inside(j))
+            .map(|j| self.order[j])
+            .collect()
+    }
+
+    /// The deepest node on the all-`+` path from the root (`plus`), or the all-`−` path.
+    pub fn terminal(&self, plus: bool) -> Option<usize> {
+        let mut at = 0;
+        if self.nodes.is_empty() {
+            return None;
+        }
+        while let Some(next) = if plus {
+            self.nodes[at].plus
+        } else {
+            self.nodes[at].minus
+        } {
+            at = next;
+        }
+        (at != 0).then_some(at)
+    }
+
+    pub fn depth(&self) -> usize {
+        self.nodes.iter().map(|n| n.depth).max().unwrap_or(0)
+    }
+}
+
+/// The pivot of a node under `rule`; NaN when the rule has none (a degenerate node's μ̂).
+pub fn pivot(rule: Rule, stats: &SegmentStats) -> f64 {
+    match rule {
+        Rule::Mean => stats.baselines.mean,
+        Rule::Ald => stats.fit.params.loc,
+        Rule::Zero => 0.0,
+    }
+}
+
+/// The f32 threshold `t` such that, for every f32 `x`, `x >= t` exactly when `x >= pivot` in
+/// f64: the `+` child of a sorted segment starts at the partition point of `t`.
+pub fn threshold(pivot: f64) -> f32 {
+    let t = pivot as f32;
+    if (t as f64) < pivot {
+        t.next_up()
+    } else {
+        t
+    }
+}
+
+/// A node of the level being computed: where it goes, and which parent it hangs from.
+struct Pending {
+    row: usize,
+    parent: Option<(usize, bool)>,
+    path: String,
+    lo: usize,
+    hi: usize,
+}
+
+/// Grows the tree of every row of the backend's resident chunk, which must have been loaded
+/// with indices; `first_class` numbers the rows. `skipped` rows get empty trees.
+pub fn grow(
+    backend: &mut dyn Backend,
+    rows: usize,
+    cols: usize,
+    first_class: usize,
+    skipped: &[usize],
+    opts: &SplitOptions,
+) -> Result<Vec<ClassTree>> {
+    let mut trees: Vec<ClassTree> = (0..rows)
+        .map(|r| ClassTree {
+            class: first_class + r,
+            nodes: Vec::new(),
+            order: Vec::new(),
+            nonfinite: skipped.contains(&r),
+        })
+        .collect();
+    let mut level: Vec<Pending> = (0..rows)
+        .filter(|r| !skipped.contains(r))
+        .map(|row| Pending {
+            row,
+            parent: None,
+            path: "root".into(),
+            lo: 0,
+            hi: cols,
+        })
+        .collect();
+    let mut depth = 0;
+    while !level.is_empty() {
+        let segs: Vec<Segment> = level
+            .iter()
+            .map(|p| Segment::new(p.row, p.lo, p.hi))
+            .collect();
+        let stats = backend.describe(&segs)?;
+        let mut ids = Vec::with_capacity(level.len());
+        for (p, st) in level.iter().zip(&stats) {
+            let t = &mut trees[p.row];
+            let id = t.nodes.len();
+            t.nodes.push(Node {
+                path: p.path.clone(),
+                depth,
+                lo: p.lo,
+                hi: p.hi,
+                pivot: f64::NAN,
+                stats: *st,
+                plus: None,
+                minus: None,
+            });
+            match p.parent {
+                Some((parent, true)) => t.nodes[parent].plus = Some(id),
+                Some((parent, false)) => t.nodes[parent].minus = Some(id),
+                None => {}
+            }
+            ids.push(id);
+        }
+        // Nodes big enough, shallow enough and with a pivot are split at it.
+        let deeper = depth < opts.depth_limit();
+        let candidates: Vec<(usize, f64)> = level
+            .iter()
+            .zip(&stats)
+            .enumerate()
+            .filter(|(_, (p, _))| deeper && p.hi - p.lo >= opts.min_size.max(1))
+            .map(|(i, (_, st))| (i, pivot(opts.rule, st)))
+            .filter(|(_, pv)| pv.is_finite())
+            .collect();
+        let split_segs: Vec<Segment> = candidates.iter().map(|&(i, _)| segs[i]).collect();
+        let thresholds: Vec<f32> = candidates.iter().map(|&(_, pv)| threshold(pv)).collect();
+        let points = backend.partition_points(&split_segs, &thresholds, false)?;
+        let mut next = Vec::new();
+        for (&(i, pv), k) in candidates.iter().zip(points) {
+            let p = &level[i];
+            let k = k as usize;
+            // A pivot with every value on one side splits nothing: the node is a leaf.
+            if k <= p.lo || k >= p.hi {
+                continue;
+            }
+            trees[p.row].nodes[ids[i]].pivot = pv;
+            let (plus, minus) = match opts.shape {
+                Shape::Full => (true, true),
+                Shape::Chains if p.path == "root" => (true, true),
+                Shape::Chains => (p.path.ends_with('+'), p.path.ends_with('-')),
+            };
+            let stem = if p.path == "root" { "" } else { &p.path };
+            if plus {
+                next.push(Pending {
+                    row: p.row,
+                    parent: Some((ids[i], true)),
+                    path: format!("{stem}+"),
+                    lo: k,
+                    hi: p.hi,
+                });
+            }
+            if minus {
+                next.push(Pending {
+                    row: p.row,
+                    parent: Some((ids[i], false)),
+                    path: format!("{stem}-"),
+                    lo: p.lo,
+                    hi: k,
+                });
+            }
+        }
+        level = next;
+        depth += 1;
+    }
+    let whole: Vec<Segment> = (0..rows).map(|r| Segment::new(r, 0, cols)).collect();
+    for (t, s) in trees.iter_mut().zip(backend.read_sorted(&whole)?) {
+        if !t.nonfinite {
+            if s.indices.len() != cols {
+                return Err(Error::Invalid(
+                    "the chunk was sorted without feature indices; load it with indices".into(),
+                ));
+            }
+            t.order = s.indices;
+        }
+    }
+    Ok(trees)
+}
+
+/// Splits every class of `head`, chunk by chunk. `progress` is told how many rows are done.
+pub fn split_head(
+    head: &Head,
+    labels: &[String],
+    backend: &mut dyn Backend,
+    opts: &SplitOptions,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<ClassTree>> {
+    let (classes, cols) = (head.classes, head.features);
+    let chunk_rows = backend.max_chunk_rows(cols).clamp(1, classes.max(1));
+    let mut buf: Vec<f32> = Vec::new();
+    let mut trees = Vec::with_capacity(classes);
+    let mut first = 0;
+    while first < classes {
+        let count = chunk_rows.min(classes - first);
+        buf.resize(count * cols, 0.0);
+        let skipped: Vec<usize> =
+            analysis::read_chunk(head, labels, first, &mut buf, opts.skip_nonfinite)?
+                .into_iter()
+                .map(|(r, _)| r)
+                .collect();
+        backend.load_sorted(&buf, cols, true)?;
+        trees.extend(grow(backend, count, cols, first, &skipped, opts)?);
+        first += count;
+        progress(first);
+    }
+    Ok(trees)
+}
+
+/// The columns of `tree.csv`, in order (the issue's list, then the class label).
+pub const TREE_COLUMNS: [&str; 18] = [
+    "class",
+    "path",
+    "depth",
+    "count",
+    "pivot",
+    "min",
+    "max",
+    "loc",
+    "scale",
+    "kappa",
+    "nll",
+    "boundary",
+    "degenerate",
+    "ks",
+    "mean",
+    "std",
+    "aic_best",
+    "label",
+];
+
+fn num(buf: &mut ryu::Buffer, x: f64) -> String {
+    if x.is_finite() {
+        buf.format_finite(x).to_owned()
+    } else if x.is_nan() {
+        "NaN".into()
+    } else if x > 0.0 {
+        "inf".into()
+    } else {
+        "-inf".into()
+    }
+}
+
+fn flag(b: bool) -> &'static str {
+    if b {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+fn node_fields(buf: &mut ryu::Buffer, n: &Node) -> [String; 14] {
+    let (f, b) = (&n.stats.fit, &n.stats.baselines);
+    [
+        n.count().to_string(),
+        num(buf, n.pivot),
+        num(buf, b.min),
+        num(buf, b.max),
+        num(buf, f.params.loc),
+        num(buf, f.params.scale),
+        num(buf, f.params.kappa),
+        num(buf, f.nll),
+        flag(f.boundary).into(),
+        flag(f.degenerate).into(),
+        num(buf, n.stats.ks),
+        num(buf, b.mean),
+        num(buf, b.std()),
+        n.aic_best().map_or("NaN", Model::name).into(),
+    ]
+}
+
+/// `tree.csv`: a row per node, classes in order, each tree level by level.
+pub fn tree_csv(trees: &[ClassTree], labels: &[String]) -> Result<Vec<u8>> {
+    let render = |trees: &[ClassTree], header: bool| -> Result<Vec<u8>> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let err = |e: csv::Error| Error::Invalid(format!("cannot render tree.csv: {e}"));
+        if header {
+            w.write_record(TREE_COLUMNS).map_err(err)?;
+        }
+        let mut buf = ryu::Buffer::new();
+        for t in trees {
+            let label = labels.get(t.class).map(String::as_str).unwrap_or("");
+            for n in &t.nodes {
+                let mut rec = vec![t.class.to_string(), n.path.clone(), n.depth.to_string()];
+                rec.extend(node_fields(&mut buf, n));
+                rec.push(label.to_owned());
+                w.write_record(&rec).map_err(err)?;
+            }
+        }
+        w.into_inner()
+            .map_err(|e| Error::Invalid(format!("cannot render tree.csv: {e}")))
+    };
+    let mut out = render(&[], true)?;
+    let blocks: Vec<Vec<u8>> = trees
+        .par_chunks(256)
+        .map(|b| render(b, false))
+        .collect::<Result<_>>()?;
+    for b in blocks {
+        out.extend_from_slice(&b);
+    }
+    Ok(out)
+}
+
+fn joined(ix: &[u32]) -> String {
+    ix.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+}
+
+/// `leaves.csv`: per class, the terminal node of the all-`+` path (the features that speak
+/// most for the class) and of the all-`−` path (most against it), with their feature indices,
+/// space-separated, strongest first (largest weight first for `+`, most negative for `−`).
+pub fn leaves_csv(trees: &[ClassTree], labels: &[String]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let err = |e: csv::Error| Error::Invalid(format!("cannot render leaves.csv: {e}"));
+    w.write_record([
+        "class",
+        "label",
+        "plus_path",
+        "plus_count",
+        "plus_features",
+        "minus_path",
+        "minus_count",
+        "minus_features",
+    ])
+    .map_err(err)?;
+    for t in trees {
+        let side = |plus: bool| match t.terminal(plus) {
+            Some(i) => {
+                let mut f = t.features(i).to_vec();
+                if plus {
+                    f.reverse();
+                }
+                (
+                    t.nodes[i].path.clone(),
+                    t.nodes[i].count().to_string(),
+                    joined(&f),
+                )
+            }
+            None => (String::new(), "0".into(), String::new()),
+        };
+        let (pp, pc, pf) = side(true);
+        let (mp, mc, mf) = side(false);
+        w.write_record([
+            t.class.to_string(),
+            labels.get(t.class).cloned().unwrap_or_default(),
+            pp,
+            pc,
+            pf,
+            mp,
+            mc,
+            mf,
+        ])
+        .map_err(err)?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::Invalid(format!("cannot render leaves.csv: {e}")))
+}
+
+/// `tree.json`: per class, the nested tree; each node lists its `features` in none of its
+/// children, so a node's whole set is its own and its descendants'.
+pub fn write_tree_json(w: &mut dyn Write, trees: &[ClassTree], labels: &[String]) -> Result<()> {
+    fn node_json(t: &ClassTree, i: usize) -> serde_json::Value {
+        let n = &t.nodes[i];
+        let (f, b) = (&n.stats.fit, &n.stats.baselines);
+        let x = |v: f64| {
+            if v.is_finite() {
+                serde_json::json!(v)
+            } else {
+                serde_json::Value::Null
+            }
+        };
+        let children: Vec<serde_json::Value> = [n.plus, n.minus]
+            .iter()
+            .flatten()
+            .map(|&c| node_json(t, c))
+            .collect();
+        serde_json::json!({
+            "path": n.path,
+            "depth": n.depth,
+            "count": n.count(),
+            "pivot": x(n.pivot),
+            "min": x(b.min),
+            "max": x(b.max),
+            "loc": x(f.params.loc),
+            "scale": x(f.params.scale),
+            "kappa": x(f.params.kappa),
+            "nll": x(f.nll),
+            "boundary": f.boundary,
+            "degenerate": f.degenerate,
+            "ks": x(n.stats.ks),
+            "mean": x(b.mean),
+            "std": x(b.std()),
+            "aic_best": n.aic_best().map(Model::name),
+            "features": t.own_features(i),
+            "children": children,
+        })
+    }
+    let io = |e: std::io::Error| Error::Invalid(format!("cannot write tree.json: {e}"));
+    w.write_all(b"[\n").map_err(io)?;
+    for (k, t) in trees.iter().enumerate() {
+        let v = serde_json::json!({
+            "class": t.class,
+            "label": labels.get(t.class),
+            "nonfinite": t.nonfinite,
+            "root": if t.nodes.is_empty() { serde_json::Value::Null } else { node_json(t, 0) },
+        });
+        serde_json::to_writer(&mut *w, &v)
+            .map_err(|e| Error::Invalid(format!("cannot write tree.json: {e}")))?;
+        w.write_all(if k + 1 < trees.len() { b",\n" } else { b"\n" })
+            .map_err(io)?;
+    }
+    w.write_all(b"]\n").map_err(io)
+}
+
+/// The summary's section on the trees: depths, sizes, and the recursive hypothesis tested: how
+/// often a node below the root is itself best fitted by the ALD (AIC), by depth.
+pub fn summary_md(trees: &[ClassTree], opts: &SplitOptions) -> String {
+    let grown: Vec<&ClassTree> = trees.iter().filter(|t| !t.nodes.is_empty()).collect();
+    let depths: Vec<f64> = grown.iter().map(|t| t.depth() as f64).collect();
+    let sizes: Vec<f64> = grown.iter().map(|t| t.nodes.len() as f64).collect();
+    let mut s = String::new();
+    s.push_str("## Split trees (DESIGN.md 2.5)\n\n");
+    let capped = opts.capped(trees);
+    if capped > 0 {
+        s.push_str(&format!(
+            "**{capped} nodes reached the default depth cap of {DEPTH_CAP} and were not split \
+             further**: this rule peels off few values per level here; pass --max-depth to go \
+             deeper.\n\n"
+        ));
+    }
+    s.push_str(&format!(
+        "Rule `{}`, shape `{}`, min size {}, max depth {}: {} classes, {} nodes.\n\n",
+        serde_json::to_value(opts.rule)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        serde_json::to_value(opts.shape)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        opts.min_size,
+        opts.max_depth
+            .map_or(format!("none (cap {DEPTH_CAP})"), |d| d.to_string()),
+        grown.len(),
+        sizes.iter().sum::<f64>(),
+    ));
+    let q = |v: &[f64], p: f64| crate::report::quantile(v, p);
+    s.push_str("| per class | median | 5% | 95% | max |\n|---|---:|---:|---:|---:|\n");
+    for (what, v) in [("depth", &depths), ("nodes", &sizes)] {
+        s.push_str(&format!(
+            "| {what} | {} | {} | {} | {} |\n",
+            q(v, 0.5),
+            q(v, 0.05),
+            q(v, 0.95),
+            v.iter().copied().fold(0.0, f64::max)
+        ));
+    }
+    s.push_str(
+        "\nDo the parts follow an ALD again? Nodes below the root by depth, and which model \
+         fits each best by AIC:\n\n| depth | nodes | ALD | Gaussian | Laplace | undecided |\n\
+         |---:|---:|---:|---:|---:|---:|\n",
+    );
+    let max_depth = grown.iter().map(|t| t.depth()).max().unwrap_or(0);
+    for d in 1..=max_depth {
+        let mut wins = [0usize; 4];
+        for n in grown.iter().flat_map(|t| &t.nodes).filter(|n| n.depth == d) {
+            wins[match n.aic_best() {
+                Some(Model::Ald) => 0,
+                Some(Model::Gauss) => 1,
+                Some(Model::Laplace) => 2,
+                None => 3,
+            }] += 1;
+        }
+        let total: usize = wins.iter().sum();
+        let pct = |k: usize| format!("{:.1}%", 100.0 * wins[k] as f64 / total.max(1) as f64);
+        s.push_str(&format!(
+            "| {d} | {total} | {} | {} | {} | {} |\n",
+            pct(0),
+            pct(1),
+            pct(2),
+            pct(3)
+        ));
+    }
+    s
+}
