@@ -3,7 +3,7 @@
 //! `ald` holds the maths (DESIGN.md section 2), `head` loads checkpoints, `backend` the
 //! primitives each device implements, `analysis` the pipeline written once above them, `report`
 //! the files a run writes, `synth` seeded synthetic heads, `tree` the recursive split trees,
-//! `bench` the quick timing table.
+//! `bench` the quick timing table, `plots` the pictures.
 
 pub mod ald;
 pub mod analysis;
@@ -12,6 +12,7 @@ pub mod bench;
 pub mod contract;
 pub mod error;
 pub mod head;
+pub mod plots;
 pub mod report;
 pub mod synth;
 pub mod tree;

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use aldfit::analysis::{self, Options};
 use aldfit::backend::{self, BackendKind};
 use aldfit::head::{self, Head};
+use aldfit::plots;
 use aldfit::report::{self, InputInfo};
 use aldfit::tree::{self, Rule, Shape, SplitOptions};
 
@@ -145,6 +146,23 @@ impl SplitArgs {
     }
 }
 
+/// Pictures, written as PNG and SVG into OUT/plots/ and linked from summary.md.
+#[derive(Args, Clone)]
+struct PlotArgs {
+    /// Draw the plots: per-class fits, an overview of the head and (with split trees) the trees.
+    #[arg(long)]
+    plots: bool,
+    /// Classes to draw, by index or label, comma-separated (default: the best and worst by KS).
+    #[arg(long, value_delimiter = ',')]
+    plot_classes: Vec<String>,
+    /// How many of the worst-fitting classes (largest KS) to draw when no classes are given.
+    #[arg(long, default_value_t = 3)]
+    plot_worst: usize,
+    /// How many of the best-fitting classes (smallest KS) to draw when no classes are given.
+    #[arg(long, default_value_t = 3)]
+    plot_best: usize,
+}
+
 #[derive(Args)]
 struct SplitCommand {
     #[command(flatten)]
@@ -160,6 +178,8 @@ struct SplitCommand {
     skip_nonfinite: bool,
     #[command(flatten)]
     split: SplitArgs,
+    #[command(flatten)]
+    plots: PlotArgs,
     /// Do not print the summary.
     #[arg(long, short)]
     quiet: bool,
@@ -188,6 +208,8 @@ struct FitArgs {
     /// Also grow every class's split tree (as `aldfit split`, with the options below).
     #[arg(long)]
     split: bool,
+    #[command(flatten)]
+    plots: PlotArgs,
     #[command(flatten)]
     split_args: SplitArgs,
     /// Do not print the summary.
@@ -363,6 +385,36 @@ fn fit(args: FitArgs) -> Result<()> {
         write_trees(&args.out, trees, &labels)?;
         written.push_str(",tree.csv,leaves.csv,tree.json");
     }
+    if args.plots.plots {
+        let t = Instant::now();
+        let given = plots::resolve_classes(&args.plots.plot_classes, &labels, head.classes)?;
+        let picked = plots::pick_classes(
+            &analysis,
+            &given,
+            args.plots.plot_worst,
+            args.plots.plot_best,
+        );
+        let dir = args.out.join("plots");
+        let name = head_name(&head);
+        let mut links = vec![("overview of the head".to_owned(), "overview".to_owned())];
+        plots::overview(&dir, &name, &analysis)?;
+        let mut row = vec![0f32; head.features];
+        for &k in &picked {
+            head.read_rows(k, &mut row);
+            plots::class_fit(&dir, &name, k, &labels, &row, &analysis.classes[k])?;
+            links.push((class_title(k, &labels), format!("class-{k}")));
+            if let Some((trees, _)) = &trees {
+                plots::split_tree(&dir, &name, &labels, &trees[k])?;
+                links.push((
+                    format!("split tree of {}", class_title(k, &labels)),
+                    format!("tree-{k}"),
+                ));
+            }
+        }
+        summary.push_str(&plot_links(&links));
+        written.push_str(",plots/");
+        analysis.timings.add("plots", t);
+    }
     report::write_atomic(&args.out, "classes.csv", &csv)?;
     report::write_atomic(&args.out, "summary.md", summary.as_bytes())?;
     report::write_atomic(
@@ -379,6 +431,32 @@ fn fit(args: FitArgs) -> Result<()> {
         start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The head's file name, for plot titles.
+fn head_name(head: &Head) -> String {
+    head.path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| head.path.display().to_string())
+}
+
+fn class_title(k: usize, labels: &[String]) -> String {
+    match labels.get(k) {
+        Some(l) if !l.is_empty() => format!("class {k} ({l})"),
+        _ => format!("class {k}"),
+    }
+}
+
+/// The summary's section linking the plots (PNG shown, SVG beside it).
+fn plot_links(links: &[(String, String)]) -> String {
+    let mut s = String::from("\n## Plots\n\n");
+    for (what, stem) in links {
+        s.push_str(&format!(
+            "### {what}\n\n![{what}](plots/{stem}.png)\n\n([SVG](plots/{stem}.svg))\n\n"
+        ));
+    }
+    s
 }
 
 fn progress_bar(len: usize, msg: &'static str) -> ProgressBar {
@@ -449,6 +527,47 @@ fn split(args: SplitCommand) -> Result<()> {
         split_s
     );
     summary.push_str(&tree::summary_md(&trees, &opts));
+    report::ensure_dir(&args.out)?;
+    if args.plots.plots {
+        let given = plots::resolve_classes(&args.plots.plot_classes, &labels, head.classes)?;
+        let picked = if given.is_empty() {
+            // The best and worst roots by KS, as `fit` picks its classes.
+            let mut ranked: Vec<usize> = (0..trees.len())
+                .filter(|&k| {
+                    trees[k]
+                        .nodes
+                        .first()
+                        .is_some_and(|n| n.stats.ks.is_finite())
+                })
+                .collect();
+            ranked.sort_by(|&a, &b| {
+                trees[a].nodes[0]
+                    .stats
+                    .ks
+                    .total_cmp(&trees[b].nodes[0].stats.ks)
+            });
+            let mut p: Vec<usize> = ranked.iter().take(args.plots.plot_best).copied().collect();
+            for &k in ranked.iter().rev().take(args.plots.plot_worst) {
+                if !p.contains(&k) {
+                    p.push(k);
+                }
+            }
+            p
+        } else {
+            given
+        };
+        let dir = args.out.join("plots");
+        let name = head_name(&head);
+        let mut links = Vec::new();
+        for &k in &picked {
+            plots::split_tree(&dir, &name, &labels, &trees[k])?;
+            links.push((
+                format!("split tree of {}", class_title(k, &labels)),
+                format!("tree-{k}"),
+            ));
+        }
+        summary.push_str(&plot_links(&links));
+    }
     let run = serde_json::json!({
         "aldfit_version": env!("CARGO_PKG_VERSION"),
         "backend": info,
@@ -458,7 +577,6 @@ fn split(args: SplitCommand) -> Result<()> {
         "nodes": trees.iter().map(|t| t.nodes.len()).sum::<usize>(),
         "wall_s": start.elapsed().as_secs_f64(),
     });
-    report::ensure_dir(&args.out)?;
     write_trees(&args.out, &trees, &labels)?;
     report::write_atomic(&args.out, "summary.md", summary.as_bytes())?;
     report::write_atomic(

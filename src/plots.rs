@@ -1,0 +1,726 @@
+//! Pictures (PNG and SVG, through plotters): per-class fits, an overview of the whole head, and
+//! a class's split tree. Text is drawn with DejaVu Sans compiled into the binary, so rendering
+//! needs no display and no system fonts.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::ald::{Model, SeedLine};
+use crate::analysis::{Analysis, ClassResult};
+use crate::error::{Error, Result};
+use crate::tree::ClassTree;
+
+const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+
+/// Sizes of the figures, in pixels (PNG) and user units (SVG).
+pub const CLASS_SIZE: (u32, u32) = (1400, 560);
+pub const OVERVIEW_SIZE: (u32, u32) = (1500, 900);
+pub const TREE_SIZE: (u32, u32) = (1500, 820);
+
+fn font() -> Result<()> {
+    static DONE: OnceLock<bool> = OnceLock::new();
+    let ok = *DONE.get_or_init(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(
+            "the bundled font could not be loaded".into(),
+        ))
+    }
+}
+
+fn draw_err<E: std::fmt::Debug>(what: &str) -> impl Fn(E) -> Error + '_ {
+    move |e| Error::Invalid(format!("cannot draw {what}: {e:?}"))
+}
+
+/// Renders `draw` to `dir/name.png` and `dir/name.svg`, each through a temporary file renamed
+/// into place. Returns the two paths.
+fn render(
+    dir: &Path,
+    name: &str,
+    size: (u32, u32),
+    draw: &dyn Fn(&DrawingArea<BitMapBackend, Shift>) -> Result<()>,
+    draw_svg: &dyn Fn(&DrawingArea<SVGBackend, Shift>) -> Result<()>,
+) -> Result<[PathBuf; 2]> {
+    font()?;
+    std::fs::create_dir_all(dir).map_err(|err| Error::Write {
+        path: dir.to_owned(),
+        err,
+    })?;
+    let png = dir.join(format!("{name}.png"));
+    let svg = dir.join(format!("{name}.svg"));
+    let tmp_png = dir.join(format!(".{name}.tmp.png"));
+    let tmp_svg = dir.join(format!(".{name}.tmp.svg"));
+    {
+        let root = BitMapBackend::new(&tmp_png, size).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err(name))?;
+        draw(&root)?;
+        root.present().map_err(draw_err(name))?;
+    }
+    {
+        let root = SVGBackend::new(&tmp_svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err(name))?;
+        draw_svg(&root)?;
+        root.present().map_err(draw_err(name))?;
+    }
+    for (tmp, dst) in [(&tmp_png, &png), (&tmp_svg, &svg)] {
+        std::fs::rename(tmp, dst).map_err(|err| Error::Write {
+            path: dst.clone(),
+            err,
+        })?;
+    }
+    Ok([png, svg])
+}
+
+fn title_of(class: usize, labels: &[String]) -> String {
+    match labels.get(class) {
+        Some(l) if !l.is_empty() => format!("class {class} ({l})"),
+        _ => format!("class {class}"),
+    }
+}
+
+fn finite_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// Widens a degenerate range so that an axis can be drawn.
+fn padded(lo: f64, hi: f64) -> (f64, f64) {
+    if hi > lo {
+        let pad = 0.03 * (hi - lo);
+        (lo - pad, hi + pad)
+    } else {
+        let w = lo.abs().max(1e-3) * 0.1;
+        (lo - w, hi + w)
+    }
+}
+
+fn short(x: f64) -> String {
+    if !x.is_finite() {
+        "NaN".into()
+    } else if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e4) {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+/// Per class: the histogram with the fitted ALD, Gaussian and Laplace densities, and the
+/// study's view (log of sorted weights against rank, with its lines).
+pub fn class_fit(
+    dir: &Path,
+    head_name: &str,
+    class: usize,
+    labels: &[String],
+    row: &[f32],
+    result: &ClassResult,
+) -> Result<[PathBuf; 2]> {
+    let title = format!("{} — {head_name}", title_of(class, labels));
+    render(
+        dir,
+        &format!("class-{class}"),
+        CLASS_SIZE,
+        &|a| class_fit_on(a, &title, row, result),
+        &|a| class_fit_on(a, &title, row, result),
+    )
+}
+
+fn class_fit_on<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    row: &[f32],
+    c: &ClassResult,
+) -> Result<()> {
+    let e = draw_err("a class plot");
+    let root = root.titled(title, ("sans-serif", 24)).map_err(&e)?;
+    let (left, right) = root.split_horizontally(CLASS_SIZE.0 / 2);
+
+    // Histogram (as a density) with the three fitted laws.
+    let mut xs: Vec<f64> = row
+        .iter()
+        .map(|&x| x as f64)
+        .filter(|x| x.is_finite())
+        .collect();
+    xs.sort_by(f64::total_cmp);
+    let (lo, hi) = finite_range(xs.iter().copied()).unwrap_or((-1.0, 1.0));
+    let (lo, hi) = padded(lo, hi);
+    let bins = 60usize;
+    let width = (hi - lo) / bins as f64;
+    let mut counts = vec![0usize; bins];
+    for &x in &xs {
+        counts[(((x - lo) / width) as usize).min(bins - 1)] += 1;
+    }
+    let n = xs.len().max(1) as f64;
+    let dens: Vec<f64> = counts.iter().map(|&k| k as f64 / (n * width)).collect();
+    let (f, b) = (&c.stats.fit, &c.stats.baselines);
+    let grid: Vec<f64> = (0..=400)
+        .map(|i| lo + (hi - lo) * i as f64 / 400.0)
+        .collect();
+    let ald_curve: Vec<(f64, f64)> = if f.params.is_valid() {
+        grid.iter().map(|&x| (x, f.params.pdf(x))).collect()
+    } else {
+        Vec::new()
+    };
+    let sd = b.var.sqrt();
+    let gauss: Vec<(f64, f64)> = if sd > 0.0 {
+        grid.iter()
+            .map(|&x| {
+                let z = (x - b.mean) / sd;
+                (
+                    x,
+                    (-0.5 * z * z).exp() / (sd * (2.0 * std::f64::consts::PI).sqrt()),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let laplace: Vec<(f64, f64)> = if b.mad > 0.0 {
+        grid.iter()
+            .map(|&x| (x, (-(x - b.median).abs() / b.mad).exp() / (2.0 * b.mad)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let ymax = dens
+        .iter()
+        .copied()
+        .chain(ald_curve.iter().map(|p| p.1))
+        .chain(gauss.iter().map(|p| p.1))
+        .chain(laplace.iter().map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1e-9)
+        * 1.08;
+    let best = c.aic_best().map_or("none", Model::name);
+    let caption = if f.degenerate {
+        "weights (degenerate row: fewer than 3 distinct values, no fit)".to_owned()
+    } else {
+        format!(
+            "weights and fitted densities — best by AIC: {best}{}",
+            if f.boundary { " (boundary fit)" } else { "" }
+        )
+    };
+    let mut chart = ChartBuilder::on(&left)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(lo..hi, 0.0..ymax)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .x_desc("weight")
+        .y_desc("density")
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 15))
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(&e)?;
+    chart
+        .draw_series(dens.iter().enumerate().map(|(i, &d)| {
+            let x0 = lo + i as f64 * width;
+            Rectangle::new([(x0, 0.0), (x0 + width, d)], BLUE.mix(0.25).filled())
+        }))
+        .map_err(&e)?
+        .label(format!("{} weights", xs.len()))
+        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], BLUE.mix(0.25).filled()));
+    if !ald_curve.is_empty() {
+        chart
+            .draw_series(LineSeries::new(ald_curve, RED.stroke_width(2)))
+            .map_err(&e)?
+            .label(format!(
+                "ALD μ={} s={} κ={} KS={}",
+                short(f.params.loc),
+                short(f.params.scale),
+                short(f.params.kappa),
+                short(c.stats.ks)
+            ))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
+    }
+    if !gauss.is_empty() {
+        chart
+            .draw_series(LineSeries::new(gauss, GREEN.stroke_width(2)))
+            .map_err(&e)?
+            .label(format!("Gaussian mean={} sd={}", short(b.mean), short(sd)))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], GREEN.stroke_width(2)));
+    }
+    if !laplace.is_empty() {
+        chart
+            .draw_series(LineSeries::new(laplace, MAGENTA.stroke_width(2)))
+            .map_err(&e)?
+            .label(format!(
+                "Laplace median={} b={}",
+                short(b.median),
+                short(b.mad)
+            ))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], MAGENTA.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(("sans-serif", 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(&e)?;
+
+    // The study's view: ln v(i) against u = i/L for P and for N = −x, with the fitted lines.
+    let pos: Vec<f64> = xs.iter().copied().filter(|&x| x > 0.0).collect();
+    let neg: Vec<f64> = xs
+        .iter()
+        .rev()
+        .copied()
+        .filter(|&x| x < 0.0)
+        .map(|x| -x)
+        .collect();
+    let logs = |v: &[f64]| -> Vec<(f64, f64)> {
+        let l = v.len() as f64;
+        v.iter()
+            .enumerate()
+            .map(|(i, &x)| (i as f64 / l, x.ln()))
+            .collect()
+    };
+    let (p, q) = (logs(&pos), logs(&neg));
+    let (ylo, yhi) = finite_range(p.iter().chain(&q).map(|t| t.1)).unwrap_or((-1.0, 0.0));
+    let (ylo, yhi) = padded(ylo, yhi);
+    let mut chart = ChartBuilder::on(&right)
+        .caption(
+            "the study's view: log of sorted weights",
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..1.0, ylo..yhi)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .x_desc("rank u = i / L")
+        .y_desc("ln |weight|")
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 15))
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(&e)?;
+    let sides = [
+        ("positive", &p, &c.seed_pos, BLUE),
+        ("negative (−x)", &q, &c.seed_neg, RGBColor(230, 120, 0)),
+    ];
+    for (name, pts, line, colour) in sides {
+        if pts.is_empty() {
+            continue;
+        }
+        let step = (pts.len() / 600).max(1);
+        chart
+            .draw_series(
+                pts.iter()
+                    .step_by(step)
+                    .map(|&(u, t)| Circle::new((u, t), 2, colour.mix(0.5).filled())),
+            )
+            .map_err(&e)?
+            .label(format!("{name}: {} values", pts.len()))
+            .legend(move |(x, y)| Circle::new((x + 9, y), 4, colour.filled()));
+        if line.slope.is_finite() {
+            let at = |u: f64| line.slope * u + line.intercept;
+            chart
+                .draw_series(LineSeries::new(
+                    [(0.0, at(0.0)), (1.0, at(1.0))],
+                    colour.stroke_width(2),
+                ))
+                .map_err(&e)?
+                .label(format!(
+                    "line a={} b={} R²={}",
+                    short(line.slope),
+                    short(line.intercept),
+                    short(line.r2)
+                ))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font(("sans-serif", 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(&e)?;
+    Ok(())
+}
+
+/// Histogram of `values` (finite ones) into `area`.
+fn histogram_on<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    caption: &str,
+    x_desc: &str,
+    values: &[f64],
+    colour: RGBColor,
+) -> Result<()> {
+    let e = draw_err("the overview");
+    let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    let (lo, hi) = finite_range(v.iter().copied()).unwrap_or((0.0, 1.0));
+    let (lo, hi) = padded(lo, hi);
+    let bins = 40usize;
+    let width = (hi - lo) / bins as f64;
+    let mut counts = vec![0u32; bins];
+    for &x in &v {
+        counts[(((x - lo) / width) as usize).min(bins - 1)] += 1;
+    }
+    let ymax = (*counts.iter().max().unwrap_or(&1)).max(1) as f64 * 1.1;
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            format!("{caption} ({} classes)", v.len()),
+            ("sans-serif", 17),
+        )
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(lo..hi, 0.0..ymax)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc("classes")
+        .y_label_formatter(&|y: &f64| format!("{y:.0}"))
+        .x_labels(6)
+        .label_style(("sans-serif", 12))
+        .axis_desc_style(("sans-serif", 14))
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(&e)?;
+    chart
+        .draw_series(counts.iter().enumerate().map(|(i, &k)| {
+            let x0 = lo + i as f64 * width;
+            Rectangle::new(
+                [(x0, 0.0), (x0 + width, k as f64)],
+                colour.mix(0.6).filled(),
+            )
+        }))
+        .map_err(&e)?;
+    Ok(())
+}
+
+/// The whole head: histograms of κ, KS and the seed R², the AIC winners, and the study's scatter
+/// of the seed line's slope against its intercept.
+pub fn overview(dir: &Path, head_name: &str, analysis: &Analysis) -> Result<[PathBuf; 2]> {
+    render(
+        dir,
+        "overview",
+        OVERVIEW_SIZE,
+        &|a| overview_on(a, head_name, analysis),
+        &|a| overview_on(a, head_name, analysis),
+    )
+}
+
+fn overview_on<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    head_name: &str,
+    a: &Analysis,
+) -> Result<()> {
+    let e = draw_err("the overview");
+    let cls = &a.classes;
+    let root = root
+        .titled(
+            &format!("{head_name}: {} classes", cls.len()),
+            ("sans-serif", 24),
+        )
+        .map_err(&e)?;
+    let areas = root.split_evenly((2, 3));
+    let kappa: Vec<f64> = cls.iter().map(|c| c.stats.fit.params.kappa).collect();
+    let ks: Vec<f64> = cls.iter().map(|c| c.stats.ks).collect();
+    let r2p: Vec<f64> = cls.iter().map(|c| c.seed_pos.r2).collect();
+    let r2n: Vec<f64> = cls.iter().map(|c| c.seed_neg.r2).collect();
+    histogram_on(&areas[0], "ALD asymmetry κ", "κ", &kappa, BLUE)?;
+    histogram_on(&areas[1], "KS distance to the fitted ALD", "KS", &ks, RED)?;
+    histogram_on(&areas[3], "seed R², positive part", "R²", &r2p, GREEN)?;
+    histogram_on(
+        &areas[4],
+        "seed R², negative part",
+        "R²",
+        &r2n,
+        RGBColor(230, 120, 0),
+    )?;
+
+    // AIC winners.
+    let wins = crate::report::aic_wins(cls);
+    let names = ["ALD", "Gaussian", "Laplace", "none"];
+    let top = (*wins.iter().max().unwrap_or(&1)).max(1) as f64 * 1.15;
+    let mut chart = ChartBuilder::on(&areas[2])
+        .caption("best model by AIC", ("sans-serif", 17))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0..4.0, 0.0..top)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_label_formatter(&|y: &f64| format!("{y:.0}"))
+        .y_desc("classes")
+        .label_style(("sans-serif", 12))
+        .axis_desc_style(("sans-serif", 14))
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(&e)?;
+    for (i, &w) in wins.iter().enumerate() {
+        let colour = [RED, GREEN, MAGENTA, RGBColor(128, 128, 128)][i];
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(i as f64 + 0.15, 0.0), (i as f64 + 0.85, w as f64)],
+                colour.mix(0.6).filled(),
+            )))
+            .map_err(&e)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                format!("{}: {w}", names[i]),
+                (i as f64 + 0.17, w as f64 + top * 0.06),
+                ("sans-serif", 14),
+            )))
+            .map_err(&e)?;
+    }
+
+    // The study's scatter: slope a against intercept b of each class's seed lines.
+    let pts = |f: &dyn Fn(&ClassResult) -> &SeedLine| -> Vec<(f64, f64)> {
+        cls.iter()
+            .map(|c| (f(c).intercept, f(c).slope))
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .collect()
+    };
+    let (p, q) = (pts(&|c| &c.seed_pos), pts(&|c| &c.seed_neg));
+    let (xlo, xhi) = padded_range(p.iter().chain(&q).map(|t| t.0));
+    let (ylo, yhi) = padded_range(p.iter().chain(&q).map(|t| t.1));
+    let mut chart = ChartBuilder::on(&areas[5])
+        .caption(
+            "seed lines: slope a against intercept b",
+            ("sans-serif", 17),
+        )
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(xlo..xhi, ylo..yhi)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .x_desc("intercept b")
+        .y_desc("slope a")
+        .x_labels(6)
+        .label_style(("sans-serif", 12))
+        .axis_desc_style(("sans-serif", 14))
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(&e)?;
+    for (name, v, colour) in [
+        ("positive", &p, BLUE),
+        ("negative", &q, RGBColor(230, 120, 0)),
+    ] {
+        chart
+            .draw_series(
+                v.iter()
+                    .map(|&(x, y)| Circle::new((x, y), 2, colour.mix(0.5).filled())),
+            )
+            .map_err(&e)?
+            .label(name)
+            .legend(move |(x, y)| Circle::new((x + 9, y), 4, colour.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font(("sans-serif", 12))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(&e)?;
+    Ok(())
+}
+
+fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = finite_range(values).unwrap_or((0.0, 1.0));
+    padded(lo, hi)
+}
+
+/// The split tree of one class (the study's Figure 4, from data): a box per node with its path,
+/// size, fit and best model, children below their parent.
+pub fn split_tree(
+    dir: &Path,
+    head_name: &str,
+    labels: &[String],
+    tree: &ClassTree,
+) -> Result<[PathBuf; 2]> {
+    let title = format!(
+        "split tree of {} — {head_name}",
+        title_of(tree.class, labels)
+    );
+    render(
+        dir,
+        &format!("tree-{}", tree.class),
+        TREE_SIZE,
+        &|a| split_tree_on(a, &title, tree),
+        &|a| split_tree_on(a, &title, tree),
+    )
+}
+
+fn split_tree_on<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    t: &ClassTree,
+) -> Result<()> {
+    let e = draw_err("a split tree");
+    let root = root.titled(title, ("sans-serif", 24)).map_err(&e)?;
+    if t.nodes.is_empty() {
+        root.draw(&Text::new(
+            "no tree: the row was skipped (non-finite weights)",
+            (40, 40),
+            ("sans-serif", 18),
+        ))
+        .map_err(&e)?;
+        return Ok(());
+    }
+    // Leaves get consecutive slots left to right (the − side on the left); a parent sits
+    // above the middle of its children.
+    let mut x = vec![0.0f64; t.nodes.len()];
+    let mut next = 0.0;
+    fn place(t: &ClassTree, i: usize, x: &mut [f64], next: &mut f64) {
+        let n = &t.nodes[i];
+        let kids: Vec<usize> = [n.minus, n.plus].iter().flatten().copied().collect();
+        if kids.is_empty() {
+            x[i] = *next;
+            *next += 1.0;
+        } else {
+            for &k in &kids {
+                place(t, k, x, next);
+            }
+            x[i] = kids.iter().map(|&k| x[k]).sum::<f64>() / kids.len() as f64;
+        }
+    }
+    place(t, 0, &mut x, &mut next);
+    let slots = next.max(1.0);
+    let depth = t.depth() as f64 + 1.0;
+    let (w, h) = root.dim_in_pixel();
+    let (w, h) = (w as f64, h as f64);
+    let box_w = (w / slots - 10.0).clamp(60.0, 190.0);
+    let box_h = ((h - 20.0) / depth - 24.0).clamp(40.0, 92.0);
+    let centre = |i: usize| -> (i32, i32) {
+        let cx = (x[i] + 0.5) / slots * w;
+        let cy = 10.0 + (t.nodes[i].depth as f64 + 0.5) / depth * (h - 20.0);
+        (cx as i32, cy as i32)
+    };
+    for (i, n) in t.nodes.iter().enumerate() {
+        for c in [n.plus, n.minus].iter().flatten() {
+            let (a, b) = (centre(i), centre(*c));
+            root.draw(&PathElement::new(
+                vec![(a.0, a.1 + box_h as i32 / 2), (b.0, b.1 - box_h as i32 / 2)],
+                BLACK.mix(0.5),
+            ))
+            .map_err(&e)?;
+        }
+    }
+    let small = box_w < 120.0 || box_h < 60.0;
+    for (i, n) in t.nodes.iter().enumerate() {
+        let (cx, cy) = centre(i);
+        let best = n.aic_best();
+        let fill = match best {
+            Some(Model::Ald) => RGBColor(255, 225, 225),
+            Some(Model::Gauss) => RGBColor(225, 245, 225),
+            Some(Model::Laplace) => RGBColor(245, 225, 245),
+            None => RGBColor(235, 235, 235),
+        };
+        let (x0, y0) = (cx - box_w as i32 / 2, cy - box_h as i32 / 2);
+        let (x1, y1) = (cx + box_w as i32 / 2, cy + box_h as i32 / 2);
+        root.draw(&Rectangle::new([(x0, y0), (x1, y1)], fill.filled()))
+            .map_err(&e)?;
+        root.draw(&Rectangle::new([(x0, y0), (x1, y1)], BLACK.mix(0.6)))
+            .map_err(&e)?;
+        let f = &n.stats.fit;
+        let mut lines = vec![format!("{}  n={}", n.path, n.count())];
+        if !small {
+            lines.push(format!(
+                "κ={} KS={}",
+                short(f.params.kappa),
+                short(n.stats.ks)
+            ));
+            lines.push(format!(
+                "best: {}{}",
+                best.map_or("none", Model::name),
+                if f.boundary { " (bnd)" } else { "" }
+            ));
+            if n.pivot.is_finite() {
+                lines.push(format!("pivot {}", short(n.pivot)));
+            }
+        } else {
+            lines.push(best.map_or("none", Model::name).to_owned());
+        }
+        let size = if small { 11 } else { 13 };
+        for (k, line) in lines.iter().enumerate() {
+            root.draw(&Text::new(
+                line.clone(),
+                (x0 + 5, y0 + 4 + k as i32 * (size + 4)),
+                ("sans-serif", size),
+            ))
+            .map_err(&e)?;
+        }
+    }
+    root.draw(&Text::new(
+        "box colour: best model by AIC (red ALD, green Gaussian, purple Laplace); + = weights ≥ pivot, − = below",
+        (10, h as i32 - 18),
+        ("sans-serif", 13).into_font().color(&BLACK.mix(0.7)),
+    ))
+    .map_err(&e)?;
+    Ok(())
+}
+
+/// Classes picked for per-class plots: the given ones, or the `worst` worst and `best` best by
+/// KS (classes without a KS left out).
+pub fn pick_classes(analysis: &Analysis, given: &[usize], worst: usize, best: usize) -> Vec<usize> {
+    if !given.is_empty() {
+        return given.to_vec();
+    }
+    let ranked = crate::report::ranked_by_ks(&analysis.classes);
+    let mut out: Vec<usize> = ranked.iter().take(best).copied().collect();
+    for &k in ranked.iter().rev().take(worst) {
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    out
+}
+
+/// Resolves `--plot-classes` items: class indices, or labels (exact, then case-insensitive).
+pub fn resolve_classes(items: &[String], labels: &[String], classes: usize) -> Result<Vec<usize>> {
+    items
+        .iter()
+        .map(|s| {
+            let s = s.trim();
+            if let Ok(k) = s.parse::<usize>() {
+                return if k < classes {
+                    Ok(k)
+                } else {
+                    Err(Error::Invalid(format!(
+                        "--plot-classes: class {k} does not exist (the head has {classes})"
+                    )))
+                };
+            }
+            labels
+                .iter()
+                .position(|l| l == s)
+                .or_else(|| labels.iter().position(|l| l.eq_ignore_ascii_case(s)))
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "--plot-classes: `{s}` is neither a class index nor a label"
+                    ))
+                })
+        })
+        .collect()
+}
