@@ -1,7 +1,11 @@
-//! Criterion benchmarks of the analysis and of each backend primitive, per backend and shape,
-//! on seeded synthetic ALD heads. Throughput is bytes of f32 input, so criterion reports GB/s.
+//! Criterion benchmarks of the whole analysis, the split trees and each backend primitive, per
+//! backend and shape, on seeded synthetic ALD heads of the shapes of real classifier heads.
+//! Throughput is bytes of f32 input, so criterion reports GB/s; GPU work is synchronised inside
+//! the timed loop; ids name the backend, its device and the shape.
 //!
-//! Shapes: `ALDFIT_BENCH_SHAPES=1000x2048,32000x4096` (the default).
+//! Shapes: `ALDFIT_BENCH_SHAPES=1000x2048,32000x4096` (default: every shape in [`MODELS`]).
+//! The CPU takes shapes up to `ALDFIT_BENCH_HOST_MAX_MB` (default 128) and a software adapter
+//! up to 32 MB: the largest heads would take the CPU tens of minutes under criterion's sampling.
 
 use std::time::Duration;
 
@@ -13,15 +17,32 @@ use aldfit::backend::{self, Backend, BackendKind, Segment, Side};
 use aldfit::head::Head;
 use aldfit::synth;
 
+/// Classifier heads of real models: (classes, features, model).
+const MODELS: [(usize, usize, &str); 9] = [
+    (1000, 512, "ResNet-18"),
+    (1000, 1280, "EfficientNet-Lite0"),
+    (1000, 2048, "ResNet-50"),
+    (6625, 120, "PP-OCRv4"),
+    (21843, 1024, "ViT-L ImageNet-21k"),
+    (30522, 768, "BERT"),
+    (128256, 4096, "Llama-3-8B"),
+    (151936, 3584, "Qwen2-7B"),
+    (256000, 2304, "Gemma-2-2B"),
+];
+
 fn shapes() -> Vec<(usize, usize)> {
-    std::env::var("ALDFIT_BENCH_SHAPES")
-        .unwrap_or_else(|_| "1000x2048,32000x4096".into())
-        .split(',')
-        .filter_map(|s| {
-            let (c, f) = s.trim().split_once('x')?;
-            Some((c.parse().ok()?, f.parse().ok()?))
-        })
-        .collect()
+    match std::env::var("ALDFIT_BENCH_SHAPES") {
+        Ok(list) => aldfit::bench::parse_shapes(&list).expect("ALDFIT_BENCH_SHAPES"),
+        Err(_) => MODELS.iter().map(|&(c, f, _)| (c, f)).collect(),
+    }
+}
+
+/// `CLASSESxFEATURES`, with the model whose head has that shape.
+fn shape_id(classes: usize, features: usize) -> String {
+    match MODELS.iter().find(|m| m.0 == classes && m.1 == features) {
+        Some(m) => format!("{classes}x{features} ({})", m.2),
+        None => format!("{classes}x{features}"),
+    }
 }
 
 fn backends() -> Vec<Box<dyn Backend>> {
@@ -44,19 +65,34 @@ fn id(b: &dyn Backend) -> String {
 }
 
 fn bench(c: &mut Criterion) {
+    let host_max: u64 = std::env::var("ALDFIT_BENCH_HOST_MAX_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128)
+        << 20;
     for (classes, features) in shapes() {
-        let shape = format!("{classes}x{features}");
-        let (values, truth) = synth::ald_head(classes, features, 42);
-        let head = Head::from_f32(&shape, classes, features, &values).expect("synthetic head");
+        let shape = shape_id(classes, features);
         let bytes = (classes * features * 4) as u64;
+        let mut made = None;
         let big = bytes > 64 << 20;
 
         for mut b in backends() {
             let name = id(b.as_ref());
-            if b.info().software && bytes > 32 << 20 {
+            let info = b.info();
+            if info.software && bytes > 32 << 20 {
                 eprintln!("bench: skipping {shape} on {name}: a software adapter would take hours");
                 continue;
             }
+            if info.name == "cpu" && bytes > host_max {
+                eprintln!(
+                    "bench: skipping {shape} on the CPU (over ALDFIT_BENCH_HOST_MAX_MB={})",
+                    host_max >> 20
+                );
+                continue;
+            }
+            let (values, truth) =
+                &*made.get_or_insert_with(|| synth::ald_head(classes, features, 42));
+            let head = Head::from_f32(&shape, classes, features, values).expect("synthetic head");
             let mut group = c.benchmark_group("analysis");
             group.throughput(Throughput::Bytes(bytes));
             if big {
@@ -126,6 +162,22 @@ fn bench(c: &mut Criterion) {
                     bench.iter(|| {
                         b.sort_uploaded(true).expect("sort");
                         b.synchronize().expect("sync")
+                    })
+                },
+            );
+            // One level of the split trees: every row's root described, then split at its mean.
+            b.sort_uploaded(true).expect("sort");
+            group.bench_function(
+                BenchmarkId::new(format!("{name}/split-level"), &cid),
+                |bench| {
+                    bench.iter(|| {
+                        let stats = b.describe(&segs).expect("describe");
+                        let pivots: Vec<f32> = stats
+                            .iter()
+                            .map(|s| aldfit::tree::threshold(s.baselines.mean))
+                            .collect();
+                        b.partition_points(&segs, &pivots, false)
+                            .expect("partition")
                     })
                 },
             );
