@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The exact ALD fit of DESIGN.md 2.2 done the numpy way (sort, cumsum, argmin, float64), timed
-on the same seeded-shape heads as `cargo bench`, plus scipy's generic fit on a few rows.
+on the same seeded-shape heads as `cargo bench`, plus scipy's generic fit on a few rows. With
+--full, also the whole per-class analysis aldfit computes (fit, KS, baselines, seed lines).
 
-    python3 bench/numpy_reference.py [--shapes 1000x2048,32000x4096] [--check aldfit-out/classes.csv]
+    python3 bench/numpy_reference.py [--shapes 1000x2048,32000x4096] [--full] [--check aldfit-out/classes.csv]
 
 With --check, it also compares aldfit's classes.csv for the bundled head with numpy's exact fit
 (NLL) and with scipy.stats.laplace_asymmetric.fit on a few classes.
@@ -35,6 +36,56 @@ def exact_fit(w):
     scale = (a * b) ** 0.25 * (np.sqrt(a) + np.sqrt(b))
     nll = n * (2 * np.log(np.sqrt(a) + np.sqrt(b)) + 1)
     return x[rows, best], scale, kappa, nll
+
+
+def full_analysis(w):
+    """What `aldfit fit` computes per class, vectorised over rows in float64: the exact fit, KS at
+    the fitted parameters, the Gaussian and Laplace baselines, and both seed lines."""
+    x = np.sort(w.astype(np.float64), axis=1)
+    rows, n = x.shape
+    c = np.cumsum(x, axis=1)
+    j = np.arange(n)
+    above = (c[:, -1:] - c) - (n - 1 - j) * x
+    below = (j + 1) * x - c
+    obj = np.sqrt(np.maximum(above, 0)) + np.sqrt(np.maximum(below, 0))
+    obj = np.where((above > 0) & (below > 0), obj, np.inf)
+    best = np.argmin(obj, axis=1)
+    r = np.arange(rows)
+    a = above[r, best] / n
+    b = below[r, best] / n
+    kappa = (b / a) ** 0.25
+    scale = (a * b) ** 0.25 * (np.sqrt(a) + np.sqrt(b))
+    loc = x[r, best]
+    # KS at the fitted ALD.
+    k2 = (kappa * kappa)[:, None]
+    d = x - loc[:, None]
+    ks_ = (kappa / scale)[:, None]
+    cdf = np.where(d >= 0, 1 - np.exp(-ks_ * np.maximum(d, 0)) / (1 + k2),
+                   k2 / (1 + k2) * np.exp(np.minimum(d, 0) / (kappa * scale)[:, None]))
+    ks = np.maximum((j + 1) / n - cdf, cdf - j / n).max(axis=1)
+    # Baselines.
+    var = x.var(axis=1)
+    med = np.median(x, axis=1)
+    mad = np.abs(x - med[:, None]).mean(axis=1)
+    nll_gauss = n / 2 * (np.log(2 * np.pi * var) + 1)
+    nll_laplace = n * (np.log(2 * mad) + 1)
+    # The study's seed lines on each side: least squares of log |x| on rank / L, vectorised
+    # with the side's values masked (the positive part is a suffix of each sorted row).
+    lines = []
+    for side in (x, -x[:, ::-1]):
+        keep = side > 0
+        L = keep.sum(axis=1, keepdims=True)
+        u = np.where(keep, (j - (n - L)) / np.maximum(L, 1), 0.0)
+        t = np.where(keep, np.log(np.where(keep, side, 1.0)), 0.0)
+        su, st = u.sum(axis=1), t.sum(axis=1)
+        suu, sut, stt = (u * u).sum(axis=1), (u * t).sum(axis=1), (t * t).sum(axis=1)
+        Lf = L[:, 0].astype(np.float64)
+        cov = sut - su * st / Lf
+        var_u = suu - su * su / Lf
+        var_t = stt - st * st / Lf
+        slope = cov / var_u
+        lines.append((slope, st / Lf - slope * su / Lf, cov * cov / (var_u * var_t)))
+    return loc, scale, kappa, ks, nll_gauss, nll_laplace, lines
 
 
 def synthetic(classes, features, seed=42):
@@ -73,14 +124,21 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="1000x2048,32000x4096")
     ap.add_argument("--check", help="aldfit classes.csv of the bundled head to compare with")
+    ap.add_argument("--full", action="store_true",
+                    help="also time the whole per-class analysis aldfit computes, the numpy way")
     ap.add_argument("--head", default="assets/efficientnet_lite0_imagenet_fc.safetensors")
     args = ap.parse_args()
     for shape in args.shapes.split(","):
         classes, features = map(int, shape.split("x"))
         w = synthetic(classes, features)
-        t = best_time(lambda: exact_fit(w), 3 if classes * features < 50_000_000 else 1)
+        repeats = 3 if classes * features < 50_000_000 else 1
+        t = best_time(lambda: exact_fit(w), repeats)
         gbps = w.nbytes / t / 1e9
         print(f"numpy exact fit {shape}: {t * 1e3:.1f} ms ({gbps:.2f} GB/s)")
+        if args.full:
+            t = best_time(lambda: full_analysis(w), repeats)
+            print(f"numpy full per-class analysis (fit, KS, baselines, seed lines) {shape}: "
+                  f"{t * 1e3:.1f} ms ({w.nbytes / t / 1e9:.2f} GB/s)")
     try:
         from scipy import stats
         w = synthetic(20, 2048)
