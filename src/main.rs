@@ -303,15 +303,7 @@ fn open_head(args: &HeadArgs) -> Result<(Head, Vec<String>, Option<String>)> {
 fn fit(args: FitArgs) -> Result<()> {
     let start = Instant::now();
     let (head, labels, labels_from) = open_head(&args.head)?;
-    let mut passed_over = Vec::new();
-    let mut backend = backend::create_noting(args.backend, &mut |why| passed_over.push(why))?;
-    let info = backend.info();
-    eprintln!("aldfit: backend {} on {}", info.name, info.device);
-    if info.name == "cpu" {
-        for why in &passed_over {
-            eprintln!("aldfit: (auto) {why}");
-        }
-    }
+    let mut backend = open_backend(args.backend)?;
 
     let bar = progress_bar(head.classes, "fitting");
     let pooled = match args.pooled {
@@ -459,6 +451,21 @@ fn plot_links(links: &[(String, String)]) -> String {
     s
 }
 
+/// Creates the backend asked for and says which it is; when `auto` ends on the CPU, also why it
+/// passed over each GPU backend.
+fn open_backend(kind: BackendKind) -> Result<Box<dyn backend::Backend>> {
+    let mut passed_over = Vec::new();
+    let backend = backend::create_noting(kind, &mut |why| passed_over.push(why))?;
+    let info = backend.info();
+    eprintln!("aldfit: backend {} on {}", info.name, info.device);
+    if info.name == "cpu" {
+        for why in &passed_over {
+            eprintln!("aldfit: (auto) {why}");
+        }
+    }
+    Ok(backend)
+}
+
 fn progress_bar(len: usize, msg: &'static str) -> ProgressBar {
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new(len as u64)
@@ -486,15 +493,8 @@ fn write_trees(out: &Path, trees: &[tree::ClassTree], labels: &[String]) -> Resu
 fn split(args: SplitCommand) -> Result<()> {
     let start = Instant::now();
     let (head, labels, labels_from) = open_head(&args.head)?;
-    let mut passed_over = Vec::new();
-    let mut backend = backend::create_noting(args.backend, &mut |why| passed_over.push(why))?;
+    let mut backend = open_backend(args.backend)?;
     let info = backend.info();
-    eprintln!("aldfit: backend {} on {}", info.name, info.device);
-    if info.name == "cpu" {
-        for why in &passed_over {
-            eprintln!("aldfit: (auto) {why}");
-        }
-    }
     let hasher = std::thread::spawn({
         let head = head.clone();
         move || head.file_sha256()

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -75,6 +76,72 @@ fn render(
         })?;
     }
     Ok([png, svg])
+}
+
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A captioned chart over `x` × `y` in `area`, laid out as every panel here: `big` for the
+/// two halves of a class plot, otherwise a panel of the overview.
+fn panel<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+    big: bool,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<Chart<'a, DB>> {
+    let (size, margin, xa, ya) = if big {
+        (18, 12, 44, 64)
+    } else {
+        (17, 10, 40, 50)
+    };
+    ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", size))
+        .margin(margin)
+        .x_label_area_size(xa)
+        .y_label_area_size(ya)
+        .build_cartesian_2d(x, y)
+        .map_err(draw_err(caption))
+}
+
+/// Labelled axes, without the minor grid; `counts` prints the y labels as integers.
+fn axes<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    x_desc: &str,
+    y_desc: &str,
+    big: bool,
+    counts: bool,
+) -> Result<()> {
+    let (label, desc) = if big { (13, 15) } else { (12, 14) };
+    let integer = |y: &f64| format!("{y:.0}");
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style(("sans-serif", label))
+        .axis_desc_style(("sans-serif", desc))
+        .light_line_style(WHITE);
+    if !big {
+        mesh.x_labels(6);
+    }
+    if counts {
+        mesh.y_label_formatter(&integer);
+    }
+    mesh.draw().map_err(draw_err("axes"))
+}
+
+/// The legend box, in the same style everywhere.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    position: SeriesLabelPosition,
+    size: u32,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(("sans-serif", size))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(draw_err("a legend"))
 }
 
 fn title_of(class: usize, labels: &[String]) -> String {
@@ -210,22 +277,8 @@ fn class_fit_on<DB: DrawingBackend>(
             if f.boundary { " (boundary fit)" } else { "" }
         )
     };
-    let mut chart = ChartBuilder::on(&left)
-        .caption(caption, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
-        .build_cartesian_2d(lo..hi, 0.0..ymax)
-        .map_err(&e)?;
-    chart
-        .configure_mesh()
-        .x_desc("weight")
-        .y_desc("density")
-        .label_style(("sans-serif", 13))
-        .axis_desc_style(("sans-serif", 15))
-        .light_line_style(WHITE)
-        .draw()
-        .map_err(&e)?;
+    let mut chart = panel(&left, &caption, true, lo..hi, 0.0..ymax)?;
+    axes(&mut chart, "weight", "density", true, false)?;
     chart
         .draw_series(dens.iter().enumerate().map(|(i, &d)| {
             let x0 = lo + i as f64 * width;
@@ -265,14 +318,7 @@ fn class_fit_on<DB: DrawingBackend>(
             ))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], MAGENTA.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(("sans-serif", 13))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()
-        .map_err(&e)?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
 
     // The study's view: ln v(i) against u = i/L for P and for N = −x, with the fitted lines.
     let pos: Vec<f64> = xs.iter().copied().filter(|&x| x > 0.0).collect();
@@ -293,25 +339,14 @@ fn class_fit_on<DB: DrawingBackend>(
     let (p, q) = (logs(&pos), logs(&neg));
     let (ylo, yhi) = finite_range(p.iter().chain(&q).map(|t| t.1)).unwrap_or((-1.0, 0.0));
     let (ylo, yhi) = padded(ylo, yhi);
-    let mut chart = ChartBuilder::on(&right)
-        .caption(
-            "the study's view: log of sorted weights",
-            ("sans-serif", 18),
-        )
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0.0..1.0, ylo..yhi)
-        .map_err(&e)?;
-    chart
-        .configure_mesh()
-        .x_desc("rank u = i / L")
-        .y_desc("ln |weight|")
-        .label_style(("sans-serif", 13))
-        .axis_desc_style(("sans-serif", 15))
-        .light_line_style(WHITE)
-        .draw()
-        .map_err(&e)?;
+    let mut chart = panel(
+        &right,
+        "the study's view: log of sorted weights",
+        true,
+        0.0..1.0,
+        ylo..yhi,
+    )?;
+    axes(&mut chart, "rank u = i / L", "ln |weight|", true, false)?;
     let sides = [
         ("positive", &p, &c.seed_pos, BLUE),
         ("negative (−x)", &q, &c.seed_neg, RGBColor(230, 120, 0)),
@@ -349,14 +384,7 @@ fn class_fit_on<DB: DrawingBackend>(
                 });
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font(("sans-serif", 13))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()
-        .map_err(&e)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight, 13)?;
     Ok(())
 }
 
@@ -379,27 +407,14 @@ fn histogram_on<DB: DrawingBackend>(
         counts[(((x - lo) / width) as usize).min(bins - 1)] += 1;
     }
     let ymax = (*counts.iter().max().unwrap_or(&1)).max(1) as f64 * 1.1;
-    let mut chart = ChartBuilder::on(area)
-        .caption(
-            format!("{caption} ({} classes)", v.len()),
-            ("sans-serif", 17),
-        )
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(lo..hi, 0.0..ymax)
-        .map_err(&e)?;
-    chart
-        .configure_mesh()
-        .x_desc(x_desc)
-        .y_desc("classes")
-        .y_label_formatter(&|y: &f64| format!("{y:.0}"))
-        .x_labels(6)
-        .label_style(("sans-serif", 12))
-        .axis_desc_style(("sans-serif", 14))
-        .light_line_style(WHITE)
-        .draw()
-        .map_err(&e)?;
+    let mut chart = panel(
+        area,
+        &format!("{caption} ({} classes)", v.len()),
+        false,
+        lo..hi,
+        0.0..ymax,
+    )?;
+    axes(&mut chart, x_desc, "classes", false, true)?;
     chart
         .draw_series(counts.iter().enumerate().map(|(i, &k)| {
             let x0 = lo + i as f64 * width;
@@ -457,13 +472,7 @@ fn overview_on<DB: DrawingBackend>(
     let wins = crate::report::aic_wins(cls);
     let names = ["ALD", "Gaussian", "Laplace", "none"];
     let top = (*wins.iter().max().unwrap_or(&1)).max(1) as f64 * 1.15;
-    let mut chart = ChartBuilder::on(&areas[2])
-        .caption("best model by AIC", ("sans-serif", 17))
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0.0..4.0, 0.0..top)
-        .map_err(&e)?;
+    let mut chart = panel(&areas[2], "best model by AIC", false, 0.0..4.0, 0.0..top)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -502,26 +511,14 @@ fn overview_on<DB: DrawingBackend>(
     let (p, q) = (pts(&|c| &c.seed_pos), pts(&|c| &c.seed_neg));
     let (xlo, xhi) = padded_range(p.iter().chain(&q).map(|t| t.0));
     let (ylo, yhi) = padded_range(p.iter().chain(&q).map(|t| t.1));
-    let mut chart = ChartBuilder::on(&areas[5])
-        .caption(
-            "seed lines: slope a against intercept b",
-            ("sans-serif", 17),
-        )
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(xlo..xhi, ylo..yhi)
-        .map_err(&e)?;
-    chart
-        .configure_mesh()
-        .x_desc("intercept b")
-        .y_desc("slope a")
-        .x_labels(6)
-        .label_style(("sans-serif", 12))
-        .axis_desc_style(("sans-serif", 14))
-        .light_line_style(WHITE)
-        .draw()
-        .map_err(&e)?;
+    let mut chart = panel(
+        &areas[5],
+        "seed lines: slope a against intercept b",
+        false,
+        xlo..xhi,
+        ylo..yhi,
+    )?;
+    axes(&mut chart, "intercept b", "slope a", false, false)?;
     for (name, v, colour) in [
         ("positive", &p, BLUE),
         ("negative", &q, RGBColor(230, 120, 0)),
@@ -535,14 +532,7 @@ fn overview_on<DB: DrawingBackend>(
             .label(name)
             .legend(move |(x, y)| Circle::new((x + 9, y), 4, colour.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(("sans-serif", 12))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()
-        .map_err(&e)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 12)?;
     Ok(())
 }
 

@@ -50,7 +50,7 @@ pub const CLASS_COLUMNS: &[&str] = &[
 ];
 
 /// Shortest text that parses back to the same f64 (`NaN`, `inf` for the special values).
-fn float_into(buf: &mut ryu::Buffer, x: f64) -> &str {
+pub(crate) fn float_into(buf: &mut ryu::Buffer, x: f64) -> &str {
     if x.is_finite() {
         buf.format_finite(x)
     } else if x.is_nan() {
@@ -70,7 +70,7 @@ enum Field {
     Float(f64),
 }
 
-fn flag(b: bool) -> &'static str {
+pub(crate) fn flag(b: bool) -> &'static str {
     if b {
         "1"
     } else {

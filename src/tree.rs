@@ -383,24 +383,10 @@ pub const TREE_COLUMNS: [&str; 18] = [
 ];
 
 fn num(buf: &mut ryu::Buffer, x: f64) -> String {
-    if x.is_finite() {
-        buf.format_finite(x).to_owned()
-    } else if x.is_nan() {
-        "NaN".into()
-    } else if x > 0.0 {
-        "inf".into()
-    } else {
-        "-inf".into()
-    }
+    crate::report::float_into(buf, x).to_owned()
 }
 
-fn flag(b: bool) -> &'static str {
-    if b {
-        "1"
-    } else {
-        "0"
-    }
-}
+use crate::report::flag;
 
 fn node_fields(buf: &mut ryu::Buffer, n: &Node) -> [String; 14] {
     let (f, b) = (&n.stats.fit, &n.stats.baselines);

@@ -4,8 +4,8 @@
 use rayon::prelude::*;
 
 use super::{
-    check_lengths, check_rows, Backend, BackendInfo, RowSummary, Segment, SegmentStats, Side,
-    SortedSegment,
+    check_lengths, check_rows, check_segments, check_whole_rows, Backend, BackendInfo, RowSummary,
+    Segment, SegmentStats, Side, SortedSegment,
 };
 use crate::ald::{self, AldFit, AldParams, Baselines, NllGrad, SeedLine};
 use crate::error::{Error, Result};
@@ -37,15 +37,7 @@ impl CpuBackend {
     }
 
     fn check(&self, segs: &[Segment]) -> Result<()> {
-        for s in segs {
-            if s.row as usize >= self.rows || s.lo > s.hi || s.hi as usize > self.cols {
-                return Err(Error::Invalid(format!(
-                    "segment {s:?} is outside the resident chunk of {} rows × {} values",
-                    self.rows, self.cols
-                )));
-            }
-        }
-        Ok(())
+        check_segments(segs, self.rows, self.cols)
     }
 
     /// Runs `f` on every segment's sorted values, in parallel.
@@ -65,12 +57,7 @@ impl CpuBackend {
 
     /// Makes `rows` the resident chunk (unsorted yet), handing the previous buffer back in it.
     fn take_chunk(&mut self, rows: &mut Vec<f32>, cols: usize) -> Result<()> {
-        if cols == 0 || !rows.len().is_multiple_of(cols) {
-            return Err(Error::Invalid(format!(
-                "{} values are not whole rows of {cols}",
-                rows.len()
-            )));
-        }
+        check_whole_rows(rows.len(), cols)?;
         self.cols = cols;
         self.rows = rows.len() / cols;
         std::mem::swap(&mut self.values, rows);
@@ -108,12 +95,7 @@ impl Backend for CpuBackend {
     }
 
     fn upload(&mut self, rows: &[f32], cols: usize) -> Result<()> {
-        if cols == 0 || !rows.len().is_multiple_of(cols) {
-            return Err(Error::Invalid(format!(
-                "{} values are not whole rows of {cols}",
-                rows.len()
-            )));
-        }
+        check_whole_rows(rows.len(), cols)?;
         self.uploaded.clear();
         self.uploaded.extend_from_slice(rows);
         self.uploaded_cols = cols;

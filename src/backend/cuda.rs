@@ -20,7 +20,8 @@ use cudarc::driver::{
 use cudarc::nvrtc::{CompileError, CompileOptions, Ptx};
 
 use super::{
-    check_lengths, check_rows, Backend, BackendInfo, Segment, SegmentStats, Side, SortedSegment,
+    check_lengths, check_rows, check_segments, check_whole_rows, Backend, BackendInfo, Segment,
+    SegmentStats, Side, SortedSegment,
 };
 use crate::ald::{self, AldFit, AldParams, Baselines, NllGrad, SeedLine, TailSums};
 use crate::error::{Error, Result};
@@ -353,14 +354,7 @@ impl CudaBackend {
             .resident
             .as_ref()
             .ok_or_else(|| Error::Invalid("no chunk is loaded: call load_sorted first".into()))?;
-        for s in segs {
-            if s.row as usize >= r.rows || s.lo > s.hi || s.hi as usize > r.cols {
-                return Err(Error::Invalid(format!(
-                    "segment {s:?} is outside the resident chunk of {} rows × {} values",
-                    r.rows, r.cols
-                )));
-            }
-        }
+        check_segments(segs, r.rows, r.cols)?;
         Ok(r)
     }
 
@@ -630,12 +624,7 @@ impl Backend for CudaBackend {
     }
 
     fn upload(&mut self, rows: &[f32], cols: usize) -> Result<()> {
-        if cols == 0 || !rows.len().is_multiple_of(cols) {
-            return Err(Error::Invalid(format!(
-                "{} values are not whole rows of {cols}",
-                rows.len()
-            )));
-        }
+        check_whole_rows(rows.len(), cols)?;
         if cols > u32::MAX as usize / 2 {
             return Err(Error::Invalid(format!("{cols} values per row is too many")));
         }

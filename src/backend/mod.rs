@@ -294,6 +294,29 @@ pub(crate) fn check_rows(rows: &[f32], cols: usize, count: usize) -> Result<()> 
     Ok(())
 }
 
+/// Checks that every segment lies inside a resident chunk of `rows` × `cols`.
+pub(crate) fn check_segments(segs: &[Segment], rows: usize, cols: usize) -> Result<()> {
+    match segs
+        .iter()
+        .find(|s| s.row as usize >= rows || s.lo > s.hi || s.hi as usize > cols)
+    {
+        Some(s) => Err(Error::Invalid(format!(
+            "segment {s:?} is outside the resident chunk of {rows} rows × {cols} values"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Checks that `len` values make whole rows of `cols`.
+pub(crate) fn check_whole_rows(len: usize, cols: usize) -> Result<()> {
+    if cols == 0 || !len.is_multiple_of(cols) {
+        return Err(Error::Invalid(format!(
+            "{len} values are not whole rows of {cols}"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks that per-segment inputs line up before a backend indexes with them.
 pub(crate) fn check_lengths(what: &str, segs: usize, other: usize) -> Result<()> {
     if segs != other {

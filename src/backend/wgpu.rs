@@ -7,7 +7,9 @@
 
 use std::sync::mpsc;
 
-use super::{check_lengths, check_rows, Backend, BackendInfo, Segment, Side, SortedSegment};
+use super::{
+    check_lengths, check_rows, check_segments, Backend, BackendInfo, Segment, Side, SortedSegment,
+};
 use crate::ald::{self, AldFit, AldParams, Baselines, NllGrad, SeedLine, TailSums};
 use crate::error::{Error, Result};
 
@@ -342,12 +344,7 @@ impl Gpu {
 
     /// Puts unsorted rows on the device.
     fn upload_rows(&self, values: &[f32], cols: usize) -> Result<Uploaded> {
-        if cols == 0 || !values.len().is_multiple_of(cols) {
-            return Err(Error::Invalid(format!(
-                "{} values are not whole rows of {cols}",
-                values.len()
-            )));
-        }
+        super::check_whole_rows(values.len(), cols)?;
         let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
         Ok(Uploaded {
             buffer: self.upload(bytemuck::cast_slice(values), usage),
@@ -662,14 +659,7 @@ impl WgpuBackend {
             .resident
             .as_ref()
             .ok_or_else(|| Error::Invalid("no chunk is loaded: call load_sorted first".into()))?;
-        for s in segs {
-            if s.row as usize >= r.rows || s.lo > s.hi || s.hi as usize > r.cols {
-                return Err(Error::Invalid(format!(
-                    "segment {s:?} is outside the resident chunk of {} rows × {} values",
-                    r.rows, r.cols
-                )));
-            }
-        }
+        check_segments(segs, r.rows, r.cols)?;
         Ok(r)
     }
 
