@@ -182,3 +182,24 @@ fn small_binding_limits_force_many_chunks_with_the_same_results() {
         }
     }
 }
+
+#[test]
+fn a_device_error_comes_back_as_an_error_not_a_panic() {
+    let Some(gpu) = gpu() else { return };
+    // WGSL that does not compile: wgpu's default would panic in its error handler.
+    let r = gpu.probe("this is not WGSL", &[1.0], 1, 1);
+    let e = r.expect_err("an invalid kernel ran").to_string();
+    assert!(e.contains("device reported an error"), "{e}");
+    // The device stays usable for the next call.
+    let ok = gpu.probe(
+        "@group(0) @binding(0) var<storage, read> input: array<f32>;\n\
+         @group(0) @binding(1) var<storage, read_write> out: array<f32>;\n\
+         @group(0) @binding(2) var<uniform> p: vec4<u32>;\n\
+         @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3<u32>) {\n\
+           if (id.x < p.y) { out[id.x] = input[id.x] * 2.0; } }",
+        &[1.5],
+        1,
+        1,
+    );
+    assert_eq!(ok.unwrap(), vec![3.0]);
+}

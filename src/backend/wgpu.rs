@@ -29,6 +29,9 @@ fn failed(msg: impl Into<String>) -> Error {
 
 /// A wgpu device with the pipelines aldfit runs on it.
 pub struct Gpu {
+    /// The first error the device reported outside any call's own result (wgpu's default is to
+    /// panic on those); every readback and synchronisation hands it back as an error.
+    errors: std::sync::Arc<std::sync::Mutex<Option<String>>>,
     device: wgpu::Device,
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
@@ -124,6 +127,15 @@ impl Gpu {
             })
             .await
             .map_err(|e| unavailable(format!("{} refused a device: {e}", info.name)))?;
+        let errors = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+        device.on_uncaptured_error(std::sync::Arc::new({
+            let errors = errors.clone();
+            move |e: wgpu::Error| {
+                if let Ok(mut slot) = errors.lock() {
+                    slot.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }));
         // Keys and indices of a row in workgroup memory: 8 bytes per value.
         let tile_limit = (limits.max_compute_workgroup_storage_size as usize / 8).min(1 << 14);
         if tile_limit < 256 {
@@ -238,7 +250,17 @@ impl Gpu {
             wide,
             kernels,
             binding_cap: None,
+            errors,
         })
+    }
+
+    /// The error the device reported since the last check, if any.
+    fn check_errors(&self) -> Result<()> {
+        let taken = self.errors.lock().ok().and_then(|mut slot| slot.take());
+        match taken {
+            Some(msg) => Err(failed(format!("the device reported an error: {msg}"))),
+            None => Ok(()),
+        }
     }
 
     /// Runs a one-off kernel `main(@builtin(global_invocation_id))` over `n` invocations with
@@ -524,6 +546,7 @@ impl Gpu {
 
     /// Copies `bytes` from `src` at `offset` back to the host, polling until it arrives.
     fn read(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        self.check_errors()?;
         if bytes == 0 {
             return Ok(Vec::new());
         }
@@ -550,6 +573,7 @@ impl Gpu {
             .map_err(|e| failed(format!("reading results back: {e}")))?
             .to_vec();
         dst.unmap();
+        self.check_errors()?;
         Ok(out)
     }
 
@@ -874,8 +898,8 @@ impl Backend for WgpuBackend {
         self.gpu
             .device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| failed(format!("waiting for the device: {e}")))
+            .map_err(|e| failed(format!("waiting for the device: {e}")))?;
+        self.gpu.check_errors()
     }
 
     /// Every segment's values and indices come back through one staging buffer and one map.
