@@ -318,14 +318,14 @@ pub fn grow(
         depth += 1;
     }
     let whole: Vec<Segment> = (0..rows).map(|r| Segment::new(r, 0, cols)).collect();
-    for (t, s) in trees.iter_mut().zip(backend.read_sorted(&whole)?) {
+    for (t, order) in trees.iter_mut().zip(backend.read_indices(&whole)?) {
         if !t.nonfinite {
-            if s.indices.len() != cols {
+            if order.len() != cols {
                 return Err(Error::Invalid(
                     "the chunk was sorted without feature indices; load it with indices".into(),
                 ));
             }
-            t.order = s.indices;
+            t.order = order;
         }
     }
     Ok(trees)

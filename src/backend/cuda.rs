@@ -832,6 +832,26 @@ impl Backend for CudaBackend {
             .collect()
     }
 
+    fn read_indices(&mut self, segs: &[Segment]) -> Result<Vec<Vec<u32>>> {
+        let r = self.resident(segs)?;
+        let Some(ix) = &r.indices else {
+            return Ok(vec![Vec::new(); segs.len()]);
+        };
+        segs.iter()
+            .map(|s| {
+                let base = s.row as usize * r.cols;
+                let range = base + s.lo as usize..base + s.hi as usize;
+                if range.is_empty() {
+                    return Ok(Vec::new());
+                }
+                drv(
+                    self.stream.clone_dtoh(&ix.slice(range)),
+                    "reading a segment's indices back",
+                )
+            })
+            .collect()
+    }
+
     fn nll_grad(
         &mut self,
         rows: &[f32],

@@ -189,6 +189,16 @@ pub trait Backend {
     /// Reads segments of the sorted chunk back (tests, tree leaves): small results only.
     fn read_sorted(&mut self, segs: &[Segment]) -> Result<Vec<SortedSegment>>;
 
+    /// Only the feature indices of segments of a chunk loaded with indices (empty without):
+    /// what the split trees need, at half the transfer of [`read_sorted`](Self::read_sorted).
+    fn read_indices(&mut self, segs: &[Segment]) -> Result<Vec<Vec<u32>>> {
+        Ok(self
+            .read_sorted(segs)?
+            .into_iter()
+            .map(|s| s.indices)
+            .collect())
+    }
+
     /// NLL and gradient (DESIGN.md 2.1) of each of `rows` (unsorted, `cols` per row) at the
     /// row's parameters. Independent of the resident chunk.
     fn nll_grad(&mut self, rows: &[f32], cols: usize, params: &[AldParams])

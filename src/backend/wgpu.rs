@@ -627,6 +627,62 @@ impl Gpu {
     }
 }
 
+impl Gpu {
+    /// The words of `segs` (of rows `cols` wide) from each of `buffers`, through one staging
+    /// buffer and one map: per buffer, per segment.
+    fn gather(
+        &self,
+        buffers: &[&wgpu::Buffer],
+        cols: usize,
+        segs: &[Segment],
+    ) -> Result<Vec<Vec<Vec<u32>>>> {
+        let total: usize = segs.iter().map(Segment::len).sum();
+        if total == 0 {
+            return Ok(vec![vec![Vec::new(); segs.len()]; buffers.len()]);
+        }
+        let bytes_per = (total * 4) as u64;
+        let staging = self.empty(
+            bytes_per * buffers.len() as u64,
+            wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        );
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        let mut at = 0u64;
+        for s in segs {
+            let offset = ((s.row as usize * cols + s.lo as usize) * 4) as u64;
+            let bytes = (s.len() * 4) as u64;
+            if bytes > 0 {
+                for (k, b) in buffers.iter().enumerate() {
+                    encoder.copy_buffer_to_buffer(
+                        b,
+                        offset,
+                        &staging,
+                        at + k as u64 * bytes_per,
+                        bytes,
+                    );
+                }
+            }
+            at += bytes;
+        }
+        self.queue.submit([encoder.finish()]);
+        let words: Vec<u32> =
+            bytemuck::cast_slice(&self.read(&staging, 0, bytes_per * buffers.len() as u64)?)
+                .to_vec();
+        Ok(words
+            .chunks(total)
+            .map(|part| {
+                let mut at = 0;
+                segs.iter()
+                    .map(|s| {
+                        let seg = part[at..at + s.len()].to_vec();
+                        at += s.len();
+                        seg
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
 /// Unsorted rows kept on the device.
 struct Uploaded {
     buffer: wgpu::Buffer,
@@ -902,54 +958,28 @@ impl Backend for WgpuBackend {
         self.gpu.check_errors()
     }
 
-    /// Every segment's values and indices come back through one staging buffer and one map.
     fn read_sorted(&mut self, segs: &[Segment]) -> Result<Vec<SortedSegment>> {
         let r = self.resident(segs)?;
-        let total: usize = segs.iter().map(Segment::len).sum();
-        if total == 0 {
-            return Ok(vec![SortedSegment::default(); segs.len()]);
-        }
-        let g = &self.gpu;
-        let staging = g.empty(
-            (2 * total * 4) as u64,
-            wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-        );
-        let mut encoder = g.device.create_command_encoder(&Default::default());
-        let mut at = 0u64;
-        for s in segs {
-            let offset = ((s.row as usize * r.cols + s.lo as usize) * 4) as u64;
-            let bytes = (s.len() * 4) as u64;
-            if bytes > 0 {
-                encoder.copy_buffer_to_buffer(&r.values, offset, &staging, at, bytes);
-                encoder.copy_buffer_to_buffer(
-                    &r.indices,
-                    offset,
-                    &staging,
-                    at + (total * 4) as u64,
-                    bytes,
-                );
-            }
-            at += bytes;
-        }
-        g.queue.submit([encoder.finish()]);
-        let words: Vec<u32> =
-            bytemuck::cast_slice(&g.read(&staging, 0, (2 * total * 4) as u64)?).to_vec();
-        let (values, indices) = words.split_at(total);
-        let mut at = 0;
-        Ok(segs
-            .iter()
-            .map(|s| {
-                let range = at..at + s.len();
-                at += s.len();
-                SortedSegment {
-                    values: values[range.clone()]
-                        .iter()
-                        .map(|&w| f32::from_bits(w))
-                        .collect(),
-                    indices: indices[range].to_vec(),
-                }
+        let mut parts = self.gpu.gather(&[&r.values, &r.indices], r.cols, segs)?;
+        let indices = parts.pop().unwrap_or_default();
+        let values = parts.pop().unwrap_or_default();
+        Ok(values
+            .into_iter()
+            .zip(indices)
+            .map(|(v, i)| SortedSegment {
+                values: v.into_iter().map(f32::from_bits).collect(),
+                indices: i,
             })
             .collect())
+    }
+
+    fn read_indices(&mut self, segs: &[Segment]) -> Result<Vec<Vec<u32>>> {
+        let r = self.resident(segs)?;
+        Ok(self
+            .gpu
+            .gather(&[&r.indices], r.cols, segs)?
+            .pop()
+            .unwrap_or_default())
     }
 
     fn nll_grad(
