@@ -578,26 +578,44 @@ fn split_tree_on<DB: DrawingBackend>(
         .map_err(&e)?;
         return Ok(());
     }
+    // Only as many levels as fit side by side: the drawn leaves (nodes at the cut, and leaves
+    // above it) must not outnumber MAX_SLOTS.
+    const MAX_SLOTS: usize = 24;
+    let slots_at = |cut: usize| {
+        t.nodes
+            .iter()
+            .filter(|n| n.depth == cut || (n.depth < cut && n.is_leaf()))
+            .count()
+    };
+    let cut = (0..=t.depth())
+        .take_while(|&d| slots_at(d) <= MAX_SLOTS)
+        .last()
+        .unwrap_or(0);
+    let shown = |i: usize| t.nodes[i].depth <= cut;
     // Leaves get consecutive slots left to right (the − side on the left); a parent sits
     // above the middle of its children.
     let mut x = vec![0.0f64; t.nodes.len()];
     let mut next = 0.0;
-    fn place(t: &ClassTree, i: usize, x: &mut [f64], next: &mut f64) {
+    fn place(t: &ClassTree, i: usize, cut: usize, x: &mut [f64], next: &mut f64) {
         let n = &t.nodes[i];
-        let kids: Vec<usize> = [n.minus, n.plus].iter().flatten().copied().collect();
+        let kids: Vec<usize> = if n.depth < cut {
+            [n.minus, n.plus].iter().flatten().copied().collect()
+        } else {
+            Vec::new()
+        };
         if kids.is_empty() {
             x[i] = *next;
             *next += 1.0;
         } else {
             for &k in &kids {
-                place(t, k, x, next);
+                place(t, k, cut, x, next);
             }
             x[i] = kids.iter().map(|&k| x[k]).sum::<f64>() / kids.len() as f64;
         }
     }
-    place(t, 0, &mut x, &mut next);
+    place(t, 0, cut, &mut x, &mut next);
     let slots = next.max(1.0);
-    let depth = t.depth() as f64 + 1.0;
+    let depth = cut as f64 + 1.0;
     let (w, h) = root.dim_in_pixel();
     let (w, h) = (w as f64, h as f64);
     let box_w = (w / slots - 10.0).clamp(60.0, 190.0);
@@ -607,7 +625,15 @@ fn split_tree_on<DB: DrawingBackend>(
         let cy = 10.0 + (t.nodes[i].depth as f64 + 0.5) / depth * (h - 20.0);
         (cx as i32, cy as i32)
     };
-    for (i, n) in t.nodes.iter().enumerate() {
+    for (i, n) in t
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i == 0 || shown(*i))
+    {
+        if n.depth >= cut {
+            continue;
+        }
         for c in [n.plus, n.minus].iter().flatten() {
             let (a, b) = (centre(i), centre(*c));
             root.draw(&PathElement::new(
@@ -618,7 +644,7 @@ fn split_tree_on<DB: DrawingBackend>(
         }
     }
     let small = box_w < 120.0 || box_h < 60.0;
-    for (i, n) in t.nodes.iter().enumerate() {
+    for (i, n) in t.nodes.iter().enumerate().filter(|(i, _)| shown(*i)) {
         let (cx, cy) = centre(i);
         let best = n.aic_best();
         let fill = match best {
@@ -662,8 +688,17 @@ fn split_tree_on<DB: DrawingBackend>(
             .map_err(&e)?;
         }
     }
+    let hidden = t.nodes.iter().filter(|n| n.depth > cut).count();
+    let note = if hidden > 0 {
+        format!(
+            "box colour: best model by AIC (red ALD, green Gaussian, purple Laplace); + = weights ≥ pivot, − = below; \
+             {hidden} deeper nodes not drawn (see tree.csv)"
+        )
+    } else {
+        "box colour: best model by AIC (red ALD, green Gaussian, purple Laplace); + = weights ≥ pivot, − = below".to_owned()
+    };
     root.draw(&Text::new(
-        "box colour: best model by AIC (red ALD, green Gaussian, purple Laplace); + = weights ≥ pivot, − = below",
+        note,
         (10, h as i32 - 18),
         ("sans-serif", 13).into_font().color(&BLACK.mix(0.7)),
     ))

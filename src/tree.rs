@@ -497,57 +497,81 @@ pub fn leaves_csv(trees: &[ClassTree], labels: &[String]) -> Result<Vec<u8>> {
 /// `tree.json`: per class, the nested tree; each node lists its `features` in none of its
 /// children, so a node's whole set is its own and its descendants'.
 pub fn write_tree_json(w: &mut dyn Write, trees: &[ClassTree], labels: &[String]) -> Result<()> {
-    fn node_json(t: &ClassTree, i: usize) -> serde_json::Value {
+    /// A node as tree.json nests it; non-finite numbers become null.
+    #[derive(serde::Serialize)]
+    struct NodeJson<'a> {
+        path: &'a str,
+        depth: usize,
+        count: usize,
+        pivot: Option<f64>,
+        min: Option<f64>,
+        max: Option<f64>,
+        loc: Option<f64>,
+        scale: Option<f64>,
+        kappa: Option<f64>,
+        nll: Option<f64>,
+        boundary: bool,
+        degenerate: bool,
+        ks: Option<f64>,
+        mean: Option<f64>,
+        std: Option<f64>,
+        aic_best: Option<&'static str>,
+        features: Vec<u32>,
+        children: Vec<NodeJson<'a>>,
+    }
+    #[derive(serde::Serialize)]
+    struct ClassJson<'a> {
+        class: usize,
+        label: Option<&'a String>,
+        nonfinite: bool,
+        root: Option<NodeJson<'a>>,
+    }
+    fn node(t: &ClassTree, i: usize) -> NodeJson<'_> {
         let n = &t.nodes[i];
         let (f, b) = (&n.stats.fit, &n.stats.baselines);
-        let x = |v: f64| {
-            if v.is_finite() {
-                serde_json::json!(v)
-            } else {
-                serde_json::Value::Null
-            }
-        };
-        let children: Vec<serde_json::Value> = [n.plus, n.minus]
-            .iter()
-            .flatten()
-            .map(|&c| node_json(t, c))
-            .collect();
-        serde_json::json!({
-            "path": n.path,
-            "depth": n.depth,
-            "count": n.count(),
-            "pivot": x(n.pivot),
-            "min": x(b.min),
-            "max": x(b.max),
-            "loc": x(f.params.loc),
-            "scale": x(f.params.scale),
-            "kappa": x(f.params.kappa),
-            "nll": x(f.nll),
-            "boundary": f.boundary,
-            "degenerate": f.degenerate,
-            "ks": x(n.stats.ks),
-            "mean": x(b.mean),
-            "std": x(b.std()),
-            "aic_best": n.aic_best().map(Model::name),
-            "features": t.own_features(i),
-            "children": children,
-        })
+        let x = |v: f64| v.is_finite().then_some(v);
+        NodeJson {
+            path: &n.path,
+            depth: n.depth,
+            count: n.count(),
+            pivot: x(n.pivot),
+            min: x(b.min),
+            max: x(b.max),
+            loc: x(f.params.loc),
+            scale: x(f.params.scale),
+            kappa: x(f.params.kappa),
+            nll: x(f.nll),
+            boundary: f.boundary,
+            degenerate: f.degenerate,
+            ks: x(n.stats.ks),
+            mean: x(b.mean),
+            std: x(b.std()),
+            aic_best: n.aic_best().map(Model::name),
+            features: t.own_features(i),
+            children: [n.plus, n.minus]
+                .iter()
+                .flatten()
+                .map(|&c| node(t, c))
+                .collect(),
+        }
     }
     let io = |e: std::io::Error| Error::Invalid(format!("cannot write tree.json: {e}"));
+    let mut w = std::io::BufWriter::new(w);
     w.write_all(b"[\n").map_err(io)?;
     for (k, t) in trees.iter().enumerate() {
-        let v = serde_json::json!({
-            "class": t.class,
-            "label": labels.get(t.class),
-            "nonfinite": t.nonfinite,
-            "root": if t.nodes.is_empty() { serde_json::Value::Null } else { node_json(t, 0) },
-        });
-        serde_json::to_writer(&mut *w, &v)
+        let class = ClassJson {
+            class: t.class,
+            label: labels.get(t.class),
+            nonfinite: t.nonfinite,
+            root: (!t.nodes.is_empty()).then(|| node(t, 0)),
+        };
+        serde_json::to_writer(&mut w, &class)
             .map_err(|e| Error::Invalid(format!("cannot write tree.json: {e}")))?;
         w.write_all(if k + 1 < trees.len() { b",\n" } else { b"\n" })
             .map_err(io)?;
     }
-    w.write_all(b"]\n").map_err(io)
+    w.write_all(b"]\n").map_err(io)?;
+    w.flush().map_err(io)
 }
 
 /// The summary's section on the trees: depths, sizes, and the recursive hypothesis tested: how
