@@ -31,6 +31,10 @@ __device__ __forceinline__ unsigned from_key(unsigned key) {
     return (key & 0x80000000u) ? (key & 0x7fffffffu) : ~key;
 }
 
+// Every segment kernel takes the same arguments, so that the host launches them all one way:
+// (values, segs, count, cols, flag, params, out). `flag` and `params` (per-segment f64) mean what
+// each kernel says; a kernel that needs neither ignores them.
+
 // This thread's contiguous run [first, last) of a segment of n values.
 __device__ __forceinline__ void run_of(unsigned n, unsigned& first, unsigned& last) {
     const unsigned per = (n + SEG_THREADS - 1) / SEG_THREADS;

@@ -29,7 +29,8 @@ struct BestOp {
 
 extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
     describe(const float* __restrict__ values, const aldfit::Seg* __restrict__ segs,
-             unsigned count, unsigned cols, unsigned with_ks, double* __restrict__ out) {
+             unsigned count, unsigned cols, unsigned with_ks, const double* __restrict__,
+             double* __restrict__ out) {
     using namespace aldfit;
     typedef cub::BlockScan<double, SEG_THREADS> Scan;
     typedef cub::BlockReduce<double, SEG_THREADS> Reduce;

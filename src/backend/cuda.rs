@@ -392,30 +392,52 @@ impl CudaBackend {
         segs.iter().map(|s| [s.row, s.lo, s.hi, 0]).collect()
     }
 
-    /// One launch of describe.cu over `segs`: DESCRIBE_WORDS f64 per segment.
-    fn run_describe(&self, segs: &[Segment], with_ks: bool) -> Result<Vec<f64>> {
+    /// One launch of a segment kernel (describe, ks or seed: they share one signature, see
+    /// common.cuh) over `segs`, with its flag and per-segment f64 parameters; `words` f64 come
+    /// back per segment.
+    fn segment_kernel(
+        &self,
+        func: &CudaFunction,
+        name: &str,
+        segs: &[Segment],
+        flag: u32,
+        params: &[f64],
+        words: usize,
+    ) -> Result<Vec<f64>> {
         let r = self.resident(segs)?;
         if segs.is_empty() {
             return Ok(Vec::new());
         }
         let seg_buf = self.to_device(&Self::segment_words(segs), "uploading segments")?;
-        let mut out = self.output::<f64>(segs.len() * DESCRIBE_WORDS)?;
-        let (count, cols, flag) = (segs.len() as u32, r.cols as u32, with_ks as u32);
-        let mut launch = self.stream.launch_builder(&self.f.describe);
+        let param_buf = if params.is_empty() {
+            self.output::<f64>(1)?
+        } else {
+            self.to_device(params, "uploading parameters")?
+        };
+        let mut out = self.output::<f64>(segs.len() * words)?;
+        let (count, cols) = (segs.len() as u32, r.cols as u32);
+        let mut launch = self.stream.launch_builder(func);
         launch
             .arg(&r.values)
             .arg(&seg_buf)
             .arg(&count)
             .arg(&cols)
             .arg(&flag)
+            .arg(&param_buf)
             .arg(&mut out);
-        // SAFETY: the argument list matches describe.cu's signature; every segment was checked
-        // against the resident chunk, and `out` holds DESCRIBE_WORDS per segment.
+        // SAFETY: the segment kernels share this signature (common.cuh); every segment was
+        // checked against the resident chunk, the parameters are those the kernel reads per
+        // segment (or unread), and `out` holds `words` per segment.
         drv(
             unsafe { launch.launch(per_segment(segs.len())) },
-            "launching describe",
+            &format!("launching {name}"),
         )?;
-        self.download(&out, segs.len() * DESCRIBE_WORDS)
+        self.download(&out, segs.len() * words)
+    }
+
+    fn run_describe(&self, segs: &[Segment], with_ks: bool) -> Result<Vec<f64>> {
+        let f = &self.f.describe;
+        self.segment_kernel(f, "describe", segs, with_ks as u32, &[], DESCRIBE_WORDS)
     }
 
     fn fit_of(o: &[f64]) -> AldFit {
@@ -704,10 +726,6 @@ impl Backend for CudaBackend {
 
     fn ks(&mut self, segs: &[Segment], params: &[AldParams]) -> Result<Vec<f64>> {
         check_lengths("ks", segs.len(), params.len())?;
-        let r = self.resident(segs)?;
-        if segs.is_empty() {
-            return Ok(Vec::new());
-        }
         let words: Vec<f64> = params
             .iter()
             .flat_map(|p| {
@@ -718,24 +736,7 @@ impl Backend for CudaBackend {
                 }
             })
             .collect();
-        let seg_buf = self.to_device(&Self::segment_words(segs), "uploading segments")?;
-        let param_buf = self.to_device(&words, "uploading parameters")?;
-        let mut out = self.output::<f64>(segs.len())?;
-        let (count, cols) = (segs.len() as u32, r.cols as u32);
-        let mut launch = self.stream.launch_builder(&self.f.ks);
-        launch
-            .arg(&r.values)
-            .arg(&seg_buf)
-            .arg(&count)
-            .arg(&cols)
-            .arg(&param_buf)
-            .arg(&mut out);
-        // SAFETY: matches ks.cu; three parameters and one output per checked segment.
-        drv(
-            unsafe { launch.launch(per_segment(segs.len())) },
-            "launching ks",
-        )?;
-        let d = self.download(&out, segs.len())?;
+        let d = self.segment_kernel(&self.f.ks, "ks", segs, 0, &words, 1)?;
         Ok(d.into_iter()
             .zip(params.iter().zip(segs))
             .map(|(d, (p, s))| {
@@ -774,28 +775,8 @@ impl Backend for CudaBackend {
     }
 
     fn seed(&mut self, segs: &[Segment], side: Side) -> Result<Vec<SeedLine>> {
-        let r = self.resident(segs)?;
-        if segs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let seg_buf = self.to_device(&Self::segment_words(segs), "uploading segments")?;
-        let mut out = self.output::<f64>(segs.len() * 4)?;
-        let (count, cols) = (segs.len() as u32, r.cols as u32);
         let flag = (side == Side::Negative) as u32;
-        let mut launch = self.stream.launch_builder(&self.f.seed);
-        launch
-            .arg(&r.values)
-            .arg(&seg_buf)
-            .arg(&count)
-            .arg(&cols)
-            .arg(&flag)
-            .arg(&mut out);
-        // SAFETY: matches seed.cu; four outputs per checked segment.
-        drv(
-            unsafe { launch.launch(per_segment(segs.len())) },
-            "launching seed",
-        )?;
-        let out = self.download(&out, segs.len() * 4)?;
+        let out = self.segment_kernel(&self.f.seed, "seed", segs, flag, &[], 4)?;
         Ok(out
             .chunks(4)
             .zip(segs)
