@@ -753,19 +753,18 @@ impl JointPools {
     /// (positive line, negative line), each over its values in ascending order of magnitude.
     pub fn lines(self) -> (SeedLine, SeedLine) {
         use rayon::prelude::*;
-        // Where each bucket starts in the order of its pool.
-        let mut first = Vec::with_capacity(POOL_BUCKETS + 1);
-        let mut at = 0usize;
-        for b in 0..POOL_BUCKETS {
-            if b == POOL_NEGATIVE {
-                at = 0;
+        let size: Vec<usize> = (0..POOL_BUCKETS)
+            .map(|b| self.blocks.iter().map(|k| k.bucket(b).len()).sum())
+            .collect();
+        // Where each bucket starts in the order of its pool (each side counts from 0).
+        let mut first = vec![0usize; POOL_BUCKETS];
+        for b in 1..POOL_BUCKETS {
+            if b != POOL_NEGATIVE {
+                first[b] = first[b - 1] + size[b - 1];
             }
-            first.push(at);
-            at += self.blocks.iter().map(|k| k.bucket(b).len()).sum::<usize>();
         }
-        let (np, nn) = (first[POOL_NEGATIVE - 1], first[POOL_BUCKETS - 1]);
-        let size = |b: usize| self.blocks.iter().map(|k| k.bucket(b).len()).sum::<usize>();
-        let (np, nn) = (np + size(POOL_NEGATIVE - 1), nn + size(POOL_BUCKETS - 1));
+        let np: usize = size[..POOL_NEGATIVE].iter().sum();
+        let nn: usize = size[POOL_NEGATIVE..].iter().sum();
         // Shift each side's logs by the log of its median's bucket, as `SeedLine::from_logs`
         // shifts by the first value: the sums of squares then do not cancel.
         let median_bucket = |lo: usize, hi: usize, count: usize| {
@@ -777,7 +776,7 @@ impl JointPools {
         // thread count and however the rows came in blocks.
         let sums: Vec<(usize, [f64; 3])> = (0..POOL_BUCKETS)
             .into_par_iter()
-            .filter(|&b| size(b) > 0)
+            .filter(|&b| size[b] > 0)
             .map(|b| {
                 let shift = if b < POOL_NEGATIVE { shift_p } else { shift_n };
                 let parts = self.blocks.iter().map(|k| k.bucket(b));

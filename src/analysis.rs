@@ -3,8 +3,8 @@
 //! Rows go to the backend a chunk at a time: read (and convert) on the host, then one
 //! [`Backend::summarise_rows`] per chunk, which loads and sorts the chunk once and computes every
 //! statistic on segments of the sorted rows; only per-row results come back. Peak memory is the
-//! chunk buffers plus the per-class results; the pooled joint fit, when it runs, adds one copy of
-//! the nonzero weights, and a second while it sorts them.
+//! chunk buffers plus the per-class results; the pooled joint fit, when it runs, adds 2 bytes per
+//! nonzero weight (each chunk is bucketed as it is read, see `ald::JointPools`).
 
 use std::time::Instant;
 

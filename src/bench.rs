@@ -60,7 +60,8 @@ pub fn parse_shapes(s: &str) -> Result<Vec<(usize, usize)>> {
 }
 
 /// Times every stage of `b` on a seeded synthetic head of each shape; `runs` timings per stage,
-/// the best kept, after one untimed warm-up. `copy_bytes` sizes the bandwidth measurement.
+/// the best kept, after one untimed warm-up. The copy bandwidth is measured once per backend,
+/// on 256 MiB.
 pub fn run(
     b: &mut dyn Backend,
     shapes: &[(usize, usize)],

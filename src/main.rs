@@ -111,8 +111,8 @@ enum Pooled {
     Off,
 }
 
-/// Above this many weights `--pooled auto` skips the joint fit: its extra copy of the weights
-/// would double the peak memory, and its global sort would double the run time.
+/// Above this many weights `--pooled auto` skips the joint fit: it keeps 2 bytes per weight
+/// (half the head again at the peak) and adds about 60 % to the run time.
 const POOLED_AUTO_MAX: usize = 1 << 24;
 
 /// How the split trees grow; the defaults are the study's own procedure.
@@ -163,8 +163,9 @@ struct PlotArgs {
     plot_best: usize,
 }
 
+/// What every analysing command takes: the head, where the results go, where to compute.
 #[derive(Args)]
-struct SplitCommand {
+struct RunArgs {
     #[command(flatten)]
     head: HeadArgs,
     /// Output folder.
@@ -173,9 +174,16 @@ struct SplitCommand {
     /// Where to compute: auto takes a real GPU when one is usable, else the CPU.
     #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
     backend: BackendKind,
-    /// Flag and skip rows holding NaN or inf (their trees are empty) instead of stopping.
+    /// Flag and skip rows holding NaN or inf (statistics NaN, trees empty) instead of stopping
+    /// at the first.
     #[arg(long)]
     skip_nonfinite: bool,
+}
+
+#[derive(Args)]
+struct SplitCommand {
+    #[command(flatten)]
+    run: RunArgs,
     #[command(flatten)]
     split: SplitArgs,
     #[command(flatten)]
@@ -188,18 +196,9 @@ struct SplitCommand {
 #[derive(Args)]
 struct FitArgs {
     #[command(flatten)]
-    head: HeadArgs,
-    /// Output folder.
-    #[arg(long, default_value = "aldfit-out")]
-    out: PathBuf,
-    /// Where to compute: auto takes a real GPU when one is usable, else the CPU.
-    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
-    backend: BackendKind,
-    /// Flag and skip rows holding NaN or inf instead of stopping at the first.
-    #[arg(long)]
-    skip_nonfinite: bool,
-    /// The study's joint fit over all weights pooled. It sorts every weight once more and holds
-    /// one copy of them: `auto` runs it for heads of up to 16 Mi weights.
+    run: RunArgs,
+    /// The study's joint fit over all weights pooled. It orders every weight once more and
+    /// keeps 2 bytes per weight: `auto` runs it for heads of up to 16 Mi weights.
     #[arg(long, value_enum, default_value_t = Pooled::Auto)]
     pooled: Pooled,
     /// How many best and worst classes the summary lists.
@@ -302,8 +301,8 @@ fn open_head(args: &HeadArgs) -> Result<(Head, Vec<String>, Option<String>)> {
 
 fn fit(args: FitArgs) -> Result<()> {
     let start = Instant::now();
-    let (head, labels, labels_from) = open_head(&args.head)?;
-    let mut backend = open_backend(args.backend)?;
+    let (head, labels, labels_from) = open_head(&args.run.head)?;
+    let mut backend = open_backend(args.run.backend)?;
 
     let bar = progress_bar(head.classes, "fitting");
     let pooled = match args.pooled {
@@ -323,7 +322,7 @@ fn fit(args: FitArgs) -> Result<()> {
         move || head.file_sha256()
     });
     let opts = Options {
-        skip_nonfinite: args.skip_nonfinite,
+        skip_nonfinite: args.run.skip_nonfinite,
         pooled,
     };
     let mut analysis = analysis::analyse(&head, &labels, backend.as_mut(), &opts, &mut |done| {
@@ -333,7 +332,7 @@ fn fit(args: FitArgs) -> Result<()> {
 
     let trees = if args.split {
         let t = Instant::now();
-        let opts = args.split_args.options(args.skip_nonfinite);
+        let opts = args.split_args.options(args.run.skip_nonfinite);
         let bar = progress_bar(head.classes, "splitting");
         let trees = tree::split_head(&head, &labels, backend.as_mut(), &opts, &mut |done| {
             bar.set_position(done as u64)
@@ -355,26 +354,26 @@ fn fit(args: FitArgs) -> Result<()> {
     let t = Instant::now();
     let csv = report::classes_csv(&analysis, &labels)?;
     let options = serde_json::json!({
-        "backend": args.backend,
-        "skip_nonfinite": args.skip_nonfinite,
+        "backend": args.run.backend,
+        "skip_nonfinite": args.run.skip_nonfinite,
         "pooled": args.pooled,
         "pooled_ran": opts.pooled,
         "threads": rayon::current_num_threads(),
-        "transpose": args.head.transpose,
-        "tensor": args.head.tensor,
+        "transpose": args.run.head.transpose,
+        "tensor": args.run.head.tensor,
     });
     analysis.timings.add("report", t);
     let mut summary = report::summary_md(&analysis, &input, &labels, args.top);
     let mut run = report::run_json(&analysis, &input, options);
     run["wall_s"] = serde_json::json!(start.elapsed().as_secs_f64());
 
-    report::ensure_dir(&args.out)?;
+    report::ensure_dir(&args.run.out)?;
     let mut written = "classes.csv,summary.md,run.json".to_owned();
     if let Some((trees, opts)) = &trees {
         summary.push('\n');
         summary.push_str(&tree::summary_md(trees, opts));
         run["split"] = serde_json::json!(opts);
-        write_trees(&args.out, trees, &labels)?;
+        write_trees(&args.run.out, trees, &labels)?;
         written.push_str(",tree.csv,leaves.csv,tree.json");
     }
     if args.plots.plots {
@@ -386,7 +385,7 @@ fn fit(args: FitArgs) -> Result<()> {
             args.plots.plot_worst,
             args.plots.plot_best,
         );
-        let dir = args.out.join("plots");
+        let dir = args.run.out.join("plots");
         let name = head_name(&head);
         let mut links = vec![("overview of the head".to_owned(), "overview".to_owned())];
         plots::overview(&dir, &name, &analysis)?;
@@ -407,10 +406,10 @@ fn fit(args: FitArgs) -> Result<()> {
         written.push_str(",plots/");
         analysis.timings.add("plots", t);
     }
-    report::write_atomic(&args.out, "classes.csv", &csv)?;
-    report::write_atomic(&args.out, "summary.md", summary.as_bytes())?;
+    report::write_atomic(&args.run.out, "classes.csv", &csv)?;
+    report::write_atomic(&args.run.out, "summary.md", summary.as_bytes())?;
     report::write_atomic(
-        &args.out,
+        &args.run.out,
         "run.json",
         serde_json::to_string_pretty(&run)?.as_bytes(),
     )?;
@@ -419,7 +418,7 @@ fn fit(args: FitArgs) -> Result<()> {
     }
     eprintln!(
         "aldfit: wrote {}/{{{written}}} in {:.3} s",
-        args.out.display(),
+        args.run.out.display(),
         start.elapsed().as_secs_f64()
     );
     Ok(())
@@ -492,14 +491,14 @@ fn write_trees(out: &Path, trees: &[tree::ClassTree], labels: &[String]) -> Resu
 
 fn split(args: SplitCommand) -> Result<()> {
     let start = Instant::now();
-    let (head, labels, labels_from) = open_head(&args.head)?;
-    let mut backend = open_backend(args.backend)?;
+    let (head, labels, labels_from) = open_head(&args.run.head)?;
+    let mut backend = open_backend(args.run.backend)?;
     let info = backend.info();
     let hasher = std::thread::spawn({
         let head = head.clone();
         move || head.file_sha256()
     });
-    let opts = args.split.options(args.skip_nonfinite);
+    let opts = args.split.options(args.run.skip_nonfinite);
     let bar = progress_bar(head.classes, "splitting");
     let t = Instant::now();
     let trees = tree::split_head(&head, &labels, backend.as_mut(), &opts, &mut |done| {
@@ -527,7 +526,7 @@ fn split(args: SplitCommand) -> Result<()> {
         split_s
     );
     summary.push_str(&tree::summary_md(&trees, &opts));
-    report::ensure_dir(&args.out)?;
+    report::ensure_dir(&args.run.out)?;
     if args.plots.plots {
         let given = plots::resolve_classes(&args.plots.plot_classes, &labels, head.classes)?;
         let picked = if given.is_empty() {
@@ -556,7 +555,7 @@ fn split(args: SplitCommand) -> Result<()> {
         } else {
             given
         };
-        let dir = args.out.join("plots");
+        let dir = args.run.out.join("plots");
         let name = head_name(&head);
         let mut links = Vec::new();
         for &k in &picked {
@@ -577,10 +576,10 @@ fn split(args: SplitCommand) -> Result<()> {
         "nodes": trees.iter().map(|t| t.nodes.len()).sum::<usize>(),
         "wall_s": start.elapsed().as_secs_f64(),
     });
-    write_trees(&args.out, &trees, &labels)?;
-    report::write_atomic(&args.out, "summary.md", summary.as_bytes())?;
+    write_trees(&args.run.out, &trees, &labels)?;
+    report::write_atomic(&args.run.out, "summary.md", summary.as_bytes())?;
     report::write_atomic(
-        &args.out,
+        &args.run.out,
         "run.json",
         serde_json::to_string_pretty(&run)?.as_bytes(),
     )?;
@@ -589,7 +588,7 @@ fn split(args: SplitCommand) -> Result<()> {
     }
     eprintln!(
         "aldfit: wrote {}/{{tree.csv,leaves.csv,tree.json,summary.md,run.json}} in {:.3} s",
-        args.out.display(),
+        args.run.out.display(),
         start.elapsed().as_secs_f64()
     );
     Ok(())
