@@ -7,6 +7,8 @@
 
 use rand::Rng;
 
+use crate::logsum;
+
 /// Parameters of the ALD in `scipy.stats.laplace_asymmetric`'s parametrisation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AldParams {
@@ -358,12 +360,36 @@ pub fn fit_and_baselines_sorted(xs: &[f32]) -> (AldFit, Baselines) {
 /// Kolmogorov–Smirnov distance between a sorted sample and an ALD (DESIGN.md 2.3):
 /// `D = max_j max((j+1)/n − F(x(j)), F(x(j)) − j/n)`.
 ///
-/// Bitwise the same as [`ks_sorted_scan`], with most CDF evaluations skipped: F is evaluated at
-/// the first value of each block of `KS_BLOCK`; as F is non-decreasing, every term of a block is
-/// bounded by its neighbours' values, and a block whose bound cannot beat the maximum found so
-/// far is never evaluated. Skipped terms are provably not larger, so the maximum is exact.
+/// Bitwise the same as [`ks_sorted_scan`], with most CDF evaluations skipped. F is evaluated at
+/// the first value of each block of `KS_BLOCK`. As F is non-decreasing, every term of a block is
+/// bounded by its ends' values, and a block whose bound cannot beat the maximum found so far is
+/// skipped. Inside a block that may, F is convex left of μ and concave right of it, so at each
+/// value it lies between the chord through the block's ends and the tangents at them (slopes
+/// from F itself: F/(κs) on the left, κ(1 − F)/s on the right): F is only evaluated where that
+/// bound still could beat the maximum. Skipped terms are provably not larger (with a margin far
+/// above rounding), so the maximum is exact.
 pub fn ks_sorted(xs: &[f32], p: &AldParams) -> f64 {
-    const KS_BLOCK: usize = 8;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { ks_sorted_avx2(xs, p) };
+    }
+    ks_sorted_impl(xs, p)
+}
+
+/// [`ks_sorted`] built with AVX2: the per-value bounds run four lanes wide. Rust neither fuses
+/// nor reorders floating-point operations, so the result is bitwise that of the plain build.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn ks_sorted_avx2(xs: &[f32], p: &AldParams) -> f64 {
+    ks_sorted_impl(xs, p)
+}
+
+#[inline(always)]
+fn ks_sorted_impl(xs: &[f32], p: &AldParams) -> f64 {
+    const KS_BLOCK: usize = 16;
+    /// Far above the rounding of F and of the bounds (a few 2⁻⁵³), far below any KS distance.
+    const SLACK: f64 = 1e-12;
     let n = xs.len();
     if n < 8 * KS_BLOCK || !p.is_valid() {
         return ks_sorted_scan(xs, p);
@@ -373,10 +399,9 @@ pub fn ks_sorted(xs: &[f32], p: &AldParams) -> f64 {
     let term = |j: usize, f: f64| ((j + 1) as f64 * inv_n - f).max(f - j as f64 * inv_n);
     let blocks = n.div_ceil(KS_BLOCK);
     // F at each block's first value, then at the last value (the bound of the last block).
-    let mut f_at: Vec<f64> = (0..blocks)
-        .map(|b| cdf.eval(xs[b * KS_BLOCK] as f64))
-        .collect();
-    f_at.push(cdf.eval(xs[n - 1] as f64));
+    let ends = |b: usize| (b * KS_BLOCK, ((b + 1) * KS_BLOCK).min(n));
+    let at = |b: usize| xs[(b * KS_BLOCK).min(n - 1)];
+    let f_at: Vec<f64> = (0..=blocks).map(|b| cdf.eval(at(b) as f64)).collect();
     let mut d = term(n - 1, f_at[blocks]);
     for (b, &f) in f_at[..blocks].iter().enumerate() {
         d = d.max(term(b * KS_BLOCK, f));
@@ -384,19 +409,59 @@ pub fn ks_sorted(xs: &[f32], p: &AldParams) -> f64 {
     // Upper bound of the terms of block b: (j+1)/n ≤ end/n with F ≥ F(first), and
     // F ≤ F(next block's first) with j/n ≥ first/n.
     let bound = |b: usize| {
-        let (lo, hi) = (b * KS_BLOCK, ((b + 1) * KS_BLOCK).min(n));
+        let (lo, hi) = ends(b);
         (hi as f64 * inv_n - f_at[b]).max(f_at[b + 1] - lo as f64 * inv_n)
     };
     let eval_block = |b: usize, d: &mut f64| {
-        let (lo, hi) = (b * KS_BLOCK, ((b + 1) * KS_BLOCK).min(n));
-        for (j, &x) in xs.iter().enumerate().take(hi).skip(lo + 1) {
-            *d = d.max(term(j, cdf.eval(x as f64)));
+        let (lo, hi) = ends(b);
+        let (xa, xb) = (at(b) as f64, at(b + 1) as f64);
+        let (fa, fb) = (f_at[b], f_at[b + 1]);
+        let convex = xb < cdf.loc;
+        if !convex && xa < cdf.loc {
+            // The block straddles μ: no shape to lean on.
+            for (j, &x) in xs.iter().enumerate().take(hi).skip(lo + 1) {
+                *d = d.max(term(j, cdf.eval(x as f64)));
+            }
+            return;
+        }
+        let (sa, sb) = if convex {
+            (fa * cdf.inv_ks, fb * cdf.inv_ks)
+        } else {
+            ((1.0 - fa) * cdf.k_over_s, (1.0 - fb) * cdf.k_over_s)
+        };
+        let slope = if xb > xa { (fb - fa) / (xb - xa) } else { 0.0 };
+        // Every value's bound first, without branches (so the loop vectorises), then F only
+        // where the bound could still win.
+        let mut most = [0.0f64; KS_BLOCK];
+        let (gt_max, lt_min) = (
+            |a: f64, b: f64| if a > b { a } else { b },
+            |a: f64, b: f64| if a < b { a } else { b },
+        );
+        for (k, m) in most.iter_mut().enumerate().take(hi - lo) {
+            let x = xs[lo + k] as f64;
+            let j = (lo + k) as f64;
+            let chord = fa + slope * (x - xa);
+            let (t1, t2) = (fa + sa * (x - xa), fb - sb * (xb - x));
+            let (low, high) = if convex {
+                (gt_max(t1, t2), chord)
+            } else {
+                (chord, lt_min(t1, t2))
+            };
+            *m = gt_max((j + 1.0) * inv_n - low, high - j * inv_n);
+        }
+        for k in 1..hi - lo {
+            if most[k] + SLACK > *d {
+                *d = d.max(term(lo + k, cdf.eval(xs[lo + k] as f64)));
+            }
         }
     };
     // The most promising block first raises the bar for the others.
-    let first = (0..blocks)
-        .max_by(|&a, &b| bound(a).total_cmp(&bound(b)))
-        .unwrap_or(0);
+    let mut first = 0;
+    for b in 1..blocks {
+        if bound(b) > bound(first) {
+            first = b;
+        }
+    }
     eval_block(first, &mut d);
     for b in 0..blocks {
         if b != first && bound(b) > d {
@@ -659,13 +724,50 @@ impl SeedLine {
 
 /// Seed fit of the positive part P = {x > 0}, given its values sorted ascending.
 pub fn seed_positive_sorted(pos: &[f32]) -> SeedLine {
-    SeedLine::from_logs(pos.iter().map(|&x| (x as f64).ln()))
+    seed_of_magnitudes(pos, false)
 }
 
 /// Seed fit of the negative part N = {−x : x < 0}, given the negative values sorted ascending
 /// (a prefix of a sorted row); N ascending is that prefix reversed.
 pub fn seed_negative_sorted(neg: &[f32]) -> SeedLine {
-    SeedLine::from_logs(neg.iter().rev().map(|&x| (-(x as f64)).ln()))
+    seed_of_magnitudes(neg, true)
+}
+
+/// The line of [`SeedLine::from_logs`] over `ln|x|`, `xs` taken in order or reversed (either
+/// way ascending in magnitude), with the logs of [`logsum`]: the same to a few ulp as libm's,
+/// at a fraction of the cost.
+fn seed_of_magnitudes(xs: &[f32], reversed: bool) -> SeedLine {
+    let first = if reversed { xs.last() } else { xs.first() };
+    let Some(&first) = first else {
+        return SeedLine::nan(0);
+    };
+    let shift = logsum::ln_abs(first);
+    // In magnitude order subnormals lead and infinities close: both take libm's log, the
+    // normal values between them the table path.
+    let subnormal = |x: &&f32| !x.is_normal() && x.is_finite();
+    let infinite = |x: &&f32| !x.is_finite();
+    let (small, normals, large) = if reversed {
+        let hi = xs.len() - xs.iter().rev().take_while(subnormal).count();
+        let lo = xs[..hi].iter().take_while(infinite).count();
+        (&xs[hi..], &xs[lo..hi], &xs[..lo])
+    } else {
+        let lo = xs.iter().take_while(subnormal).count();
+        let hi = xs.len() - xs[lo..].iter().rev().take_while(infinite).count();
+        (&xs[..lo], &xs[lo..hi], &xs[hi..])
+    };
+    let [mut sd, mut sid, mut sdd] = logsum::log_sums(normals, reversed, shift, small.len());
+    let mut plain = |part: &[f32], rank: usize| {
+        for (i, &x) in part.iter().enumerate() {
+            let i = if reversed { part.len() - 1 - i } else { i };
+            let d = logsum::ln_abs(x) - shift;
+            sd += d;
+            sid += (rank + i) as f64 * d;
+            sdd += d * d;
+        }
+    };
+    plain(small, 0);
+    plain(large, small.len() + normals.len());
+    SeedLine::from_shifted_sums(xs.len(), shift, sd, sid, sdd)
 }
 
 /// Index of the first value `>= pivot` in a sorted slice (with `strict`, the first `> pivot`).
@@ -681,7 +783,9 @@ pub fn partition_point_sorted(xs: &[f32], pivot: f32, strict: bool) -> usize {
 /// every negative one.
 pub fn seed_pooled(values: impl IntoIterator<Item = f32>) -> (SeedLine, SeedLine) {
     let values: Vec<f32> = values.into_iter().collect();
-    JointPools::of(&values).lines()
+    let pools = JointPools::default();
+    pools.extend(&values);
+    pools.lines()
 }
 
 /// Bits of an f32 that pick its bucket in [`JointPools`]: the sign, the exponent and 7 mantissa
@@ -691,70 +795,166 @@ const POOL_SHIFT: u32 = 16;
 const POOL_BUCKETS: usize = 1 << (32 - POOL_SHIFT);
 /// The first bucket of negative values (sign bit set).
 const POOL_NEGATIVE: usize = POOL_BUCKETS / 2;
-/// An extra bucket, after the others, for ±0, which are in neither pool.
-const POOL_ZERO: usize = POOL_BUCKETS;
+/// Values per page of a bucket's list in a [`PoolArena`]: 512 bytes, so the pages left part
+/// full (one per active bucket and thread) cost a few MB at most.
+const POOL_PAGE: usize = 256;
+const NO_PAGE: u32 = u32::MAX;
 
-/// Both pools of the joint fit, every nonzero weight, kept as the low 16 bits of its f32 bit
-/// pattern grouped by the top 16 (its bucket). Positive and negative patterns each order like
-/// the magnitudes: the order the study's line needs on both sides (N = {−x}, ascending).
+/// Both pools of the joint fit: every nonzero weight, kept as the low 16 bits of its f32 bit
+/// pattern in the list of its bucket (the top 16 bits). Positive and negative patterns each
+/// order like the magnitudes: the order the study's line needs on both sides (N = {−x},
+/// ascending).
 ///
-/// Each block of rows is bucketed as it arrives (one parallel counting pass, one parallel
-/// scatter of 2 bytes per value); the rest of the order is made at the end, per bucket and in
-/// parallel, by small cache-resident sorts that feed the least-squares sums directly.
-#[derive(Clone, Debug, Default)]
+/// Rows are added as they are read, from any thread, while they are still in that core's
+/// cache: each thread appends to its own arena, so nothing waits and no pass over the head
+/// is spent on bucketing. The order is made at the end, per bucket and in parallel, by small
+/// cache-resident sorts that feed the least-squares sums directly; which thread holds which
+/// value changes nothing (the sums are over each bucket's sorted values).
 pub struct JointPools {
-    blocks: Vec<Bucketed>,
+    /// One arena per rayon worker, and one more for callers outside the pool.
+    arenas: Vec<std::sync::Mutex<Option<PoolArena>>>,
 }
 
-#[derive(Clone, Debug)]
-struct Bucketed {
-    lows: Vec<u16>,
-    /// `POOL_BUCKETS + 2` offsets into `lows`: bucket b is `bounds[b]..bounds[b + 1]`.
-    bounds: Vec<u32>,
+impl Default for JointPools {
+    fn default() -> Self {
+        JointPools {
+            arenas: (0..=rayon::current_num_threads())
+                .map(|_| std::sync::Mutex::new(None))
+                .collect(),
+        }
+    }
 }
 
-impl Bucketed {
-    fn bucket(&self, b: usize) -> &[u16] {
-        &self.lows[self.bounds[b] as usize..self.bounds[b + 1] as usize]
+/// One thread's buckets: each a list of pages, linked from its last page backwards.
+struct PoolArena {
+    pages: Vec<[u16; POOL_PAGE]>,
+    /// The page before each page in its bucket's list.
+    prev: Vec<u32>,
+    /// Each bucket's last page and how many values that page holds (one cache line for both).
+    tail: Box<[Tail; POOL_BUCKETS]>,
+}
+
+#[derive(Clone, Copy)]
+struct Tail {
+    page: u32,
+    fill: u32,
+}
+
+impl PoolArena {
+    fn new() -> Self {
+        PoolArena {
+            pages: Vec::new(),
+            prev: Vec::new(),
+            // Built on the heap: the table is 512 KiB, too much for a worker's stack.
+            tail: vec![
+                Tail {
+                    page: NO_PAGE,
+                    fill: POOL_PAGE as u32,
+                };
+                POOL_BUCKETS
+            ]
+            .into_boxed_slice()
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("the table has POOL_BUCKETS entries")),
+        }
+    }
+
+    /// Appends the nonzero values (±0 are in neither pool).
+    fn extend(&mut self, values: &[f32]) {
+        let (tails, pages) = (&mut *self.tail, &mut self.pages);
+        for &x in values {
+            let bits = x.to_bits();
+            if bits & 0x7fff_ffff == 0 {
+                continue;
+            }
+            // In bounds by type: the index has 16 bits, the table 2¹⁶ entries.
+            let tail = &mut tails[(bits >> POOL_SHIFT) as usize];
+            if tail.fill as usize == POOL_PAGE {
+                Self::new_page(tail, pages, &mut self.prev);
+            }
+            pages[tail.page as usize][tail.fill as usize % POOL_PAGE] = bits as u16;
+            tail.fill += 1;
+        }
+    }
+
+    #[cold]
+    fn new_page(tail: &mut Tail, pages: &mut Vec<[u16; POOL_PAGE]>, prev: &mut Vec<u32>) {
+        prev.push(tail.page);
+        tail.page = pages.len() as u32;
+        tail.fill = 0;
+        pages.push([0; POOL_PAGE]);
+    }
+
+    /// Bucket `b`'s pages, last first, each with how many values it holds.
+    fn pages(&self, b: usize) -> impl Iterator<Item = &[u16]> {
+        let tail = self.tail[b];
+        let mut page = tail.page;
+        let mut fill = tail.fill as usize;
+        std::iter::from_fn(move || {
+            if page == NO_PAGE {
+                return None;
+            }
+            let values = &self.pages[page as usize][..fill];
+            page = self.prev[page as usize];
+            fill = POOL_PAGE;
+            Some(values)
+        })
+    }
+
+    fn count(&self, b: usize) -> usize {
+        self.pages(b).map(<[u16]>::len).sum()
     }
 }
 
 impl JointPools {
-    pub fn of(values: &[f32]) -> Self {
-        let mut pools = JointPools::default();
-        pools.extend(values);
-        pools
+    /// Adds weights (zeros are counted out). Safe to call from many threads at once.
+    pub fn extend(&self, values: &[f32]) {
+        let slot = rayon::current_thread_index()
+            .map_or(self.arenas.len() - 1, |i| i.min(self.arenas.len() - 2));
+        // Each worker has its own slot, so the lock is uncontended but for callers outside
+        // the pool, which share the last.
+        let mut arena = self.arenas[slot]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        arena.get_or_insert_with(PoolArena::new).extend(values);
     }
 
-    /// Adds a block of weights (zeros are counted out).
-    pub fn extend(&mut self, values: &[f32]) {
-        // Offsets within a block are u32, which keeps the scatter's tables cache-sized.
-        for block in values.chunks(1 << 31) {
-            self.blocks.push(bucket_low_bits(block));
-        }
-    }
-
-    pub fn merge(&mut self, mut other: JointPools) {
-        self.blocks.append(&mut other.blocks);
+    fn arenas(&mut self) -> Vec<&PoolArena> {
+        self.arenas
+            .iter_mut()
+            .filter_map(|m| {
+                m.get_mut()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .as_ref()
+            })
+            .collect()
     }
 
     /// How many values are pooled (zeros are in neither pool).
-    pub fn len(&self) -> usize {
-        self.blocks
+    pub fn len(&mut self) -> usize {
+        self.arenas()
             .iter()
-            .map(|b| b.bounds[POOL_ZERO] as usize)
+            .map(|a| {
+                a.pages.len() * POOL_PAGE
+                    - a.tail
+                        .iter()
+                        .map(|t| POOL_PAGE - t.fill as usize)
+                        .sum::<usize>()
+            })
             .sum()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub fn is_empty(&mut self) -> bool {
         self.len() == 0
     }
 
     /// (positive line, negative line), each over its values in ascending order of magnitude.
-    pub fn lines(self) -> (SeedLine, SeedLine) {
+    pub fn lines(mut self) -> (SeedLine, SeedLine) {
         use rayon::prelude::*;
+        let arenas = self.arenas();
         let size: Vec<usize> = (0..POOL_BUCKETS)
-            .map(|b| self.blocks.iter().map(|k| k.bucket(b).len()).sum())
+            .into_par_iter()
+            .map(|b| arenas.iter().map(|a| a.count(b)).sum())
             .collect();
         // Where each bucket starts in the order of its pool (each side counts from 0).
         let mut first = vec![0usize; POOL_BUCKETS];
@@ -773,14 +973,17 @@ impl JointPools {
         let shift_p = bucket_log(median_bucket(0, POOL_NEGATIVE, np));
         let shift_n = bucket_log(median_bucket(POOL_NEGATIVE, POOL_BUCKETS, nn));
         // Sums per bucket in parallel, added in bucket order: the same result whatever the
-        // thread count and however the rows came in blocks.
+        // thread count and however the values were spread over the arenas.
         let sums: Vec<(usize, [f64; 3])> = (0..POOL_BUCKETS)
             .into_par_iter()
             .filter(|&b| size[b] > 0)
-            .map(|b| {
+            .map_init(Vec::new, |values: &mut Vec<u16>, b| {
                 let shift = if b < POOL_NEGATIVE { shift_p } else { shift_n };
-                let parts = self.blocks.iter().map(|k| k.bucket(b));
-                (b, bucket_sums(b, parts, first[b], shift))
+                values.clear();
+                for arena in &arenas {
+                    arena.pages(b).for_each(|p| values.extend_from_slice(p));
+                }
+                (b, bucket_sums(b, values, first[b], shift))
             })
             .collect();
         let total = |range: std::ops::Range<usize>| {
@@ -802,25 +1005,15 @@ impl JointPools {
 
 /// ln of the magnitude of bucket `b`'s lowest value (the one with low bits 0).
 fn bucket_log(b: usize) -> f64 {
-    let lowest = f32::from_bits(((b as u32) << POOL_SHIFT) & 0x7fff_ffff);
-    (lowest as f64).ln()
+    logsum::ln_abs(f32::from_bits((b as u32) << POOL_SHIFT))
 }
 
 /// `Σd, Σi·d, Σd²` over one bucket, `d = ln|v| − shift` and `i = first, first + 1, …` the
 /// ranks in its pool: sorts the bucket's low bits, then takes each log as the bucket's lowest
-/// plus `log1p` of a ratio below 2⁻⁷.
-fn bucket_sums<'a>(
-    b: usize,
-    parts: impl Iterator<Item = &'a [u16]>,
-    first: usize,
-    shift: f64,
-) -> [f64; 3] {
-    let mut sorted: Vec<u16> = Vec::new();
-    for part in parts {
-        sorted.extend_from_slice(part);
-    }
+/// plus a series (see [`logsum`]), bitwise the log the per-class seed lines take of that value.
+fn bucket_sums(b: usize, sorted: &mut [u16], first: usize, shift: f64) -> [f64; 3] {
     if sorted.len() > 64 {
-        radsort::sort(&mut sorted);
+        radsort::sort(sorted);
     } else {
         sorted.sort_unstable();
     }
@@ -830,148 +1023,20 @@ fn bucket_sums<'a>(
         // Subnormals (no implicit leading 1) and non-finite values: the plain log.
         let (mut sd, mut sid, mut sdd) = (0.0f64, 0.0f64, 0.0f64);
         for (j, &lo) in sorted.iter().enumerate() {
-            let v = f32::from_bits((high | lo as u32) & 0x7fff_ffff);
-            let d = (v as f64).ln() - shift;
+            let d = logsum::ln_abs(f32::from_bits(high | lo as u32)) - shift;
             sd += d;
             sid += (first + j) as f64 * d;
             sdd += d * d;
         }
         return [sd, sid, sdd];
     }
-    // |v| / lowest = (2²³ + m) / (2²³ + m_b) = 1 + lo / (2²³ + m_b), since m = m_b + lo.
-    let mantissa = (high & 0x007f_ffff) as f64;
-    let inv = 1.0 / (8_388_608.0 + mantissa);
-    let base = bucket_log(b) - shift;
-    // Four interleaved accumulators: the additions do not wait on each other.
-    let (mut sd, mut sid, mut sdd) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
-    let mut quads = sorted.chunks_exact(4);
-    let mut rank = first as f64;
-    for q in &mut quads {
-        for k in 0..4 {
-            let d = base + log1p_small(q[k] as f64 * inv);
-            sd[k] += d;
-            sid[k] += (rank + k as f64) * d;
-            sdd[k] += d * d;
-        }
-        rank += 4.0;
-    }
-    for (k, &lo) in quads.remainder().iter().enumerate() {
-        let d = base + log1p_small(lo as f64 * inv);
-        sd[k] += d;
-        sid[k] += (rank + k as f64) * d;
-        sdd[k] += d * d;
-    }
-    let add = |a: [f64; 4]| (a[0] + a[1]) + (a[2] + a[3]);
-    [add(sd), add(sid), add(sdd)]
-}
-
-/// ln(1 + r) for 0 ≤ r < 2⁻⁷: the Taylor series to r⁸, whose remainder is below r·2⁻⁵⁹.
-#[inline]
-fn log1p_small(r: f64) -> f64 {
-    const C: [f64; 8] = [
-        1.0,
-        -1.0 / 2.0,
-        1.0 / 3.0,
-        -1.0 / 4.0,
-        1.0 / 5.0,
-        -1.0 / 6.0,
-        1.0 / 7.0,
-        -1.0 / 8.0,
-    ];
-    // Plain multiply-adds: `mul_add` is a library call on targets without FMA.
-    let mut p = C[7];
-    for &c in C[..7].iter().rev() {
-        p = p * r + c;
-    }
-    p * r
-}
-
-/// The low 16 bits of every value's bit pattern, grouped by bucket (the top 16 bits, ±0 in
-/// [`POOL_ZERO`]) in bucket order: one parallel counting pass and one parallel scatter.
-/// `values` holds fewer than 2³² values.
-fn bucket_low_bits(values: &[f32]) -> Bucketed {
-    use rayon::prelude::*;
-    const SLOTS: usize = POOL_BUCKETS + 1;
-    let n = values.len();
-    debug_assert!(n < u32::MAX as usize);
-    let part_len = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
-    let bucket = |x: f32| {
-        let k = x.to_bits();
-        if k & 0x7fff_ffff == 0 {
-            POOL_ZERO
-        } else {
-            (k >> POOL_SHIFT) as usize
-        }
-    };
-    let hists: Vec<Vec<u32>> = values
-        .par_chunks(part_len)
-        .map(|part| {
-            let mut h = vec![0u32; SLOTS];
-            for &x in part {
-                h[bucket(x)] += 1;
-            }
-            h
-        })
-        .collect();
-    // Where each part writes each bucket: buckets in order, parts in order within a bucket.
-    let mut starts = vec![vec![0u32; SLOTS]; hists.len()];
-    let mut bounds = Vec::with_capacity(SLOTS + 1);
-    let mut at = 0u32;
-    for b in 0..SLOTS {
-        bounds.push(at);
-        for (p, h) in hists.iter().enumerate() {
-            starts[p][b] = at;
-            at += h[b];
-        }
-    }
-    bounds.push(at);
-    drop(hists);
-    // Every slot is written by the scatter below; zero-filling it first would be a wasted pass.
-    let mut lows: Vec<u16> = Vec::with_capacity(n);
-    {
-        // Each part writes only its own reserved ranges, which are disjoint.
-        struct Out(*mut u16);
-        unsafe impl Sync for Out {}
-        unsafe impl Send for Out {}
-        let dst = Out(lows.spare_capacity_mut().as_mut_ptr().cast::<u16>());
-        let dst = &dst;
-        values
-            .par_chunks(part_len)
-            .zip(starts.into_par_iter())
-            .for_each(|(part, mut next)| {
-                for &x in part {
-                    let slot = &mut next[bucket(x)];
-                    // SAFETY: `slot` walks this part's range of its bucket, reserved above from
-                    // the counts of exactly these values, so every index is in bounds and no
-                    // other part writes it.
-                    unsafe { *dst.0.add(*slot as usize) = x.to_bits() as u16 };
-                    *slot += 1;
-                }
-            });
-    }
-    // SAFETY: the scatter wrote each of the n slots exactly once (the counts sum to n).
-    unsafe { lows.set_len(n) };
-    Bucketed { lows, bounds }
+    let (base, inv) = (logsum::bucket_base(high, shift), logsum::bucket_inv(high));
+    logsum::bucket_log_sums(sorted, base, inv, first)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bucket_log_plus_log1p_is_the_log() {
-        // Every bucket's lowest and highest value and values between, over many binades.
-        let mut worst = 0.0f64;
-        for b in (0x0080usize..0x7f80).step_by(7) {
-            let inv = 1.0 / (8_388_608.0 + ((b as u32) << POOL_SHIFT & 0x007f_ffff) as f64);
-            for lo in [0u32, 1, 2, 977, 32_768, 65_534, 65_535] {
-                let v = f32::from_bits((b as u32) << POOL_SHIFT | lo) as f64;
-                let got = bucket_log(b) + log1p_small(lo as f64 * inv);
-                worst = worst.max((got - v.ln()).abs() / v.ln().abs().max(1.0));
-            }
-        }
-        assert!(worst < 4.0 * f64::EPSILON, "worst relative error {worst:e}");
-    }
 
     #[test]
     fn design_counterexample_has_optimum_at_5_9() {

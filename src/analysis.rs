@@ -4,7 +4,8 @@
 //! [`Backend::summarise_rows`] per chunk, which loads and sorts the chunk once and computes every
 //! statistic on segments of the sorted rows; only per-row results come back. Peak memory is the
 //! chunk buffers plus the per-class results; the pooled joint fit, when it runs, adds 2 bytes per
-//! nonzero weight (each chunk is bucketed as it is read, see `ald::JointPools`).
+//! nonzero weight (each row is bucketed as it is read, while it is in cache: see
+//! `ald::JointPools`).
 
 use std::time::Instant;
 
@@ -116,7 +117,7 @@ pub fn analyse(
     let mut buf: Vec<f32> = Vec::with_capacity(chunk_rows * cols);
     let mut results = Vec::with_capacity(classes);
     let mut timings = Timings::default();
-    let mut pools = ald::JointPools::default();
+    let pools = opts.pooled.then(ald::JointPools::default);
     let mut chunks = 0;
 
     let mut first = 0;
@@ -126,15 +127,15 @@ pub fn analyse(
         let rows = &mut buf[..];
 
         let t = Instant::now();
-        let skipped = read_chunk(head, labels, first, rows, opts.skip_nonfinite)?;
-        timings.add("read", t);
-
-        if opts.pooled {
-            let t = Instant::now();
-            // Skipped rows were zero-filled above, and zeros are in neither pool.
-            pools.extend(rows);
-            timings.add("pooled", t);
-        }
+        let skipped = read_chunk(
+            head,
+            labels,
+            first,
+            rows,
+            opts.skip_nonfinite,
+            pools.as_ref(),
+        )?;
+        timings.add(if opts.pooled { "read+pool" } else { "read" }, t);
 
         let t = Instant::now();
         for row in backend.summarise_rows(&mut buf, cols)? {
@@ -157,14 +158,12 @@ pub fn analyse(
         progress(first);
     }
 
-    let pooled = if opts.pooled {
+    let pooled = pools.map(|pools| {
         let t = Instant::now();
         let lines = pools.lines();
         timings.add("pooled", t);
-        Some(lines)
-    } else {
-        None
-    };
+        lines
+    });
 
     Ok(Analysis {
         classes: results,
@@ -175,21 +174,27 @@ pub fn analyse(
     })
 }
 
-/// `(row, feature, value)` of the first non-finite value of each row that has one.
-/// Reads rows `first..` of `head` into `rows` (whole rows of `head.features`). A row holding
-/// NaN or inf is an error naming its class, or with `skip_nonfinite` is zero-filled and
-/// reported: (row within the chunk, how many exact zeros it had).
+/// Reads rows `first..` of `head` into `rows` (whole rows of `head.features`), adding every
+/// row with only finite values to `pools` as it is read. A row holding NaN or inf is an error
+/// naming its class, or with `skip_nonfinite` is zero-filled and reported: (row within the
+/// chunk, how many exact zeros it had).
 pub(crate) fn read_chunk(
     head: &Head,
     labels: &[String],
     first: usize,
     rows: &mut [f32],
     skip_nonfinite: bool,
+    pools: Option<&ald::JointPools>,
 ) -> Result<Vec<(usize, usize)>> {
     let cols = head.features;
-    rows.par_chunks_mut(cols)
-        .enumerate()
-        .for_each(|(r, row)| head.read_rows(first + r, row));
+    rows.par_chunks_mut(cols).enumerate().for_each(|(r, row)| {
+        head.read_rows(first + r, row);
+        if let Some(pools) = pools {
+            if row.iter().all(|x| x.is_finite()) {
+                pools.extend(row);
+            }
+        }
+    });
     let bad = find_nonfinite(rows, cols);
     if let (Some(&(r, feature, value)), false) = (bad.first(), skip_nonfinite) {
         let class = first + r;
@@ -212,6 +217,7 @@ pub(crate) fn read_chunk(
     Ok(skipped)
 }
 
+/// `(row, feature, value)` of the first non-finite value of each row that has one.
 fn find_nonfinite(rows: &[f32], cols: usize) -> Vec<(usize, usize, f32)> {
     rows.par_chunks(cols)
         .enumerate()

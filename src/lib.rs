@@ -12,6 +12,7 @@ pub mod bench;
 pub mod contract;
 pub mod error;
 pub mod head;
+pub mod logsum;
 pub mod plots;
 pub mod report;
 pub mod synth;

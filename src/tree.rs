@@ -348,7 +348,7 @@ pub fn split_head(
         let count = chunk_rows.min(classes - first);
         buf.resize(count * cols, 0.0);
         let skipped: Vec<usize> =
-            analysis::read_chunk(head, labels, first, &mut buf, opts.skip_nonfinite)?
+            analysis::read_chunk(head, labels, first, &mut buf, opts.skip_nonfinite, None)?
                 .into_iter()
                 .map(|(r, _)| r)
                 .collect();

@@ -337,12 +337,15 @@ fn pooled_seed_fit_sorts_every_weight_of_the_matrix() {
         p.count + n.count,
         200_000 - values.iter().filter(|&&x| x == 0.0).count()
     );
-    // Pooled block by block (as the analysis feeds it, chunk by chunk): bitwise the same.
-    let mut blocks = ald::JointPools::default();
-    for part in values.chunks(70_001) {
-        blocks.merge(ald::JointPools::of(part));
+    // Pooled row by row from many threads at once (as the analysis feeds it while reading),
+    // in another order: bitwise the same.
+    let mut pools = ald::JointPools::default();
+    {
+        use rayon::prelude::*;
+        values.par_rchunks(1_001).for_each(|row| pools.extend(row));
     }
-    assert_eq!(blocks.lines(), (p, n));
+    assert_eq!(pools.len(), p.count + n.count);
+    assert_eq!(pools.lines(), (p, n));
     // Same order, sums taken in another order (blocks, another shift): rounding only.
     for (a, b) in [(p, want_p), (n, want_n)] {
         assert!(
