@@ -97,6 +97,7 @@ fi
   echo "## aldfit bench"
   echo
   echo "\`analysis\` is the whole per-class analysis from host memory (host-to-device copy included);"
+  echo "\`analysis+joint\` adds the study's joint fit (a global sort of every weight, on the host);"
   echo "the primitives run on one chunk already on the device. % of floor: one read of the input at"
   echo "the copy bandwidth measured in the same run."
   echo

@@ -100,17 +100,21 @@ pub fn run(
             });
         };
 
-        progress(&format!("{} {shape}: analysis", info.name));
-        let opts = Options {
-            pooled: false,
-            ..Options::default()
-        };
-        let mut once = || -> Result<()> {
-            analysis::analyse(&head, &[], b, &opts, &mut |_| {})?;
-            b.synchronize()
-        };
-        once()?;
-        push("analysis", classes, best_time(runs, once)?, false);
+        // The per-class analysis, then the same with the study's joint fit (a second, global
+        // sort of every weight on the host, whatever the backend).
+        for (stage, pooled) in [("analysis", false), ("analysis+joint", true)] {
+            progress(&format!("{} {shape}: {stage}", info.name));
+            let opts = Options {
+                pooled,
+                ..Options::default()
+            };
+            let mut once = || -> Result<()> {
+                analysis::analyse(&head, &[], b, &opts, &mut |_| {})?;
+                b.synchronize()
+            };
+            once()?;
+            push(stage, classes, best_time(runs, once)?, false);
+        }
 
         progress(&format!("{} {shape}: split trees", info.name));
         let split = crate::tree::SplitOptions::default();
@@ -181,13 +185,13 @@ pub fn table(timings: &[Timing]) -> String {
                 t.backend, t.device, t.shape, t.copy_gb_per_s
             ));
             s.push_str(&format!(
-                "  {:<9} {:>7} {:>11} {:>9} {:>9} {:>9} {:>9}\n",
+                "  {:<14} {:>7} {:>11} {:>9} {:>9} {:>9} {:>9}\n",
                 "stage", "rows", "time", "GB/s", "% floor", "Gkeys/s", "vs cpu"
             ));
             last = Some(key);
         }
         s.push_str(&format!(
-            "  {:<9} {:>7} {:>11} {:>9.2} {:>8.1}% {:>9} {:>9}\n",
+            "  {:<14} {:>7} {:>11} {:>9.2} {:>8.1}% {:>9} {:>9}\n",
             t.stage,
             t.rows,
             seconds(t.seconds),

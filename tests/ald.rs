@@ -307,6 +307,47 @@ fn seed_line_matches_textbook_least_squares() {
 }
 
 #[test]
+fn seed_lines_take_exact_logs_of_every_magnitude() {
+    // The seed lines' logs come from a table and a series (`logsum`), not libm: against libm's
+    // logs on magnitudes over 40 octaves, with subnormals (libm's path) leading in magnitude
+    // order, and every length so that each lane and the padded tail are exercised.
+    let mut r = rng(9);
+    let mut mags: Vec<f32> = (0..3000)
+        .map(|i| {
+            if i % 250 == 0 {
+                f32::from_bits(r.random_range(1..0x007f_ffff))
+            } else {
+                r.random_range(1.0f32..2.0) * 2f32.powi(r.random_range(-30..10))
+            }
+        })
+        .collect();
+    mags.sort_by(f32::total_cmp);
+    for n in [3usize, 4, 5, 6, 7, 8, 61, 3000] {
+        let pos = &mags[mags.len() - n..];
+        let neg: Vec<f32> = pos.iter().rev().map(|&x| -x).collect();
+        let want = SeedLine::from_logs(pos.iter().map(|&x| (x as f64).ln()));
+        for got in [
+            ald::seed_positive_sorted(pos),
+            ald::seed_negative_sorted(&neg),
+        ] {
+            assert_eq!(got.count, n);
+            assert!(
+                (got.slope - want.slope).abs() <= 1e-12 * want.slope.abs().max(1.0)
+                    && (got.intercept - want.intercept).abs()
+                        <= 1e-12 * want.intercept.abs().max(1.0)
+                    && (got.r2 - want.r2).abs() <= 1e-12,
+                "n {n}: {got:?} vs {want:?}"
+            );
+        }
+    }
+    // All subnormal: libm's path only.
+    let tiny: Vec<f32> = (1..50u32).map(|i| f32::from_bits(i * 1001)).collect();
+    let want = SeedLine::from_logs(tiny.iter().map(|&x| (x as f64).ln()));
+    let got = ald::seed_positive_sorted(&tiny);
+    assert!((got.slope - want.slope).abs() <= 1e-12 * want.slope.abs());
+}
+
+#[test]
 fn pooled_seed_fit_sorts_every_weight_of_the_matrix() {
     let mut r = rng(8);
     // Many buckets and parts: magnitudes over 30 octaves, exact zeros, repeated values.
