@@ -391,7 +391,7 @@ fn ks_sorted_impl(xs: &[f32], p: &AldParams) -> f64 {
     /// Far above the rounding of F and of the bounds (a few 2⁻⁵³), far below any KS distance.
     const SLACK: f64 = 1e-12;
     let n = xs.len();
-    if n < 8 * KS_BLOCK || !p.is_valid() {
+    if n < 4 * KS_BLOCK || !p.is_valid() {
         return ks_sorted_scan(xs, p);
     }
     let cdf = Cdf::new(p);
