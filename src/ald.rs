@@ -832,6 +832,8 @@ struct PoolArena {
     prev: Vec<u32>,
     /// Each bucket's last page and how many values that page holds (one cache line for both).
     tail: Box<[Tail; POOL_BUCKETS]>,
+    /// One bit per bucket that holds values.
+    active: Vec<u64>,
 }
 
 #[derive(Clone, Copy)]
@@ -856,6 +858,7 @@ impl PoolArena {
             .into_boxed_slice()
             .try_into()
             .unwrap_or_else(|_| unreachable!("the table has POOL_BUCKETS entries")),
+            active: vec![0; POOL_BUCKETS / 64],
         }
     }
 
@@ -868,8 +871,12 @@ impl PoolArena {
                 continue;
             }
             // In bounds by type: the index has 16 bits, the table 2¹⁶ entries.
-            let tail = &mut tails[(bits >> POOL_SHIFT) as usize];
+            let b = (bits >> POOL_SHIFT) as usize;
+            let tail = &mut tails[b];
             if tail.fill as usize == POOL_PAGE {
+                if tail.page == NO_PAGE {
+                    self.active[b / 64] |= 1 << (b % 64);
+                }
                 Self::new_page(tail, pages, &mut self.prev);
             }
             pages[tail.page as usize][tail.fill as usize % POOL_PAGE] = bits as u16;
@@ -899,10 +906,6 @@ impl PoolArena {
             fill = POOL_PAGE;
             Some(values)
         })
-    }
-
-    fn count(&self, b: usize) -> usize {
-        self.pages(b).map(<[u16]>::len).sum()
     }
 }
 
@@ -952,66 +955,80 @@ impl JointPools {
     pub fn lines(mut self) -> (SeedLine, SeedLine) {
         use rayon::prelude::*;
         let arenas = self.arenas();
-        let size: Vec<usize> = (0..POOL_BUCKETS)
-            .into_par_iter()
-            .map(|b| arenas.iter().map(|a| a.count(b)).sum())
-            .collect();
-        // Where each bucket starts in the order of its pool (each side counts from 0).
-        let mut first = vec![0usize; POOL_BUCKETS];
-        for b in 1..POOL_BUCKETS {
-            if b != POOL_NEGATIVE {
-                first[b] = first[b - 1] + size[b - 1];
+        // The buckets that hold values, in order.
+        let mut active = vec![0u64; POOL_BUCKETS / 64];
+        for arena in &arenas {
+            for (w, &a) in active.iter_mut().zip(&arena.active) {
+                *w |= a;
             }
         }
-        let np: usize = size[..POOL_NEGATIVE].iter().sum();
-        let nn: usize = size[POOL_NEGATIVE..].iter().sum();
-        // Shift each side's logs by the log of its median's bucket, as `SeedLine::from_logs`
-        // shifts by the first value: the sums of squares then do not cancel.
-        let median_bucket = |lo: usize, hi: usize, count: usize| {
-            lo + first[lo..hi].partition_point(|&f| f <= count / 2).max(1) - 1
-        };
-        let shift_p = bucket_log(median_bucket(0, POOL_NEGATIVE, np));
-        let shift_n = bucket_log(median_bucket(POOL_NEGATIVE, POOL_BUCKETS, nn));
-        // Sums per bucket in parallel, added in bucket order: the same result whatever the
-        // thread count and however the values were spread over the arenas.
-        let sums: Vec<(usize, [f64; 3])> = (0..POOL_BUCKETS)
-            .into_par_iter()
-            .filter(|&b| size[b] > 0)
-            .map_init(Vec::new, |values: &mut Vec<u16>, b| {
-                let shift = if b < POOL_NEGATIVE { shift_p } else { shift_n };
+        let buckets: Vec<usize> = (0..POOL_BUCKETS)
+            .filter(|&b| active[b / 64] >> (b % 64) & 1 == 1)
+            .collect();
+        // Each bucket sorted and summed on its own, in parallel: its count and its sums about
+        // its own lowest value with ranks from 0, which do not depend on the other buckets.
+        let parts: Vec<BucketSums> = buckets
+            .par_iter()
+            .map_init(Vec::new, |values: &mut Vec<u16>, &b| {
                 values.clear();
                 for arena in &arenas {
                     arena.pages(b).for_each(|p| values.extend_from_slice(p));
                 }
-                (b, bucket_sums(b, values, first[b], shift))
+                bucket_sums(b, values)
             })
             .collect();
-        let total = |range: std::ops::Range<usize>| {
-            let mut acc = [0.0f64; 3];
-            for (_, s) in sums.iter().filter(|(b, _)| range.contains(b)) {
-                for k in 0..3 {
-                    acc[k] += s[k];
+        // Then, in bucket order (the same result whatever the thread count and however the
+        // values were spread over the arenas), each bucket's ranks start where the ones below
+        // end, and its sums move to a common shift.
+        let line = |side: std::ops::Range<usize>| {
+            let parts: Vec<&BucketSums> = buckets
+                .iter()
+                .zip(&parts)
+                .filter(|(b, _)| side.contains(b))
+                .map(|(_, p)| p)
+                .collect();
+            let count: usize = parts.iter().map(|p| p.count).sum();
+            // The shift: the lowest log of the median's bucket, as `SeedLine::from_logs` shifts
+            // by its first value, so that the sums of squares do not cancel.
+            let mut below = 0;
+            let mut shift = 0.0;
+            for p in &parts {
+                shift = p.shift;
+                if below + p.count > count / 2 {
+                    break;
                 }
+                below += p.count;
             }
-            acc
+            let (mut sd, mut sid, mut sdd) = (0.0f64, 0.0f64, 0.0f64);
+            let mut first = 0usize;
+            for p in &parts {
+                let (m, delta) = (p.count as f64, p.shift - shift);
+                let [sg, skg, sgg] = p.sums;
+                // Σ(t − c) and Σ(first + k)(t − c) and Σ(t − c)², from the sums of g = t − c_b.
+                let d = sg + m * delta;
+                sid += first as f64 * d + (skg + delta * (m * (m - 1.0) / 2.0));
+                sd += d;
+                sdd += sgg + 2.0 * delta * sg + m * delta * delta;
+                first += p.count;
+            }
+            SeedLine::from_shifted_sums(count, shift, sd, sid, sdd)
         };
-        let [sd, sid, sdd] = total(0..POOL_NEGATIVE);
-        let pos = SeedLine::from_shifted_sums(np, shift_p, sd, sid, sdd);
-        let [sd, sid, sdd] = total(POOL_NEGATIVE..POOL_BUCKETS);
-        let neg = SeedLine::from_shifted_sums(nn, shift_n, sd, sid, sdd);
-        (pos, neg)
+        (line(0..POOL_NEGATIVE), line(POOL_NEGATIVE..POOL_BUCKETS))
     }
 }
 
-/// ln of the magnitude of bucket `b`'s lowest value (the one with low bits 0).
-fn bucket_log(b: usize) -> f64 {
-    logsum::ln_abs(f32::from_bits((b as u32) << POOL_SHIFT))
+/// One bucket of the joint fit: how many values, the log it is summed about, and
+/// `[Σg, Σk·g, Σg²]` with `g = ln|v| − shift` and k = 0, 1, … its values' ranks within it.
+struct BucketSums {
+    count: usize,
+    shift: f64,
+    sums: [f64; 3],
 }
 
-/// `Σd, Σi·d, Σd²` over one bucket, `d = ln|v| − shift` and `i = first, first + 1, …` the
-/// ranks in its pool: sorts the bucket's low bits, then takes each log as the bucket's lowest
-/// plus a series (see [`logsum`]), bitwise the log the per-class seed lines take of that value.
-fn bucket_sums(b: usize, sorted: &mut [u16], first: usize, shift: f64) -> [f64; 3] {
+/// Sorts a bucket's low bits and sums it. A normal bucket is summed about the log of its
+/// lowest value, each log that plus a series (see [`logsum`]): bitwise the log the per-class
+/// seed lines take of that value. Subnormal and non-finite buckets take libm's log, about 0.
+fn bucket_sums(b: usize, sorted: &mut [u16]) -> BucketSums {
     if sorted.len() > 64 {
         radsort::sort(sorted);
     } else {
@@ -1020,18 +1037,24 @@ fn bucket_sums(b: usize, sorted: &mut [u16], first: usize, shift: f64) -> [f64; 
     let high = (b as u32) << POOL_SHIFT;
     let exponent = (high >> 23) & 0xff;
     if exponent == 0 || exponent == 0xff {
-        // Subnormals (no implicit leading 1) and non-finite values: the plain log.
         let (mut sd, mut sid, mut sdd) = (0.0f64, 0.0f64, 0.0f64);
-        for (j, &lo) in sorted.iter().enumerate() {
-            let d = logsum::ln_abs(f32::from_bits(high | lo as u32)) - shift;
+        for (k, &lo) in sorted.iter().enumerate() {
+            let d = logsum::ln_abs(f32::from_bits(high | lo as u32));
             sd += d;
-            sid += (first + j) as f64 * d;
+            sid += k as f64 * d;
             sdd += d * d;
         }
-        return [sd, sid, sdd];
+        return BucketSums {
+            count: sorted.len(),
+            shift: 0.0,
+            sums: [sd, sid, sdd],
+        };
     }
-    let (base, inv) = (logsum::bucket_base(high, shift), logsum::bucket_inv(high));
-    logsum::bucket_log_sums(sorted, base, inv, first)
+    BucketSums {
+        count: sorted.len(),
+        shift: logsum::bucket_base(high, 0.0),
+        sums: logsum::bucket_log_sums(sorted, 0.0, logsum::bucket_inv(high), 0),
+    }
 }
 
 #[cfg(test)]

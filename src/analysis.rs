@@ -187,15 +187,23 @@ pub(crate) fn read_chunk(
     pools: Option<&ald::JointPools>,
 ) -> Result<Vec<(usize, usize)>> {
     let cols = head.features;
-    rows.par_chunks_mut(cols).enumerate().for_each(|(r, row)| {
-        head.read_rows(first + r, row);
-        if let Some(pools) = pools {
-            if row.iter().all(|x| x.is_finite()) {
-                pools.extend(row);
+    // Each row is read, checked and pooled in one go, while it is in this core's cache.
+    let bad: Vec<(usize, usize, f32)> = rows
+        .par_chunks_mut(cols)
+        .enumerate()
+        .filter_map(|(r, row)| {
+            head.read_rows(first + r, row);
+            match row.iter().position(|x| !x.is_finite()) {
+                Some(f) => Some((r, f, row[f])),
+                None => {
+                    if let Some(pools) = pools {
+                        pools.extend(row);
+                    }
+                    None
+                }
             }
-        }
-    });
-    let bad = find_nonfinite(rows, cols);
+        })
+        .collect();
     if let (Some(&(r, feature, value)), false) = (bad.first(), skip_nonfinite) {
         let class = first + r;
         return Err(Error::NonFinite {
@@ -215,16 +223,4 @@ pub(crate) fn read_chunk(
         row.fill(0.0);
     }
     Ok(skipped)
-}
-
-/// `(row, feature, value)` of the first non-finite value of each row that has one.
-fn find_nonfinite(rows: &[f32], cols: usize) -> Vec<(usize, usize, f32)> {
-    rows.par_chunks(cols)
-        .enumerate()
-        .filter_map(|(r, row)| {
-            row.iter()
-                .position(|x| !x.is_finite())
-                .map(|f| (r, f, row[f]))
-        })
-        .collect()
 }
