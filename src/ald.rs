@@ -369,24 +369,6 @@ pub fn fit_and_baselines_sorted(xs: &[f32]) -> (AldFit, Baselines) {
 /// bound still could beat the maximum. Skipped terms are provably not larger (with a margin far
 /// above rounding), so the maximum is exact.
 pub fn ks_sorted(xs: &[f32], p: &AldParams) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { ks_sorted_avx2(xs, p) };
-    }
-    ks_sorted_impl(xs, p)
-}
-
-/// [`ks_sorted`] built with AVX2: the per-value bounds run four lanes wide. Rust neither fuses
-/// nor reorders floating-point operations, so the result is bitwise that of the plain build.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn ks_sorted_avx2(xs: &[f32], p: &AldParams) -> f64 {
-    ks_sorted_impl(xs, p)
-}
-
-#[inline(always)]
-fn ks_sorted_impl(xs: &[f32], p: &AldParams) -> f64 {
     const KS_BLOCK: usize = 16;
     /// Far above the rounding of F and of the bounds (a few 2⁻⁵³), far below any KS distance.
     const SLACK: f64 = 1e-12;
