@@ -15,6 +15,7 @@ pub mod head;
 pub mod logsum;
 pub mod plots;
 pub mod report;
+pub mod sort;
 pub mod synth;
 pub mod tree;
 pub mod validate;

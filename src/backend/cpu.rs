@@ -1,5 +1,6 @@
-//! The CPU backend: rows sorted by an LSD radix sort, every segment statistic straight from the
-//! f64 reference in `ald.rs`, segments in parallel on a rayon pool.
+//! The CPU backend: rows sorted by a vectorised merge sort (or a radix sort, see `sort`), every
+//! segment statistic straight from the f64 reference in `ald.rs`, segments in parallel on a
+//! rayon pool.
 
 use rayon::prelude::*;
 
@@ -9,6 +10,7 @@ use super::{
 };
 use crate::ald::{self, AldFit, AldParams, Baselines, NllGrad, SeedLine};
 use crate::error::{Error, Result};
+use crate::sort;
 
 /// About 16 MiB of f32 per chunk: enough rows to keep every core busy, and little enough memory
 /// that a chunk next to the memory-mapped head does not show in the peak.
@@ -138,7 +140,9 @@ impl Backend for CpuBackend {
                     }
                 });
         } else {
-            values.par_chunks_mut(cols).for_each(radsort::sort);
+            values
+                .par_chunks_mut(cols)
+                .for_each_init(sort::Scratch::default, |s, row| sort::sort_row(row, s));
         }
         Ok(())
     }
@@ -194,8 +198,8 @@ impl Backend for CpuBackend {
         Ok(self
             .values
             .par_chunks_mut(cols)
-            .map(|row| {
-                radsort::sort(row);
+            .map_init(sort::Scratch::default, |scratch, row| {
+                sort::sort_row(row, scratch);
                 let neg_end = ald::partition_point_sorted(row, 0.0, false);
                 let pos_start = ald::partition_point_sorted(row, 0.0, true);
                 let (fit, baselines) = ald::fit_and_baselines_sorted(row);
