@@ -4,9 +4,10 @@
 //! images, so the result is bitwise the same whichever path runs. On x86-64 CPUs with AVX-512 a
 //! row is sorted by a vectorised merge sort: bitonic networks sort each 16-lane register, then
 //! sorted runs are merged sixteen keys at a time (a bitonic merge of two registers, the next
-//! register taken from the run with the smaller head, without branches). That is about three
-//! times faster than a radix sort on rows of a few thousand values, where the radix sort's
-//! passes and histograms cost as much as the data. Elsewhere, and for short rows, `radsort`.
+//! register taken from the run with the smaller head, without branches). On rows of a few
+//! thousand values, where a radix sort's passes and histograms cost as much as the data, that
+//! sorts 1000 × 2048 in 4.4 ms on 2 cores against `radsort`'s 7.2 ms. Elsewhere, and for short
+//! rows, `radsort`.
 
 /// Reusable buffers for [`sort_row`].
 #[derive(Default)]
@@ -141,59 +142,37 @@ mod avx512 {
         unsafe { _mm512_storeu_si512(d.as_mut_ptr().cast(), v) }
     }
 
-    /// Merges the sorted runs `src[lo..mid]` and `src[mid..hi]` (lengths multiples of 16, both
-    /// non-empty) into `dst[lo..hi]`.
+    /// Merges, for each of the K triples `(lo, mid, hi)`, the sorted runs `src[lo..mid]` and
+    /// `src[mid..hi]` (lengths multiples of 16, both non-empty, every triple spanning as many
+    /// keys) into `dst[lo..hi]`. Each step of a merge waits on the one before (the carried
+    /// register), so K > 1 interleaved merges keep the vector units busy while one waits.
     #[target_feature(enable = "avx512f")]
-    fn merge_runs(src: &[u32], dst: &mut [u32], lo: usize, mid: usize, hi: usize) {
-        let (mut i1, mut i2, mut out) = (lo + 16, mid + 16, lo);
-        let (mut a, mut b) = (load(src, lo), load(src, mid));
-        loop {
-            let (small, large) = merge16(a, b);
-            store(dst, out, small);
-            out += 16;
-            if out == hi - 16 {
-                store(dst, out, large);
-                return;
-            }
-            // The next register comes from the run whose next key is smaller (an exhausted run
-            // never), chosen without a branch.
-            let left = i1 < mid && (i2 == hi || src[i1] <= src[i2]);
-            let at = if left { i1 } else { i2 };
-            i1 += 16 * left as usize;
-            i2 += 16 * !left as usize;
-            a = large;
-            b = load(src, at);
-        }
-    }
-
-    /// [`merge_runs`] on two merges of equal runs (`width` keys each) at once: each step of a
-    /// merge waits on the one before (the carried register), so two interleaved merges keep the
-    /// vector units busy while either waits.
-    #[target_feature(enable = "avx512f")]
-    fn merge_runs2(src: &[u32], dst: &mut [u32], lo: [usize; 2], width: usize) {
-        let mid = lo.map(|l| l + width);
-        let end = lo.map(|l| l + 2 * width);
+    fn merge_runs<const K: usize>(src: &[u32], dst: &mut [u32], runs: [(usize, usize, usize); K]) {
+        let (lo, mid, hi) = (runs.map(|r| r.0), runs.map(|r| r.1), runs.map(|r| r.2));
         let (mut i1, mut i2, mut out) = (lo.map(|l| l + 16), mid.map(|m| m + 16), lo);
-        let mut a = lo.map(|l| load(src, l));
-        let mut b = mid.map(|m| load(src, m));
+        let (mut a, mut b) = (lo.map(|l| load(src, l)), mid.map(|m| load(src, m)));
         loop {
-            let merged = [merge16(a[0], b[0]), merge16(a[1], b[1])];
-            for k in 0..2 {
-                store(dst, out[k], merged[k].0);
+            let mut large = a;
+            for k in 0..K {
+                let (small, big) = merge16(a[k], b[k]);
+                store(dst, out[k], small);
                 out[k] += 16;
+                large[k] = big;
             }
-            if out[0] == end[0] - 16 {
-                for k in 0..2 {
-                    store(dst, out[k], merged[k].1);
+            if out[0] == hi[0] - 16 {
+                for k in 0..K {
+                    store(dst, out[k], large[k]);
                 }
                 return;
             }
-            for k in 0..2 {
-                let left = i1[k] < mid[k] && (i2[k] == end[k] || src[i1[k]] <= src[i2[k]]);
+            for k in 0..K {
+                // The next register comes from the run whose next key is smaller (an exhausted
+                // run never), chosen without a branch.
+                let left = i1[k] < mid[k] && (i2[k] == hi[k] || src[i1[k]] <= src[i2[k]]);
                 let at = if left { i1[k] } else { i2[k] };
                 i1[k] += 16 * left as usize;
                 i2[k] += 16 * !left as usize;
-                a[k] = merged[k].1;
+                a[k] = large[k];
                 b[k] = load(src, at);
             }
         }
@@ -218,7 +197,12 @@ mod avx512 {
             let mut lo = 0;
             while lo < padded {
                 if lo + 4 * width <= padded {
-                    merge_runs2(src, dst, [lo, lo + 2 * width], width);
+                    let second = lo + 2 * width;
+                    let runs = [
+                        (lo, lo + width, second),
+                        (second, second + width, lo + 4 * width),
+                    ];
+                    merge_runs(src, dst, runs);
                     lo += 4 * width;
                     continue;
                 }
@@ -227,7 +211,7 @@ mod avx512 {
                 if mid == hi {
                     dst[lo..hi].copy_from_slice(&src[lo..hi]);
                 } else {
-                    merge_runs(src, dst, lo, mid, hi);
+                    merge_runs(src, dst, [(lo, mid, hi)]);
                 }
                 lo = hi;
             }
