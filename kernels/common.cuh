@@ -77,4 +77,83 @@ struct MaxOp {
     __device__ __forceinline__ double operator()(double a, double b) const { return fmax(a, b); }
 };
 
+// ---- Philox4x32-10 and the replicate samplers (DESIGN.md 2.6; src/philox.rs is the reference,
+// shaders/philox.wgsl the WGSL twin). Products and sums are written with _rn intrinsics so that
+// no multiply-add is contracted: the values then differ from the CPU's only where logf, cosf and
+// sinf do.
+
+constexpr unsigned PHILOX_M0 = 0xD2511F53u;
+constexpr unsigned PHILOX_M1 = 0xCD9E8D57u;
+constexpr unsigned PHILOX_W0 = 0x9E3779B9u;
+constexpr unsigned PHILOX_W1 = 0xBB67AE85u;
+// The counter's fourth word of an ALD value's second exponential (philox::SECOND_BLOCK).
+constexpr unsigned SECOND_BLOCK = 256u;
+constexpr float TWO_PI = 6.2831855f;
+
+__device__ __forceinline__ uint4 philox4x32_10(uint4 c, unsigned k0, unsigned k1) {
+#pragma unroll
+    for (int round = 0; round < 10; round++) {
+        if (round > 0) {
+            k0 += PHILOX_W0;
+            k1 += PHILOX_W1;
+        }
+        const unsigned hi0 = __umulhi(PHILOX_M0, c.x);
+        const unsigned lo0 = PHILOX_M0 * c.x;
+        const unsigned hi1 = __umulhi(PHILOX_M1, c.z);
+        const unsigned lo1 = PHILOX_M1 * c.z;
+        c = make_uint4(hi1 ^ c.y ^ k0, lo1, hi0 ^ c.w ^ k1, lo0);
+    }
+    return c;
+}
+
+// ((u >> 8) + 0.5)·2⁻²⁴ in f32: in (0, 1].
+__device__ __forceinline__ float uniform01(unsigned u) {
+    return __fmul_rn(__fadd_rn((float)(u >> 8), 0.5f), 5.9604644775390625e-8f);
+}
+
+// One replicate row: model 0 Gaussian (m, σ), 1 ALD (μ, s, κ), 2 Laplace (the ALD with κ = 1).
+struct Replicate {
+    unsigned cls;
+    unsigned replicate;
+    unsigned model;
+    unsigned pad;
+    float p[4];
+};
+
+// μ + s(E₁/κ − κE₂), E = −ln U.
+__device__ __forceinline__ float ald_value(float loc, float scale, float kappa, float u1,
+                                           float u2) {
+    const float e1 = -logf(u1);
+    const float e2 = -logf(u2);
+    return __fadd_rn(loc, __fmul_rn(scale, __fsub_rn(__fdiv_rn(e1, kappa), __fmul_rn(kappa, e2))));
+}
+
+// m + σ·(r·t), as the CPU evaluates it.
+__device__ __forceinline__ float gauss_value(float m, float sd, float r, float t) {
+    return __fadd_rn(m, __fmul_rn(sd, __fmul_rn(r, t)));
+}
+
+// The values at positions 4j..4j+3 of a replicate row.
+__device__ __forceinline__ void block_values(const Replicate& r, unsigned j, unsigned k0,
+                                             unsigned k1, float out[4]) {
+    const uint4 ctr = make_uint4(j, r.replicate, r.cls, r.model);
+    const uint4 u = philox4x32_10(ctr, k0, k1);
+    if (r.model == 0) {
+        const float r0 = sqrtf(__fmul_rn(-2.0f, logf(uniform01(u.x))));
+        const float t0 = __fmul_rn(TWO_PI, uniform01(u.y));
+        const float r1 = sqrtf(__fmul_rn(-2.0f, logf(uniform01(u.z))));
+        const float t1 = __fmul_rn(TWO_PI, uniform01(u.w));
+        out[0] = gauss_value(r.p[0], r.p[1], r0, cosf(t0));
+        out[1] = gauss_value(r.p[0], r.p[1], r0, sinf(t0));
+        out[2] = gauss_value(r.p[0], r.p[1], r1, cosf(t1));
+        out[3] = gauss_value(r.p[0], r.p[1], r1, sinf(t1));
+        return;
+    }
+    const uint4 v = philox4x32_10(make_uint4(ctr.x, ctr.y, ctr.z, ctr.w + SECOND_BLOCK), k0, k1);
+    out[0] = ald_value(r.p[0], r.p[1], r.p[2], uniform01(u.x), uniform01(v.x));
+    out[1] = ald_value(r.p[0], r.p[1], r.p[2], uniform01(u.y), uniform01(v.y));
+    out[2] = ald_value(r.p[0], r.p[1], r.p[2], uniform01(u.z), uniform01(v.z));
+    out[3] = ald_value(r.p[0], r.p[1], r.p[2], uniform01(u.w), uniform01(v.w));
+}
+
 }  // namespace aldfit

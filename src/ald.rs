@@ -1127,3 +1127,132 @@ mod tests {
         assert!((line.mean() - (1.0 - k * k) / (3.0 * k * k)).abs() < 1e-15);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// DESIGN.md 2.6: calibrated tests.
+
+/// Log-density of the Gaussian N(m, σ²) at x.
+pub fn gauss_log_pdf(x: f64, mean: f64, sd: f64) -> f64 {
+    let z = (x - mean) / sd;
+    -0.5 * (2.0 * std::f64::consts::PI * sd * sd).ln() - 0.5 * z * z
+}
+
+/// Σd and Σd² of the per-value log-density differences `d = ℓ_ALD(x) − ℓ_N(x)` (DESIGN.md 2.6),
+/// the one more pass over a row that Vuong's test needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LogLikDiff {
+    pub n: usize,
+    pub sum: f64,
+    pub sum_sq: f64,
+}
+
+impl LogLikDiff {
+    pub const NAN: LogLikDiff = LogLikDiff {
+        n: 0,
+        sum: f64::NAN,
+        sum_sq: f64::NAN,
+    };
+
+    /// The constant part `c` of every `d = c + v(x)`: `−ln(s(κ + 1/κ)) + ½ln(2πσ²)`.
+    /// Devices sum only `v(x)` (no logarithms per value) and the host adds `c` back.
+    pub fn constant(ald: &AldParams, sd: f64) -> f64 {
+        let k = ald.kappa;
+        -(ald.scale * (k + 1.0 / k)).ln() + 0.5 * (2.0 * std::f64::consts::PI * sd * sd).ln()
+    }
+
+    /// `v(x) = d(x) − c`: the ALD's exponent plus the Gaussian's square.
+    #[inline]
+    pub fn variable(x: f64, ald: &AldParams, mean: f64, sd: f64) -> f64 {
+        let t = x - ald.loc;
+        let ald_part = if t >= 0.0 {
+            -ald.kappa * t / ald.scale
+        } else {
+            t / (ald.kappa * ald.scale)
+        };
+        let z = (x - mean) / sd;
+        ald_part + 0.5 * z * z
+    }
+
+    /// From the device's `Σv`, `Σv²`: `Σd = nc + Σv`, `Σd² = nc² + 2cΣv + Σv²`.
+    pub fn from_variable_sums(n: usize, c: f64, sv: f64, svv: f64) -> Self {
+        let nf = n as f64;
+        LogLikDiff {
+            n,
+            sum: nf * c + sv,
+            sum_sq: nf * c * c + 2.0 * c * sv + svv,
+        }
+    }
+
+    /// Vuong's statistic `Z = Σd / (√n·ω)`, `ω² = mean(d²) − mean(d)²`, and its one-sided p
+    /// for "the ALD fits better" (`1 − Φ(Z)`). NaN when ω is 0 or the sums are not finite.
+    pub fn vuong(&self) -> (f64, f64) {
+        let nf = self.n as f64;
+        let mean = self.sum / nf;
+        let omega2 = self.sum_sq / nf - mean * mean;
+        if omega2.is_nan() || omega2 <= 0.0 || omega2.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        let z = self.sum / (nf.sqrt() * omega2.sqrt());
+        (z, normal_sf(z))
+    }
+}
+
+/// [`LogLikDiff`] of a segment at the ALD's and the Gaussian's parameters, in f64.
+pub fn loglik_diff(xs: &[f32], ald: &AldParams, mean: f64, sd: f64) -> LogLikDiff {
+    if xs.is_empty() || !ald.is_valid() || sd.is_nan() || sd <= 0.0 || !mean.is_finite() {
+        return LogLikDiff::NAN;
+    }
+    let c = LogLikDiff::constant(ald, sd);
+    // `LogLikDiff::variable` with its divisions hoisted, branch-free: this pass runs on every
+    // replicate row of the bootstrap.
+    let (above, below) = (-ald.kappa / ald.scale, 1.0 / (ald.kappa * ald.scale));
+    let inv_sd = 1.0 / sd;
+    let (mut sv, mut svv) = (0.0f64, 0.0f64);
+    for &x in xs {
+        let x = x as f64;
+        let t = x - ald.loc;
+        let z = (x - mean) * inv_sd;
+        let v = t * if t >= 0.0 { above } else { below } + 0.5 * z * z;
+        sv += v;
+        svv += v * v;
+    }
+    LogLikDiff::from_variable_sums(xs.len(), c, sv, svv)
+}
+
+/// The upper tail of the standard normal, `1 − Φ(z)`.
+pub fn normal_sf(z: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    Normal::standard().sf(z)
+}
+
+/// The likelihood ratio against the nested Laplace (κ = 1; DESIGN.md 2.6):
+/// `Λ = 2(NLL_laplace − NLL_ALD)` (clamped at 0: the ALD nests the Laplace, so only rounding makes
+/// it negative) and `p = 1 − F_χ²(1)(Λ)`.
+pub fn lrt_laplace(nll_laplace: f64, nll_ald: f64) -> (f64, f64) {
+    use statrs::distribution::{ChiSquared, ContinuousCDF};
+    let stat = (2.0 * (nll_laplace - nll_ald)).max(0.0);
+    if !stat.is_finite() || !nll_ald.is_finite() {
+        return (f64::NAN, f64::NAN);
+    }
+    let chi2 = ChiSquared::new(1.0).expect("one degree of freedom is a valid χ²");
+    (stat, chi2.sf(stat))
+}
+
+/// The bootstrap's p-value `(1 + #{T*_b ≥ T}) / (B + 1)`.
+pub fn bootstrap_p(exceed: u32, replicates: u32) -> f64 {
+    (1.0 + exceed as f64) / (replicates as f64 + 1.0)
+}
+
+/// Benjamini–Hochberg q-values over the finite p-values (NaN stays NaN, and is not counted).
+pub fn bh_qvalues(p: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..p.len()).filter(|&i| p[i].is_finite()).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let m = order.len() as f64;
+    let mut q = vec![f64::NAN; p.len()];
+    let mut running = 1.0f64;
+    for (rank, &i) in order.iter().enumerate().rev() {
+        running = running.min(p[i] * m / (rank as f64 + 1.0));
+        q[i] = running;
+    }
+    q
+}

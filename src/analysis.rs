@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::ald::{self, Model, SeedLine};
+use crate::ald::{self, LogLikDiff, Model, SeedLine};
 use crate::backend::{Backend, BackendInfo, SegmentStats};
 use crate::error::{Error, Result};
 use crate::head::Head;
@@ -43,9 +43,40 @@ pub struct ClassResult {
     pub stats: SegmentStats,
     pub seed_pos: SeedLine,
     pub seed_neg: SeedLine,
+    /// Σd, Σd² of `ℓ_ALD − ℓ_N` at the fitted parameters (Vuong's test).
+    pub loglik_diff: LogLikDiff,
 }
 
 impl ClassResult {
+    /// From a backend's summary of the class's whole row.
+    pub fn of_row(n: usize, row: &crate::backend::RowSummary) -> Self {
+        ClassResult {
+            n,
+            zeros: (row.pos_start - row.neg_end) as usize,
+            nonfinite: false,
+            stats: row.stats,
+            seed_pos: row.seed_pos,
+            seed_neg: row.seed_neg,
+            loglik_diff: row.loglik_diff,
+        }
+    }
+
+    /// The likelihood ratio against the nested Laplace and its asymptotic χ²(1) p-value.
+    pub fn lrt_laplace(&self) -> (f64, f64) {
+        ald::lrt_laplace(self.stats.baselines.nll_laplace, self.stats.fit.nll)
+    }
+
+    /// Vuong's Z of ALD against Gaussian and its one-sided p-value.
+    pub fn vuong_gauss(&self) -> (f64, f64) {
+        self.loglik_diff.vuong()
+    }
+
+    /// `T = NLL_N − NLL_ALD`: how much better the ALD fits than the Gaussian (the bootstrap's
+    /// statistic against the Gaussian).
+    pub fn gauss_minus_ald(&self) -> f64 {
+        self.stats.baselines.nll_gauss - self.stats.fit.nll
+    }
+
     pub fn aic_best(&self) -> Option<Model> {
         let s = &self.stats;
         ald::aic_best(s.fit.nll, s.baselines.nll_gauss, s.baselines.nll_laplace)
@@ -66,6 +97,7 @@ impl ClassResult {
             },
             seed_pos: SeedLine::nan(0),
             seed_neg: SeedLine::nan(0),
+            loglik_diff: LogLikDiff::NAN,
         }
     }
 }
@@ -96,6 +128,10 @@ pub struct Analysis {
     pub backend: BackendInfo,
     pub chunks: usize,
     pub timings: Timings,
+    /// The parametric bootstrap's p- and q-values, when it ran.
+    pub bootstrap: Option<crate::bootstrap::Bootstrap>,
+    /// The verdict built from it, or why there is none.
+    pub verdict: std::result::Result<crate::verdict::Verdict, String>,
 }
 
 /// Analyses every class of `head`. `progress` is told how many rows are done after each chunk.
@@ -139,14 +175,7 @@ pub fn analyse(
 
         let t = Instant::now();
         for row in backend.summarise_rows(&mut buf, cols)? {
-            results.push(ClassResult {
-                n: cols,
-                zeros: (row.pos_start - row.neg_end) as usize,
-                nonfinite: false,
-                stats: row.stats,
-                seed_pos: row.seed_pos,
-                seed_neg: row.seed_neg,
-            });
+            results.push(ClassResult::of_row(cols, &row));
         }
         timings.add("sort+fit+seed", t);
 
@@ -171,6 +200,8 @@ pub fn analyse(
         backend: backend.info(),
         chunks,
         timings,
+        bootstrap: None,
+        verdict: Err("the bootstrap did not run".into()),
     })
 }
 

@@ -4,7 +4,7 @@
 //! f32 backends may land on a neighbouring order statistic, so fits are compared through the
 //! likelihood of the returned parameters, evaluated in f64 — never through indices.
 
-use crate::ald::{self, AldFit, Baselines, NllGrad, SeedLine};
+use crate::ald::{self, AldFit, Baselines, LogLikDiff, NllGrad, SeedLine};
 use crate::backend::SegmentStats;
 
 pub const NLL_REL: f64 = 1e-6;
@@ -12,6 +12,10 @@ pub const PARAM_REL: f64 = 1e-2;
 pub const REDUCTION_REL: f64 = 1e-5;
 pub const KS_ABS: f64 = 1e-4;
 pub const R2_ABS: f64 = 1e-4;
+/// Generated replicate values against the CPU's, in units of `|value| + spread` of the row's law
+/// (`ReplicateRow::spread`): a few f32 ulp. The devices' `log`, `cos` and `sin` differ from the
+/// CPU's by an ulp or two of their results, which the transforms scale by up to ln 2²⁵ ≈ 17.
+pub const GENERATED_REL: f64 = 16.0 * f32::EPSILON as f64;
 
 /// One comparison: which kernel and quantity, how far from the reference, against which
 /// tolerance. Every comparison is kept, so validation can report the worst deviation per kernel.
@@ -269,4 +273,38 @@ impl GradTerms {
                 .max((t.above + t.below / (k * k)) / s),
         }
     }
+}
+
+/// Vuong's sums of a segment against the reference. Σd is measured in units of √(n·Σd²), the
+/// size of the terms it sums (by Cauchy–Schwarz, at least Σ|d|); Σd² relative to itself.
+pub fn check_loglik(got: &LogLikDiff, want: &LogLikDiff, out: &mut Vec<Measurement>) {
+    let terms = (want.n as f64 * want.sum_sq).sqrt();
+    check(
+        out,
+        "loglik",
+        "Σ(ℓ_ALD − ℓ_N)",
+        dev(got.sum, want.sum, terms),
+        REDUCTION_REL,
+    );
+    check(
+        out,
+        "loglik",
+        "Σ(ℓ_ALD − ℓ_N)²",
+        dev(got.sum_sq, want.sum_sq, want.sum_sq),
+        REDUCTION_REL,
+    );
+}
+
+/// A generated replicate row (sorted) against the CPU's (sorted): the largest deviation in
+/// units of `|value| + spread`.
+pub fn check_generated(got: &[f32], want: &[f32], scale: f64, out: &mut Vec<Measurement>) {
+    let worst = if got.len() != want.len() {
+        f64::NAN
+    } else {
+        got.iter()
+            .zip(want)
+            .map(|(&g, &w)| dev(g as f64, w as f64, (w as f64).abs() + scale))
+            .fold(0.0, f64::max)
+    };
+    check(out, "generate", "replicate values", worst, GENERATED_REL);
 }

@@ -9,15 +9,18 @@ pub mod ald;
 pub mod analysis;
 pub mod backend;
 pub mod bench;
+pub mod bootstrap;
 pub mod contract;
 pub mod error;
 pub mod head;
 pub mod logsum;
+pub mod philox;
 pub mod plots;
 pub mod report;
 pub mod sort;
 pub mod synth;
 pub mod tree;
 pub mod validate;
+pub mod verdict;
 
 pub use error::{Error, Result};

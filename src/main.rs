@@ -9,8 +9,9 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use aldfit::analysis::{self, Options};
+use aldfit::analysis::{self, Analysis, Options};
 use aldfit::backend::{self, BackendKind};
+use aldfit::bootstrap;
 use aldfit::head::{self, Head};
 use aldfit::plots;
 use aldfit::report::{self, InputInfo};
@@ -146,6 +147,46 @@ impl SplitArgs {
     }
 }
 
+/// `--bootstrap`: how many replicates, or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Replicates {
+    Auto,
+    Count(usize),
+}
+
+impl std::str::FromStr for Replicates {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s == "auto" {
+            return Ok(Replicates::Auto);
+        }
+        match s.parse::<usize>() {
+            Ok(b) if b <= bootstrap::MAX_REPLICATES => Ok(Replicates::Count(b)),
+            _ => Err(format!(
+                "expected `auto` or a number of replicates from 0 to {}",
+                bootstrap::MAX_REPLICATES
+            )),
+        }
+    }
+}
+
+/// The calibrated tests (DESIGN.md 2.6): replicate rows from every class's fitted Gaussian and
+/// ALD, generated and analysed on the backend.
+#[derive(Args, Clone)]
+struct BootstrapArgs {
+    /// Replicates per class and null model (B): `auto` picks the largest of 999, 499, 199, 99
+    /// the backend can afford for this head (on the CPU: heads of up to ~1.5 M weights, such as
+    /// the bundled one) and says which; 0 turns the bootstrap and the verdict off.
+    #[arg(long, default_value = "auto")]
+    bootstrap: Replicates,
+    /// Seed of the replicate rows (Philox4x32-10 key); the same seed gives the same p-values.
+    #[arg(long, default_value_t = bootstrap::DEFAULT_SEED)]
+    seed: u64,
+    /// With split trees: replicate heads per model whose trees are grown (default: 19, at most B).
+    #[arg(long)]
+    bootstrap_trees: Option<usize>,
+}
+
 /// Pictures, written as PNG and SVG into OUT/plots/ and linked from summary.md.
 #[derive(Args, Clone)]
 struct PlotArgs {
@@ -187,6 +228,8 @@ struct SplitCommand {
     #[command(flatten)]
     split: SplitArgs,
     #[command(flatten)]
+    boot: BootstrapArgs,
+    #[command(flatten)]
     plots: PlotArgs,
     /// Do not print the summary.
     #[arg(long, short)]
@@ -211,6 +254,8 @@ struct FitArgs {
     plots: PlotArgs,
     #[command(flatten)]
     split_args: SplitArgs,
+    #[command(flatten)]
+    boot: BootstrapArgs,
     /// Do not print the summary.
     #[arg(long, short)]
     quiet: bool,
@@ -345,6 +390,16 @@ fn fit(args: FitArgs) -> Result<()> {
     };
 
     let t = Instant::now();
+    run_bootstrap(
+        &mut analysis,
+        backend.as_mut(),
+        head.features,
+        &args.boot,
+        trees.as_ref().map(|(t, o)| (&t[..], o)),
+    )?;
+    analysis.timings.add("bootstrap", t);
+
+    let t = Instant::now();
     let sha256 = hasher
         .join()
         .map_err(|_| anyhow::anyhow!("hashing the head file failed"))?;
@@ -361,6 +416,8 @@ fn fit(args: FitArgs) -> Result<()> {
         "threads": rayon::current_num_threads(),
         "transpose": args.run.head.transpose,
         "tensor": args.run.head.tensor,
+        "bootstrap": analysis.bootstrap.as_ref().map_or(0, |b| b.replicates),
+        "seed": args.boot.seed,
     });
     analysis.timings.add("report", t);
     let mut summary = report::summary_md(&analysis, &input, &labels, args.top);
@@ -371,7 +428,8 @@ fn fit(args: FitArgs) -> Result<()> {
     let mut written = "classes.csv,summary.md,run.json".to_owned();
     if let Some((trees, opts)) = &trees {
         summary.push('\n');
-        summary.push_str(&tree::summary_md(trees, opts));
+        let null = analysis.bootstrap.as_ref().and_then(|b| b.trees.as_ref());
+        summary.push_str(&tree::summary_md(trees, opts, null));
         run["split"] = serde_json::json!(opts);
         write_trees(&args.run.out, trees, &labels)?;
         written.push_str(",tree.csv,leaves.csv,tree.json");
@@ -424,6 +482,89 @@ fn fit(args: FitArgs) -> Result<()> {
     Ok(())
 }
 
+/// How many replicates `--bootstrap` asks for on this backend and head, or why none.
+fn resolve_replicates(
+    args: &BootstrapArgs,
+    backend: &dyn backend::Backend,
+    weights: usize,
+) -> std::result::Result<usize, String> {
+    let info = backend.info();
+    let gpu = info.name != "cpu" && !info.software;
+    match args.bootstrap {
+        Replicates::Count(0) => Err("the bootstrap was turned off (`--bootstrap 0`)".into()),
+        Replicates::Count(b) => Ok(b),
+        Replicates::Auto => match bootstrap::auto_replicates(weights, gpu) {
+            0 => {
+                eprintln!(
+                    "aldfit: bootstrap off: {weights} weights are more than `--bootstrap auto` \
+                     spends on the {} (pass --bootstrap 99 to run it anyway)",
+                    if gpu { "GPU" } else { "CPU" }
+                );
+                Err(format!(
+                    "`--bootstrap auto` skipped it for a head of {weights} weights on this backend"
+                ))
+            }
+            b => Ok(b),
+        },
+    }
+}
+
+/// Runs the bootstrap (when `--bootstrap` asks for it) and builds the verdict into `analysis`.
+fn run_bootstrap(
+    analysis: &mut Analysis,
+    backend: &mut dyn backend::Backend,
+    cols: usize,
+    args: &BootstrapArgs,
+    trees: Option<(&[tree::ClassTree], &SplitOptions)>,
+) -> Result<()> {
+    let b = match resolve_replicates(args, backend, analysis.classes.len() * cols) {
+        Ok(b) => b,
+        Err(why) => {
+            analysis.verdict = Err(why);
+            return Ok(());
+        }
+    };
+    let tree_replicates = args
+        .bootstrap_trees
+        .unwrap_or(bootstrap::AUTO_TREE_REPLICATES)
+        .min(b);
+    eprintln!(
+        "aldfit: bootstrap: B = {b} replicates per class and model{}, seed {}{}",
+        if args.bootstrap == Replicates::Auto {
+            " (auto)"
+        } else {
+            ""
+        },
+        args.seed,
+        if trees.is_some() {
+            format!("; split trees on {tree_replicates} replicate heads per model")
+        } else {
+            String::new()
+        }
+    );
+    let opts = bootstrap::Options {
+        replicates: b,
+        seed: args.seed,
+        tree_replicates,
+        split: trees.map(|(_, o)| *o),
+    };
+    let bar = progress_bar(0, "bootstrap");
+    let boot = bootstrap::run(
+        backend,
+        &analysis.classes,
+        cols,
+        &opts,
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64)
+        },
+    )?;
+    bar.finish_and_clear();
+    analysis.verdict = Ok(aldfit::verdict::build(&boot, trees.map(|(t, _)| t)));
+    analysis.bootstrap = Some(boot);
+    Ok(())
+}
+
 /// The head's file name, for plot titles.
 fn head_name(head: &Head) -> String {
     head.path
@@ -472,7 +613,7 @@ fn progress_bar(len: usize, msg: &'static str) -> ProgressBar {
         ProgressBar::hidden()
     };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} classes ({eta})")
+        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} rows ({eta})")
             .expect("static template")
             .progress_chars("=> "),
     );
@@ -506,6 +647,30 @@ fn split(args: SplitCommand) -> Result<()> {
     })?;
     bar.finish_and_clear();
     let split_s = t.elapsed().as_secs_f64();
+
+    // The verdict needs every class's fitted laws: the per-class analysis, then the bootstrap.
+    let t = Instant::now();
+    let weights = head.classes * head.features;
+    let verdict = match resolve_replicates(&args.boot, backend.as_ref(), weights) {
+        Err(why) => Err(why),
+        Ok(_) => {
+            let opts_a = Options {
+                skip_nonfinite: args.run.skip_nonfinite,
+                pooled: false,
+            };
+            let mut analysis =
+                analysis::analyse(&head, &labels, backend.as_mut(), &opts_a, &mut |_| {})?;
+            run_bootstrap(
+                &mut analysis,
+                backend.as_mut(),
+                head.features,
+                &args.boot,
+                Some((&trees, &opts)),
+            )?;
+            analysis.verdict.map(|v| (v, analysis.bootstrap))
+        }
+    };
+    let bootstrap_s = t.elapsed().as_secs_f64();
     let sha256 = hasher
         .join()
         .map_err(|_| anyhow::anyhow!("hashing the head file failed"))?;
@@ -525,7 +690,16 @@ fn split(args: SplitCommand) -> Result<()> {
         env!("CARGO_PKG_VERSION"),
         split_s
     );
-    summary.push_str(&tree::summary_md(&trees, &opts));
+    match &verdict {
+        Ok((v, _)) => summary.push_str(&aldfit::verdict::markdown(v)),
+        Err(why) => summary.push_str(&aldfit::verdict::markdown_off(why)),
+    }
+    let null = verdict
+        .as_ref()
+        .ok()
+        .and_then(|(_, b)| b.as_ref())
+        .and_then(|b| b.trees.as_ref());
+    summary.push_str(&tree::summary_md(&trees, &opts, null));
     report::ensure_dir(&args.run.out)?;
     if args.plots.plots {
         let given = plots::resolve_classes(&args.plots.plot_classes, &labels, head.classes)?;
@@ -572,7 +746,12 @@ fn split(args: SplitCommand) -> Result<()> {
         "backend": info,
         "input": input,
         "split": opts,
-        "timings_s": { "split": split_s },
+        "timings_s": { "split": split_s, "analysis+bootstrap": bootstrap_s },
+        "seed": args.boot.seed,
+        "verdict": match &verdict {
+            Ok((v, _)) => serde_json::json!(v),
+            Err(why) => serde_json::json!({ "off": why }),
+        },
         "nodes": trees.iter().map(|t| t.nodes.len()).sum::<usize>(),
         "wall_s": start.elapsed().as_secs_f64(),
     });
@@ -626,6 +805,9 @@ fn validate(head_args: &HeadArgs, backends: Option<Vec<BackendKind>>) -> Result<
         let info = backend.info();
         eprintln!("aldfit: validating {} on {}", info.name, info.device);
         let mut all: Vec<(String, aldfit::contract::Measurement)> = Vec::new();
+        for m in aldfit::validate::run_generator(backend.as_mut())? {
+            all.push(("bootstrap generator".to_owned(), m));
+        }
         for data in &datasets {
             for m in aldfit::validate::run(backend.as_mut(), data)? {
                 all.push((data.name.clone(), m));

@@ -47,6 +47,14 @@ pub const CLASS_COLUMNS: &[&str] = &[
     "seed_k_neg",
     "seed_lambda_neg",
     "seed_mean_neg",
+    "lrt_laplace",
+    "p_lrt_laplace",
+    "vuong_gauss",
+    "p_vuong_gauss",
+    "p_boot_gauss",
+    "p_boot_ks",
+    "q_boot_gauss",
+    "q_boot_ks",
 ];
 
 /// Shortest text that parses back to the same f64 (`NaN`, `inf` for the special values).
@@ -112,12 +120,12 @@ impl InputInfo {
 pub fn classes_csv(analysis: &Analysis, labels: &[String]) -> Result<Vec<u8>> {
     use rayon::prelude::*;
     const BLOCK: usize = 128;
-    let mut out = csv_block(&[], 0, labels, true)?;
+    let mut out = csv_block(&[], 0, labels, true, None)?;
     let blocks: Vec<Vec<u8>> = analysis
         .classes
         .par_chunks(BLOCK)
         .enumerate()
-        .map(|(i, cls)| csv_block(cls, i * BLOCK, labels, false))
+        .map(|(i, cls)| csv_block(cls, i * BLOCK, labels, false, analysis.bootstrap.as_ref()))
         .collect::<Result<_>>()?;
     for b in blocks {
         out.extend_from_slice(&b);
@@ -130,6 +138,7 @@ fn csv_block(
     first: usize,
     labels: &[String],
     header: bool,
+    boot: Option<&crate::bootstrap::Bootstrap>,
 ) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::Invalid(format!("cannot render classes.csv: {e}"));
@@ -142,6 +151,12 @@ fn csv_block(
         let (f, b) = (&c.stats.fit, &c.stats.baselines);
         let (sp, sn) = (&c.seed_pos, &c.seed_neg);
         let text = |s: String| Field::Text(s);
+        let (lrt, p_lrt) = c.lrt_laplace();
+        let (vuong, p_vuong) = c.vuong_gauss();
+        let boot_of = |v: fn(&crate::bootstrap::HeadTests) -> &Vec<f64>| {
+            boot.and_then(|b| v(&b.observed).get(k).copied())
+                .unwrap_or(f64::NAN)
+        };
         let fields = [
             text(k.to_string()),
             text(labels.get(k).cloned().unwrap_or_default()),
@@ -176,6 +191,14 @@ fn csv_block(
             Field::Float(sn.k()),
             Field::Float(sn.lambda()),
             Field::Float(sn.mean()),
+            Field::Float(lrt),
+            Field::Float(p_lrt),
+            Field::Float(vuong),
+            Field::Float(p_vuong),
+            Field::Float(boot_of(|t| &t.p_gauss)),
+            Field::Float(boot_of(|t| &t.p_ks)),
+            Field::Float(boot_of(|t| &t.q_gauss)),
+            Field::Float(boot_of(|t| &t.q_ks)),
         ];
         for field in &fields {
             let bytes: &[u8] = match field {
@@ -296,6 +319,10 @@ pub fn summary_md(analysis: &Analysis, input: &InputInfo, labels: &[String], top
         if analysis.chunks == 1 { "" } else { "s" }
     );
     let _ = writeln!(s, "- aldfit {}\n", env!("CARGO_PKG_VERSION"));
+    match &analysis.verdict {
+        Ok(v) => s.push_str(&crate::verdict::markdown(v)),
+        Err(why) => s.push_str(&crate::verdict::markdown_off(why)),
+    }
 
     let wins = aic_wins(cls);
     let pct = |k: usize| 100.0 * k as f64 / n.max(1) as f64;
@@ -502,6 +529,17 @@ pub fn run_json(
             "nonfinite": count(&|c| c.nonfinite),
             "with_zeros": count(&|c| c.zeros > 0),
         },
+        "verdict": match &analysis.verdict {
+            Ok(v) => json!(v),
+            Err(why) => json!({ "off": why }),
+        },
+        "bootstrap": analysis.bootstrap.as_ref().map(|b| json!({
+            "replicates": b.replicates,
+            "seed": b.seed,
+            "values": b.values,
+            "seconds": b.seconds,
+            "values_per_second": b.values as f64 / b.seconds.max(1e-9),
+        })),
         "pooled_seed": analysis.pooled.as_ref().map(|(p, n)| json!({"positive": line_json(p), "negative": line_json(n)})),
     })
 }

@@ -165,6 +165,19 @@ pub fn run(backend: &mut dyn Backend, data: &Dataset) -> Result<Vec<Measurement>
             contract::check_seed(&sn[r], &ald::seed_negative_sorted(&x[..n]), &mut out);
         }
 
+        // Vuong's sums at the reference fit and Gaussian of each whole row.
+        let (ald_at, gauss_at): (Vec<AldParams>, Vec<(f64, f64)>) = (0..rows)
+            .map(|r| {
+                let (f, b) = ald::fit_and_baselines_sorted(&xs(r));
+                (f.params, (b.mean, b.std()))
+            })
+            .unzip();
+        let got = backend.loglik_diff(&full, &ald_at, &gauss_at)?;
+        for r in 0..rows {
+            let want = ald::loglik_diff(&xs(r), &ald_at[r], gauss_at[r].0, gauss_at[r].1);
+            contract::check_loglik(&got[r], &want, &mut out);
+        }
+
         // NLL + gradient on the unsorted rows, at the reference fit (or a fixed law when none).
         let at: Vec<AldParams> = (0..rows)
             .map(|r| {
@@ -222,6 +235,91 @@ pub fn run(backend: &mut dyn Backend, data: &Dataset) -> Result<Vec<Measurement>
                 deviation: wrong as f64 / nodes.max(1) as f64,
                 tolerance: 0.0,
             });
+        }
+    }
+    Ok(out)
+}
+
+/// The bootstrap's generator on a backend against the CPU: the Philox stream bitwise (Random123's
+/// known answers and 4096 scattered counters), and replicate rows of every null model at several
+/// widths within [`contract::GENERATED_REL`].
+pub fn run_generator(backend: &mut dyn Backend) -> Result<Vec<Measurement>> {
+    use crate::philox::{self, NullModel, ReplicateRow};
+    let mut out = Vec::new();
+    let kat: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
+        (
+            [0; 4],
+            [0; 2],
+            [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
+        ),
+        (
+            [u32::MAX; 4],
+            [u32::MAX; 2],
+            [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
+        ),
+        (
+            [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+            [0xa4093822, 0x299f31d0],
+            [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
+        ),
+    ];
+    let mut wrong = 0usize;
+    for (ctr, key, want) in kat {
+        wrong += (backend.philox(key, &[ctr])? != vec![want]) as usize;
+    }
+    out.push(Measurement {
+        kernel: "philox",
+        what: "Random123 known answers missed",
+        deviation: wrong as f64,
+        tolerance: 0.0,
+    });
+    let mut rng = synth::row_rng(0x9e37, 0);
+    let key = [rng.random(), rng.random()];
+    let counters: Vec<[u32; 4]> = (0..4096).map(|_| rng.random()).collect();
+    let got = backend.philox(key, &counters)?;
+    let wrong = counters
+        .iter()
+        .zip(&got)
+        .filter(|(c, g)| philox::philox4x32_10(**c, key) != **g)
+        .count();
+    out.push(Measurement {
+        kernel: "philox",
+        what: "blocks unlike the CPU's (fraction)",
+        deviation: wrong as f64 / counters.len() as f64,
+        tolerance: 0.0,
+    });
+
+    let mut cpu = crate::backend::cpu::CpuBackend::new();
+    for cols in [3usize, 17, 1280, 4099] {
+        let rows: Vec<ReplicateRow> = (0..48u32)
+            .map(|k| {
+                let model = [NullModel::Gauss, NullModel::Ald, NullModel::Laplace][k as usize % 3];
+                let p = synth::random_params(&mut rng);
+                ReplicateRow {
+                    class: k * 7919,
+                    replicate: k / 3,
+                    model,
+                    params: match model {
+                        NullModel::Gauss => [p.loc as f32, p.scale as f32, 0.0],
+                        NullModel::Ald => [p.loc as f32, p.scale as f32, p.kappa as f32],
+                        NullModel::Laplace => [p.loc as f32, p.scale as f32, 1.0],
+                    },
+                }
+            })
+            .collect();
+        let seed = rng.random();
+        let whole: Vec<Segment> = (0..rows.len()).map(|r| Segment::new(r, 0, cols)).collect();
+        let sorted = |b: &mut dyn Backend| -> Result<Vec<Vec<f32>>> {
+            b.generate(&rows, cols, seed)?;
+            b.sort_uploaded(false)?;
+            Ok(b.read_sorted(&whole)?
+                .into_iter()
+                .map(|s| s.values)
+                .collect())
+        };
+        let (got, want) = (sorted(backend)?, sorted(&mut cpu)?);
+        for ((g, w), r) in got.iter().zip(&want).zip(&rows) {
+            contract::check_generated(g, w, r.spread(), &mut out);
         }
     }
     Ok(out)

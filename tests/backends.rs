@@ -5,7 +5,9 @@ mod common;
 
 use aldfit::ald::{self, AldParams};
 use aldfit::analysis::{self, Options};
-use aldfit::backend::{Backend, BackendInfo, Segment, SegmentStats, Side, SortedSegment};
+use aldfit::backend::{
+    Backend, BackendInfo, ReplicateRow, Segment, SegmentStats, Side, SortedSegment,
+};
 use aldfit::contract::{self, Measurement};
 use aldfit::head::Head;
 use aldfit::synth;
@@ -361,6 +363,20 @@ impl Backend for SmallChunks<'_> {
     }
     fn copy_bandwidth(&mut self, bytes: usize) -> aldfit::Result<f64> {
         self.0.copy_bandwidth(bytes)
+    }
+    fn generate(&mut self, rows: &[ReplicateRow], cols: usize, seed: u64) -> aldfit::Result<()> {
+        self.0.generate(rows, cols, seed)
+    }
+    fn philox(&mut self, key: [u32; 2], c: &[[u32; 4]]) -> aldfit::Result<Vec<[u32; 4]>> {
+        self.0.philox(key, c)
+    }
+    fn loglik_diff(
+        &mut self,
+        s: &[Segment],
+        a: &[AldParams],
+        g: &[(f64, f64)],
+    ) -> aldfit::Result<Vec<ald::LogLikDiff>> {
+        self.0.loglik_diff(s, a, g)
     }
 }
 

@@ -258,7 +258,7 @@ fn a_rule_that_peels_one_value_per_level_stops_at_the_cap_and_says_so() {
     let trees = tree::split_head(&head, &[], b.as_mut(), &ald, &mut |_| {}).unwrap();
     assert_eq!(trees[0].depth(), tree::DEPTH_CAP);
     assert!(ald.capped(&trees) > 0);
-    assert!(tree::summary_md(&trees, &ald).contains("depth cap"));
+    assert!(tree::summary_md(&trees, &ald, None).contains("depth cap"));
     // An explicit, deeper limit is honoured, and the deep tree still renders.
     let deep = SplitOptions {
         max_depth: Some(300),

@@ -5,11 +5,12 @@
 use rayon::prelude::*;
 
 use super::{
-    check_lengths, check_rows, check_segments, check_whole_rows, Backend, BackendInfo, RowSummary,
-    Segment, SegmentStats, Side, SortedSegment,
+    check_lengths, check_rows, check_segments, check_whole_rows, Backend, BackendInfo,
+    ReplicateRow, RowSummary, Segment, SegmentStats, Side, SortedSegment,
 };
-use crate::ald::{self, AldFit, AldParams, Baselines, NllGrad, SeedLine};
+use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, SeedLine};
 use crate::error::{Error, Result};
+use crate::philox;
 use crate::sort;
 
 /// About 16 MiB of f32 per chunk: enough rows to keep every core busy, and little enough memory
@@ -200,22 +201,76 @@ impl Backend for CpuBackend {
             .par_chunks_mut(cols)
             .map_init(sort::Scratch::default, |scratch, row| {
                 sort::sort_row(row, scratch);
-                let neg_end = ald::partition_point_sorted(row, 0.0, false);
-                let pos_start = ald::partition_point_sorted(row, 0.0, true);
-                let (fit, baselines) = ald::fit_and_baselines_sorted(row);
-                RowSummary {
-                    stats: SegmentStats {
-                        ks: ald::ks_sorted(row, &fit.params),
-                        baselines,
-                        fit,
-                    },
-                    neg_end: neg_end as u32,
-                    pos_start: pos_start as u32,
-                    seed_pos: ald::seed_positive_sorted(&row[pos_start..]),
-                    seed_neg: ald::seed_negative_sorted(&row[..neg_end]),
-                }
+                summarise_sorted_row(row)
             })
             .collect())
+    }
+
+    fn summarise_resident(&mut self, count: usize, cols: usize) -> Result<Vec<RowSummary>> {
+        check_segments(
+            &[Segment::new(count.saturating_sub(1), 0, cols)],
+            self.rows,
+            self.cols,
+        )?;
+        Ok(self.values[..count * cols]
+            .par_chunks(cols)
+            .map(summarise_sorted_row)
+            .collect())
+    }
+
+    fn generate(&mut self, rows: &[ReplicateRow], cols: usize, seed: u64) -> Result<()> {
+        check_whole_rows(cols, cols)?;
+        let key = philox::key_of(seed);
+        self.uploaded.resize(rows.len() * cols, 0.0);
+        self.uploaded
+            .par_chunks_mut(cols)
+            .zip(rows.par_iter())
+            .for_each(|(out, r)| philox::fill_row(r, key, out));
+        self.uploaded_cols = cols;
+        Ok(())
+    }
+
+    /// Fused: each replicate row is generated, sorted and summarised by one thread in its cache;
+    /// the rows are never stored together.
+    fn summarise_generated(
+        &mut self,
+        rows: &[ReplicateRow],
+        cols: usize,
+        seed: u64,
+    ) -> Result<Vec<RowSummary>> {
+        check_whole_rows(cols, cols)?;
+        let key = philox::key_of(seed);
+        Ok(rows
+            .par_iter()
+            .map_init(
+                || (sort::Scratch::default(), vec![0f32; cols]),
+                |(scratch, row), r| {
+                    philox::fill_row(r, key, row);
+                    sort::sort_row(row, scratch);
+                    summarise_sorted_row(row)
+                },
+            )
+            .collect())
+    }
+
+    fn philox(&mut self, key: [u32; 2], counters: &[[u32; 4]]) -> Result<Vec<[u32; 4]>> {
+        Ok(counters
+            .par_iter()
+            .map(|&c| philox::philox4x32_10(c, key))
+            .collect())
+    }
+
+    fn loglik_diff(
+        &mut self,
+        segs: &[Segment],
+        ald: &[AldParams],
+        gauss: &[(f64, f64)],
+    ) -> Result<Vec<LogLikDiff>> {
+        check_lengths("loglik_diff", segs.len(), ald.len())?;
+        check_lengths("loglik_diff", segs.len(), gauss.len())?;
+        self.map_segments(segs, |i, xs| {
+            ald::loglik_diff(xs, &ald[i], gauss[i].0, gauss[i].1)
+        })
     }
 
     fn read_sorted(&mut self, segs: &[Segment]) -> Result<Vec<SortedSegment>> {
@@ -271,5 +326,25 @@ impl Backend for CpuBackend {
         })?;
         std::hint::black_box(&dst);
         Ok(2.0 * src.len() as f64 / t)
+    }
+}
+
+/// Every statistic of one sorted row (what [`Backend::summarise_resident`] composes from the
+/// primitives), straight from the reference.
+fn summarise_sorted_row(row: &[f32]) -> RowSummary {
+    let neg_end = ald::partition_point_sorted(row, 0.0, false);
+    let pos_start = ald::partition_point_sorted(row, 0.0, true);
+    let (fit, baselines) = ald::fit_and_baselines_sorted(row);
+    RowSummary {
+        stats: SegmentStats {
+            ks: ald::ks_sorted(row, &fit.params),
+            baselines,
+            fit,
+        },
+        neg_end: neg_end as u32,
+        pos_start: pos_start as u32,
+        seed_pos: ald::seed_positive_sorted(&row[pos_start..]),
+        seed_neg: ald::seed_negative_sorted(&row[..neg_end]),
+        loglik_diff: ald::loglik_diff(row, &fit.params, baselines.mean, baselines.std()),
     }
 }

@@ -20,16 +20,17 @@ use cudarc::driver::{
 use cudarc::nvrtc::{CompileError, CompileOptions, Ptx};
 
 use super::{
-    check_lengths, check_rows, check_segments, check_whole_rows, Backend, BackendInfo, Segment,
-    SegmentStats, Side, SortedSegment,
+    check_lengths, check_rows, check_segments, check_whole_rows, Backend, BackendInfo,
+    ReplicateRow, Segment, SegmentStats, Side, SortedSegment,
 };
-use crate::ald::{self, AldFit, AldParams, Baselines, NllGrad, SeedLine, TailSums};
+use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, SeedLine, TailSums};
 use crate::error::{Error, Result};
+use crate::philox;
 
 const COMMON: &str = include_str!("../../kernels/common.cuh");
 
 /// Every kernel file, in the order they go into the one NVRTC program.
-pub const KERNEL_FILES: [(&str, &str); 7] = [
+pub const KERNEL_FILES: [(&str, &str); 9] = [
     ("sort_rows.cu", include_str!("../../kernels/sort_rows.cu")),
     ("merge_runs.cu", include_str!("../../kernels/merge_runs.cu")),
     ("partition.cu", include_str!("../../kernels/partition.cu")),
@@ -37,13 +38,15 @@ pub const KERNEL_FILES: [(&str, &str); 7] = [
     ("ks.cu", include_str!("../../kernels/ks.cu")),
     ("seed.cu", include_str!("../../kernels/seed.cu")),
     ("nll_grad.cu", include_str!("../../kernels/nll_grad.cu")),
+    ("generate.cu", include_str!("../../kernels/generate.cu")),
+    ("loglik.cu", include_str!("../../kernels/loglik.cu")),
 ];
 
 /// Tile sizes of sort_rows.cu, smallest first; rows wider than the last are merged.
 const TILES: [usize; 4] = [1024, 2048, 4096, 8192];
 
 /// Every entry point the backend launches.
-pub const ENTRY_POINTS: [&str; 14] = [
+pub const ENTRY_POINTS: [&str; 17] = [
     "sort_tile_1024_k",
     "sort_tile_2048_k",
     "sort_tile_4096_k",
@@ -58,6 +61,9 @@ pub const ENTRY_POINTS: [&str; 14] = [
     "ks",
     "seed",
     "nll_grad",
+    "generate",
+    "philox_raw",
+    "loglik",
 ];
 
 /// Words per segment written by describe.cu.
@@ -241,6 +247,9 @@ struct Functions {
     ks: CudaFunction,
     seed: CudaFunction,
     nll_grad: CudaFunction,
+    generate: CudaFunction,
+    philox: CudaFunction,
+    loglik: CudaFunction,
 }
 
 /// Unsorted rows on the device.
@@ -334,6 +343,9 @@ impl CudaBackend {
             ks: load("ks")?,
             seed: load("seed")?,
             nll_grad: load("nll_grad")?,
+            generate: load("generate")?,
+            philox: load("philox_raw")?,
+            loglik: load("loglik")?,
         };
         let mem = ctx.total_mem().unwrap_or(0) as f64 / (1u64 << 30) as f64;
         let device = format!("{name} ({arch}, {mem:.0} GiB)");
@@ -611,6 +623,21 @@ impl CudaBackend {
     }
 }
 
+/// One thread per item, 256 to a block.
+fn per_thread(items: u64) -> Result<LaunchConfig> {
+    let blocks = items.div_ceil(256).max(1);
+    if blocks > i32::MAX as u64 {
+        return Err(failed(format!(
+            "{items} items are more than one launch covers"
+        )));
+    }
+    Ok(LaunchConfig {
+        grid_dim: (blocks as u32, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    })
+}
+
 /// One block of SEG_THREADS per segment.
 fn per_segment(count: usize) -> LaunchConfig {
     LaunchConfig {
@@ -859,6 +886,100 @@ impl Backend for CudaBackend {
             return Ok(Vec::new());
         }
         self.nll_grad_device(&up.values, up.cols, params)
+    }
+
+    fn generate(&mut self, rows: &[ReplicateRow], cols: usize, seed: u64) -> Result<()> {
+        check_whole_rows(cols, cols)?;
+        if cols > u32::MAX as usize / 2 {
+            return Err(Error::Invalid(format!("{cols} values per row is too many")));
+        }
+        self.uploaded = None;
+        let mut values = self.output::<f32>(rows.len() * cols)?;
+        if !rows.is_empty() {
+            let reps = self.to_device(&super::replicate_words(rows), "uploading replicate rows")?;
+            let blocks = (rows.len() * cols.div_ceil(4)) as u64;
+            let [k0, k1] = philox::key_of(seed);
+            let c32 = cols as u32;
+            let mut launch = self.stream.launch_builder(&self.f.generate);
+            launch
+                .arg(&reps)
+                .arg(&blocks)
+                .arg(&c32)
+                .arg(&k0)
+                .arg(&k1)
+                .arg(&mut values);
+            // SAFETY: matches generate.cu; 8 words per replicate row, `blocks` threads each
+            // writing at most 4 values inside its row of `values` (rows × cols).
+            drv(
+                unsafe { launch.launch(per_thread(blocks)?) },
+                "launching generate",
+            )?;
+        }
+        self.uploaded = Some(Uploaded {
+            values,
+            rows: rows.len(),
+            cols,
+        });
+        Ok(())
+    }
+
+    fn philox(&mut self, key: [u32; 2], counters: &[[u32; 4]]) -> Result<Vec<[u32; 4]>> {
+        if counters.is_empty() {
+            return Ok(Vec::new());
+        }
+        let flat: Vec<u32> = counters.iter().flatten().copied().collect();
+        let input = self.to_device(&flat, "uploading counters")?;
+        let mut out = self.output::<u32>(flat.len())?;
+        let count = counters.len() as u64;
+        let mut launch = self.stream.launch_builder(&self.f.philox);
+        launch
+            .arg(&input)
+            .arg(&count)
+            .arg(&0u32)
+            .arg(&key[0])
+            .arg(&key[1])
+            .arg(&mut out);
+        // SAFETY: matches philox_raw in generate.cu; `count` uint4 in and out.
+        drv(
+            unsafe { launch.launch(per_thread(count)?) },
+            "launching philox_raw",
+        )?;
+        Ok(self
+            .download(&out, flat.len())?
+            .chunks(4)
+            .map(|c| [c[0], c[1], c[2], c[3]])
+            .collect())
+    }
+
+    fn loglik_diff(
+        &mut self,
+        segs: &[Segment],
+        ald: &[AldParams],
+        gauss: &[(f64, f64)],
+    ) -> Result<Vec<LogLikDiff>> {
+        check_lengths("loglik_diff", segs.len(), ald.len())?;
+        check_lengths("loglik_diff", segs.len(), gauss.len())?;
+        let words: Vec<f64> = ald
+            .iter()
+            .zip(gauss)
+            .flat_map(|(p, &(m, sd))| {
+                if p.is_valid() && sd > 0.0 && m.is_finite() {
+                    [
+                        p.loc,
+                        p.kappa / p.scale,
+                        1.0 / (p.kappa * p.scale),
+                        m,
+                        1.0 / sd,
+                    ]
+                } else {
+                    [0.0, 1.0, 1.0, 0.0, 1.0]
+                }
+            })
+            .collect();
+        let out = self.segment_kernel(&self.f.loglik, "loglik", segs, 0, &words, 2)?;
+        Ok(super::loglik_finish(segs, ald, gauss, |i| {
+            (out[2 * i], out[2 * i + 1])
+        }))
     }
 
     fn copy_bandwidth(&mut self, bytes: usize) -> Result<f64> {

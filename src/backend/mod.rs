@@ -12,8 +12,9 @@ pub mod cuda;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
-use crate::ald::{AldFit, AldParams, Baselines, NllGrad, SeedLine};
+use crate::ald::{AldFit, AldParams, Baselines, LogLikDiff, NllGrad, SeedLine};
 use crate::error::{Error, Result};
+pub use crate::philox::{NullModel, ReplicateRow};
 
 /// A contiguous range `lo..hi` of sorted row `row` of the resident chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -67,6 +68,8 @@ pub struct RowSummary {
     pub pos_start: u32,
     pub seed_pos: SeedLine,
     pub seed_neg: SeedLine,
+    /// Σd, Σd² of `ℓ_ALD − ℓ_N` at the row's fitted ALD and Gaussian (Vuong's test).
+    pub loglik_diff: LogLikDiff,
 }
 
 /// A sorted segment read back: values ascending and, when the chunk was loaded with indices,
@@ -157,11 +160,18 @@ pub trait Backend {
     }
 
     /// Loads and sorts a chunk of whole rows (as [`load_sorted_owned`](Self::load_sorted_owned))
-    /// and summarises every row: the analysis of one chunk. The default composes the primitives;
-    /// a backend may fuse them (the CPU does each row start to finish while it is in cache).
+    /// and summarises every row: the analysis of one chunk. A backend may fuse the steps (the
+    /// CPU does each row start to finish while it is in cache).
     fn summarise_rows(&mut self, rows: &mut Vec<f32>, cols: usize) -> Result<Vec<RowSummary>> {
         let count = rows.len() / cols.max(1);
         self.load_sorted_owned(rows, cols, false)?;
+        self.summarise_resident(count, cols)
+    }
+
+    /// Summarises every whole row of the resident chunk (`count` rows of `cols`): fit, KS and
+    /// baselines, both seed lines, and the log-likelihood differences at the fitted parameters.
+    /// The default composes the primitives.
+    fn summarise_resident(&mut self, count: usize, cols: usize) -> Result<Vec<RowSummary>> {
         let segs: Vec<Segment> = (0..count).map(|r| Segment::new(r, 0, cols)).collect();
         let zeros = vec![0f32; count];
         let neg_end = self.partition_points(&segs, &zeros, false)?;
@@ -170,6 +180,12 @@ pub trait Backend {
         let (pos, neg) = sides(cols, &neg_end, &pos_start);
         let seed_pos = self.seed(&pos, Side::Positive)?;
         let seed_neg = self.seed(&neg, Side::Negative)?;
+        let ald: Vec<AldParams> = stats.iter().map(|s| s.fit.params).collect();
+        let gauss: Vec<(f64, f64)> = stats
+            .iter()
+            .map(|s| (s.baselines.mean, s.baselines.std()))
+            .collect();
+        let diffs = self.loglik_diff(&segs, &ald, &gauss)?;
         Ok((0..count)
             .map(|r| RowSummary {
                 stats: stats[r],
@@ -177,9 +193,42 @@ pub trait Backend {
                 pos_start: pos_start[r],
                 seed_pos: seed_pos[r],
                 seed_neg: seed_neg[r],
+                loglik_diff: diffs[r],
             })
             .collect())
     }
+
+    /// Makes replicate rows (DESIGN.md 2.6) the uploaded input, generated where the backend
+    /// computes: row `i` holds `cols` values of `rows[i]`'s law, drawn by Philox4x32-10 keyed
+    /// with `seed`. Nothing crosses from the host but the per-row parameters.
+    fn generate(&mut self, rows: &[ReplicateRow], cols: usize, seed: u64) -> Result<()>;
+
+    /// Generates replicate rows, sorts them and summarises each: the bootstrap's unit of work.
+    /// The default composes [`generate`](Self::generate), [`sort_uploaded`](Self::sort_uploaded)
+    /// and [`summarise_resident`](Self::summarise_resident).
+    fn summarise_generated(
+        &mut self,
+        rows: &[ReplicateRow],
+        cols: usize,
+        seed: u64,
+    ) -> Result<Vec<RowSummary>> {
+        self.generate(rows, cols, seed)?;
+        self.sort_uploaded(false)?;
+        self.summarise_resident(rows.len(), cols)
+    }
+
+    /// Raw Philox4x32-10 blocks at `counters` under `key`, computed on the device: the stream
+    /// every backend must reproduce bitwise (tests and `validate`).
+    fn philox(&mut self, key: [u32; 2], counters: &[[u32; 4]]) -> Result<Vec<[u32; 4]>>;
+
+    /// Σd and Σd² of `d = ℓ_ALD(x) − ℓ_N(x)` over each segment, at the segment's ALD parameters
+    /// and Gaussian `(mean, sd)` (DESIGN.md 2.6).
+    fn loglik_diff(
+        &mut self,
+        segs: &[Segment],
+        ald: &[AldParams],
+        gauss: &[(f64, f64)],
+    ) -> Result<Vec<LogLikDiff>>;
 
     /// Waits until the device has finished all submitted work (benchmarks time inside this).
     fn synchronize(&mut self) -> Result<()> {
@@ -335,4 +384,75 @@ pub(crate) fn check_lengths(what: &str, segs: usize, other: usize) -> Result<()>
         )));
     }
     Ok(())
+}
+
+/// The replicate rows as the GPU kernels read them: 8 words each,
+/// `[class, replicate, model, 0, p0, p1, p2, 0]` (parameters as f32 bits).
+pub(crate) fn replicate_words(rows: &[ReplicateRow]) -> Vec<u32> {
+    rows.iter()
+        .flat_map(|r| {
+            [
+                r.class,
+                r.replicate,
+                r.model as u32,
+                0,
+                r.params[0].to_bits(),
+                r.params[1].to_bits(),
+                r.params[2].to_bits(),
+                0,
+            ]
+        })
+        .collect()
+}
+
+/// An f64 as an f32 pair `(hi, lo)` whose sum keeps the f64's precision.
+fn split_f64(x: f64) -> [f32; 2] {
+    let hi = x as f32;
+    [hi, (x - hi as f64) as f32]
+}
+
+/// Per segment, what the GPU log-likelihood-difference kernels take (8 f32):
+/// `[μ_hi, μ_lo, κ/s, 1/(κs), m_hi, m_lo, 1/σ, 0]`; harmless values where a fit is missing.
+pub(crate) fn loglik_words(ald: &[AldParams], gauss: &[(f64, f64)]) -> Vec<f32> {
+    ald.iter()
+        .zip(gauss)
+        .flat_map(|(p, &(m, sd))| {
+            if p.is_valid() && sd > 0.0 && m.is_finite() {
+                let [mh, ml] = split_f64(p.loc);
+                let [gh, gl] = split_f64(m);
+                [
+                    mh,
+                    ml,
+                    (p.kappa / p.scale) as f32,
+                    (1.0 / (p.kappa * p.scale)) as f32,
+                    gh,
+                    gl,
+                    (1.0 / sd) as f32,
+                    0.0,
+                ]
+            } else {
+                [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0]
+            }
+        })
+        .collect()
+}
+
+/// The device's `Σv`, `Σv²` per segment (from `sums(i)`) as [`LogLikDiff`]s; NaN where a fit is
+/// missing or the segment is empty.
+pub(crate) fn loglik_finish(
+    segs: &[Segment],
+    ald: &[AldParams],
+    gauss: &[(f64, f64)],
+    sums: impl Fn(usize) -> (f64, f64),
+) -> Vec<LogLikDiff> {
+    (0..segs.len())
+        .map(|i| {
+            let (p, (m, sd)) = (&ald[i], gauss[i]);
+            if segs[i].is_empty() || !p.is_valid() || sd.is_nan() || sd <= 0.0 || !m.is_finite() {
+                return LogLikDiff::NAN;
+            }
+            let (sv, svv) = sums(i);
+            LogLikDiff::from_variable_sums(segs[i].len(), LogLikDiff::constant(p, sd), sv, svv)
+        })
+        .collect()
 }

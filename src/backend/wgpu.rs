@@ -8,10 +8,12 @@
 use std::sync::mpsc;
 
 use super::{
-    check_lengths, check_rows, check_segments, Backend, BackendInfo, Segment, Side, SortedSegment,
+    check_lengths, check_rows, check_segments, Backend, BackendInfo, ReplicateRow, Segment, Side,
+    SortedSegment,
 };
-use crate::ald::{self, AldFit, AldParams, Baselines, NllGrad, SeedLine, TailSums};
+use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, SeedLine, TailSums};
 use crate::error::{Error, Result};
+use crate::philox;
 
 fn unavailable(reason: impl Into<String>) -> Error {
     Error::BackendUnavailable {
@@ -59,6 +61,9 @@ struct Kernels {
     baselines: wgpu::ComputePipeline,
     seed: wgpu::ComputePipeline,
     nll_grad: wgpu::ComputePipeline,
+    generate: wgpu::ComputePipeline,
+    philox: wgpu::ComputePipeline,
+    loglik: wgpu::ComputePipeline,
 }
 
 /// Double-f32 arithmetic shared by kernels (shaders/df.wgsl).
@@ -161,6 +166,8 @@ impl Gpu {
         };
         let common = include_str!("../../shaders/segments.wgsl");
         let segment = |name: &str, body: &str| pipeline(name, format!("{common}\n{body}"));
+        let philox = include_str!("../../shaders/philox.wgsl");
+        let drawing = |name: &str, body: &str| pipeline(name, format!("{philox}\n{body}"));
         let sort = pipeline(
             "sort_rows.wgsl",
             include_str!("../../shaders/sort_rows.wgsl").replace("{{TILE}}", &tile.to_string()),
@@ -239,6 +246,12 @@ impl Gpu {
             ),
             seed: segment("seed.wgsl", include_str!("../../shaders/seed.wgsl")),
             nll_grad: segment("nll_grad.wgsl", include_str!("../../shaders/nll_grad.wgsl")),
+            generate: drawing("generate.wgsl", include_str!("../../shaders/generate.wgsl")),
+            philox: drawing(
+                "philox_raw.wgsl",
+                include_str!("../../shaders/philox_raw.wgsl"),
+            ),
+            loglik: segment("loglik.wgsl", include_str!("../../shaders/loglik.wgsl")),
         };
         Ok(Gpu {
             device,
@@ -583,6 +596,38 @@ impl Gpu {
 }
 
 impl Gpu {
+    /// Runs a drawing kernel (philox.wgsl) over `blocks` invocations: `input` bound first, then
+    /// the `Draw` uniform, then `out`.
+    fn draw(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        input: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        cols: usize,
+        blocks: usize,
+        key: [u32; 2],
+    ) -> Result<()> {
+        if blocks > u32::MAX as usize {
+            return Err(failed(format!(
+                "{blocks} blocks are more than one dispatch draws"
+            )));
+        }
+        let (gx, gy) = grid(blocks.div_ceil(256));
+        let draw: [u32; 8] = [
+            cols as u32,
+            cols.div_ceil(4).max(1) as u32,
+            blocks as u32,
+            gx,
+            key[0],
+            key[1],
+            0,
+            0,
+        ];
+        let uniform = self.upload(bytemuck::cast_slice(&draw), wgpu::BufferUsages::UNIFORM);
+        self.dispatch(pipeline, &[input, &uniform, out], gx, gy);
+        Ok(())
+    }
+
     /// NLL and gradient of the rows in `rows_buf` (one per parameter set, `cols` each).
     fn nll_grad_buffer(
         &self,
@@ -1006,6 +1051,65 @@ impl Backend for WgpuBackend {
             .ok_or_else(|| Error::Invalid("nothing is uploaded: call upload first".into()))?;
         check_lengths("nll_grad_uploaded", up.rows, params.len())?;
         self.gpu.nll_grad_buffer(&up.buffer, up.cols, params)
+    }
+
+    fn generate(&mut self, rows: &[ReplicateRow], cols: usize, seed: u64) -> Result<()> {
+        super::check_whole_rows(cols, cols)?;
+        self.uploaded = None;
+        let g = &self.gpu;
+        let words = super::replicate_words(rows);
+        let reps = g.upload(bytemuck::cast_slice(&words), wgpu::BufferUsages::STORAGE);
+        let bytes = (rows.len() * cols * 4) as u64;
+        let buffer = g.empty(
+            bytes,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        );
+        let blocks = rows.len() * cols.div_ceil(4);
+        g.draw(
+            &g.kernels.generate,
+            &reps,
+            &buffer,
+            cols,
+            blocks,
+            philox::key_of(seed),
+        )?;
+        self.uploaded = Some(Uploaded {
+            buffer,
+            rows: rows.len(),
+            cols,
+        });
+        Ok(())
+    }
+
+    fn philox(&mut self, key: [u32; 2], counters: &[[u32; 4]]) -> Result<Vec<[u32; 4]>> {
+        if counters.is_empty() {
+            return Ok(Vec::new());
+        }
+        let g = &self.gpu;
+        let input = g.upload(bytemuck::cast_slice(counters), wgpu::BufferUsages::STORAGE);
+        let out = g.output((counters.len() * 16) as u64);
+        g.draw(&g.kernels.philox, &input, &out, 0, counters.len(), key)?;
+        let words: Vec<u32> =
+            bytemuck::cast_slice(&g.read(&out, 0, (counters.len() * 16) as u64)?).to_vec();
+        Ok(words.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+    }
+
+    fn loglik_diff(
+        &mut self,
+        segs: &[Segment],
+        ald: &[AldParams],
+        gauss: &[(f64, f64)],
+    ) -> Result<Vec<LogLikDiff>> {
+        check_lengths("loglik_diff", segs.len(), ald.len())?;
+        check_lengths("loglik_diff", segs.len(), gauss.len())?;
+        let words = super::loglik_words(ald, gauss);
+        let w = self
+            .gpu
+            .upload(bytemuck::cast_slice(&words), wgpu::BufferUsages::STORAGE);
+        let out = self.segment_kernel(&self.gpu.kernels.loglik, segs, 0, &[&w], 2)?;
+        Ok(super::loglik_finish(segs, ald, gauss, |i| {
+            (out[2 * i] as f64, out[2 * i + 1] as f64)
+        }))
     }
 
     fn copy_bandwidth(&mut self, bytes: usize) -> Result<f64> {

@@ -1,0 +1,510 @@
+//! The parametric bootstrap (docs/DESIGN.md 2.6): every statistic beside its value when the
+//! claim is false.
+//!
+//! For every class, replicate rows of the class's length are drawn from its fitted Gaussian and
+//! from its fitted ALD, on the device that analyses them ([`Backend::summarise_generated`]), and
+//! both models are refitted on each exactly as on the real row. Replicate `b` of every class under
+//! one model makes replicate head `b`. Replicates `1..=B` are the null distributions:
+//! `p_boot_gauss` compares `T = NLL_N − NLL_ALD` with its values under Gaussian rows, `p_boot_ks`
+//! the KS distance with its values under ALD rows (parameters re-estimated on each, as in
+//! Lilliefors' test).
+//!
+//! Replicate 0 of each model is a *witness head*: a head that is Gaussian (or ALD, or Laplace)
+//! by construction, run through the very same tests against the same nulls. The verdict shows
+//! what each head-level share reads on it, beside the real head's: a statistic that reads the
+//! same on the Gaussian witness as on the real head does not tell the claim from noise. (Both `T`
+//! and the KS distance are invariant under shifts and positive scalings of a row, so testing a
+//! witness row against the real class's nulls is the same test as refitting first.)
+
+use std::time::Instant;
+
+use crate::ald::{self, Model};
+use crate::analysis::ClassResult;
+use crate::backend::{Backend, NullModel, ReplicateRow, RowSummary};
+use crate::error::{Error, Result};
+use crate::tree::{self, SplitOptions};
+
+/// The default `--seed`: fixed, so that a run repeats; recorded in `run.json`.
+pub const DEFAULT_SEED: u64 = 0x2205_1190_8a1d_f175;
+
+/// The most replicates `--bootstrap` takes (p-values to 1e-5).
+pub const MAX_REPLICATES: usize = 99_999;
+
+/// How many replicates `--bootstrap auto` runs per class and model: the largest of these whose
+/// replicate values fit the backend's budget (see [`auto_replicates`]).
+pub const AUTO_LADDER: [usize; 4] = [999, 499, 199, 99];
+
+/// Replicate values (rows × features, both models) that `auto` spends: on the CPU about 2 s on
+/// two cores; on a GPU about a second of device time.
+pub const AUTO_BUDGET_HOST: f64 = 3.0e8;
+pub const AUTO_BUDGET_GPU: f64 = 2.0e10;
+
+/// The split trees' replicate heads per model under `auto`: fewer than B (each is a whole
+/// split of the head).
+pub const AUTO_TREE_REPLICATES: usize = 19;
+
+/// `--bootstrap auto`: the largest B of [`AUTO_LADDER`] whose `(2B + 3)` replicate heads of
+/// `weights` values fit the budget of a GPU (`gpu`) or of the host; 0 when none does.
+pub fn auto_replicates(weights: usize, gpu: bool) -> usize {
+    let budget = if gpu {
+        AUTO_BUDGET_GPU
+    } else {
+        AUTO_BUDGET_HOST
+    };
+    AUTO_LADDER
+        .into_iter()
+        .find(|&b| (2 * b + 3) as f64 * weights as f64 <= budget)
+        .unwrap_or(0)
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Options {
+    /// B: null replicates per class and model.
+    pub replicates: usize,
+    pub seed: u64,
+    /// Replicate heads per model whose split trees are grown (with `split`).
+    pub tree_replicates: usize,
+    /// Grow split trees on replicate heads with these options.
+    pub split: Option<SplitOptions>,
+}
+
+/// What a head-level statistic reads on replicate heads: one value per replicate head.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct NullValues {
+    pub gauss: Vec<f64>,
+    pub ald: Vec<f64>,
+}
+
+impl NullValues {
+    fn push(&mut self, model: NullModel, v: f64) {
+        match model {
+            NullModel::Gauss => self.gauss.push(v),
+            NullModel::Ald => self.ald.push(v),
+            NullModel::Laplace => {}
+        }
+    }
+}
+
+/// A 95 % interval over replicate heads (2.5th and 97.5th percentiles) and their median.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Interval {
+    pub median: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl Interval {
+    pub fn of(values: &[f64]) -> Self {
+        let q = |p| crate::report::quantile(values, p);
+        Interval {
+            median: q(0.5),
+            lo: q(0.025),
+            hi: q(0.975),
+        }
+    }
+
+    pub fn contains(&self, x: f64) -> bool {
+        x >= self.lo && x <= self.hi
+    }
+}
+
+/// The per-class tests one head reads: p- and q-values against the class's nulls.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct HeadTests {
+    pub p_gauss: Vec<f64>,
+    pub p_ks: Vec<f64>,
+    pub q_gauss: Vec<f64>,
+    pub q_ks: Vec<f64>,
+    pub p_lrt: Vec<f64>,
+    pub p_vuong: Vec<f64>,
+    pub median_r2_pos: f64,
+    pub median_r2_neg: f64,
+}
+
+/// Shares of a head's classes (with a finite value) meeting a condition.
+pub fn share(values: &[f64], pred: impl Fn(f64) -> bool) -> f64 {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if finite.is_empty() {
+        return f64::NAN;
+    }
+    finite.iter().filter(|&&v| pred(v)).count() as f64 / finite.len() as f64
+}
+
+impl HeadTests {
+    pub fn share_reject_gauss(&self) -> f64 {
+        share(&self.q_gauss, |q| q < 0.05)
+    }
+    pub fn share_ks_adequate(&self) -> f64 {
+        share(&self.q_ks, |q| q >= 0.05)
+    }
+    pub fn share_lrt(&self) -> f64 {
+        share(&self.p_lrt, |p| p < 0.05)
+    }
+    pub fn share_vuong(&self) -> f64 {
+        share(&self.p_vuong, |p| p < 0.05)
+    }
+}
+
+/// By depth of the split trees: the share of nodes the ALD wins by AIC, per replicate head.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct TreeNull {
+    pub replicates: usize,
+    /// `[depth][replicate]` shares under Gaussian rows and under ALD rows (depth 0 unused).
+    pub gauss: Vec<Vec<f64>>,
+    pub ald: Vec<Vec<f64>>,
+}
+
+/// Everything the bootstrap found.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Bootstrap {
+    pub replicates: usize,
+    pub seed: u64,
+    /// The real head's tests.
+    pub observed: HeadTests,
+    /// The witness heads' tests: replicate 0 of each model, against the same nulls.
+    pub witness_gauss: HeadTests,
+    pub witness_ald: HeadTests,
+    pub witness_laplace: HeadTests,
+    /// The median seed R² of each replicate head (positive and negative parts).
+    pub median_r2_pos: NullValues,
+    pub median_r2_neg: NullValues,
+    pub trees: Option<TreeNull>,
+    /// Replicate values generated and analysed, and how long that took.
+    pub values: u64,
+    pub seconds: f64,
+}
+
+/// The per-class laws the replicates are drawn from, or `None` for a class without a fit.
+fn laws(c: &ClassResult) -> Option<[[f32; 3]; 3]> {
+    let p = c.stats.fit.params;
+    let b = &c.stats.baselines;
+    let usable = !c.nonfinite
+        && !c.stats.fit.degenerate
+        && p.is_valid()
+        && b.var > 0.0
+        && b.mad > 0.0
+        && c.stats.ks.is_finite();
+    usable.then(|| {
+        [
+            [b.mean as f32, b.std() as f32, 0.0],
+            [p.loc as f32, p.scale as f32, p.kappa as f32],
+            [b.median as f32, b.mad as f32, 1.0],
+        ]
+    })
+}
+
+/// One replicate head: which law, which replicate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Job {
+    model: NullModel,
+    replicate: u32,
+}
+
+/// Per class, the counts of null replicates at least as extreme as a head's statistic.
+struct Exceed {
+    t: Vec<f64>,
+    d: Vec<f64>,
+    gauss: Vec<u32>,
+    ks: Vec<u32>,
+}
+
+impl Exceed {
+    fn new(t: Vec<f64>, d: Vec<f64>) -> Self {
+        let n = t.len();
+        Exceed {
+            t,
+            d,
+            gauss: vec![0; n],
+            ks: vec![0; n],
+        }
+    }
+
+    fn count(&mut self, k: usize, model: NullModel, row: &RowSummary) {
+        match model {
+            NullModel::Gauss => {
+                let t = row.stats.baselines.nll_gauss - row.stats.fit.nll;
+                // NaN (a degenerate replicate) counts as at least as extreme: conservative.
+                self.gauss[k] += u32::from(t.is_nan() || t >= self.t[k]);
+            }
+            NullModel::Ald => {
+                let d = row.stats.ks;
+                self.ks[k] += u32::from(d.is_nan() || d >= self.d[k]);
+            }
+            NullModel::Laplace => {}
+        }
+    }
+
+    /// p- and q-values; NaN where the head's statistic is NaN.
+    fn tests(&self, b: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+        let p = |stat: &[f64], counts: &[u32]| -> Vec<f64> {
+            stat.iter()
+                .zip(counts)
+                .map(|(s, &c)| {
+                    if s.is_finite() {
+                        ald::bootstrap_p(c, b as u32)
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect()
+        };
+        let pg = p(&self.t, &self.gauss);
+        let pk = p(&self.d, &self.ks);
+        let (qg, qk) = (ald::bh_qvalues(&pg), ald::bh_qvalues(&pk));
+        (pg, pk, qg, qk)
+    }
+}
+
+fn median_finite(values: impl Iterator<Item = f64>) -> f64 {
+    let v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    crate::report::quantile(&v, 0.5)
+}
+
+/// Runs the bootstrap for the classes of an analysed head of `cols` features.
+/// `progress(done, total)` is told replicate rows.
+pub fn run(
+    backend: &mut dyn Backend,
+    classes: &[ClassResult],
+    cols: usize,
+    opts: &Options,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Bootstrap> {
+    let start = Instant::now();
+    let b = opts.replicates;
+    if b == 0 {
+        return Err(Error::Invalid(
+            "the bootstrap needs at least one replicate".into(),
+        ));
+    }
+    if b > u32::MAX as usize / 2 {
+        return Err(Error::Invalid(format!("--bootstrap {b} is too many")));
+    }
+    let fitted: Vec<(usize, [[f32; 3]; 3])> = classes
+        .iter()
+        .enumerate()
+        .filter_map(|(k, c)| laws(c).map(|l| (k, l)))
+        .collect();
+    let n_classes = classes.len();
+
+    // The witnesses first: their statistics must be known before the nulls stream past.
+    let mut jobs: Vec<Job> = [NullModel::Gauss, NullModel::Ald, NullModel::Laplace]
+        .into_iter()
+        .map(|model| Job {
+            model,
+            replicate: 0,
+        })
+        .collect();
+    for r in 1..=b as u32 {
+        for model in [NullModel::Gauss, NullModel::Ald] {
+            jobs.push(Job {
+                model,
+                replicate: r,
+            });
+        }
+    }
+
+    let mut observed = Exceed::new(
+        classes.iter().map(ClassResult::gauss_minus_ald).collect(),
+        classes.iter().map(|c| c.stats.ks).collect(),
+    );
+    // Witness rows: their summaries, per model (index 0 Gauss, 1 ALD, 2 Laplace).
+    let mut witness_rows: Vec<Vec<Option<ClassResult>>> = vec![vec![None; n_classes]; 3];
+    let mut witness: Vec<Exceed> = Vec::new();
+    let mut r2 = (NullValues::default(), NullValues::default());
+
+    let total_rows = jobs.len() * fitted.len();
+    let chunk = backend.max_chunk_rows(cols).clamp(1, total_rows.max(1));
+    let mut head_r2: (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+    let mut specs = Vec::with_capacity(chunk);
+    let mut done = 0usize;
+    let mut values = 0u64;
+    while done < total_rows {
+        let count = chunk.min(total_rows - done);
+        specs.clear();
+        for i in done..done + count {
+            let job = jobs[i / fitted.len()];
+            let (k, laws) = fitted[i % fitted.len()];
+            specs.push(ReplicateRow {
+                class: k as u32,
+                replicate: job.replicate,
+                model: job.model,
+                params: laws[job.model as usize],
+            });
+        }
+        let rows = backend.summarise_generated(&specs, cols, opts.seed)?;
+        values += (count * cols) as u64;
+        for (i, row) in (done..done + count).zip(&rows) {
+            let job = jobs[i / fitted.len()];
+            let pos = i % fitted.len();
+            let k = fitted[pos].0;
+            if job.replicate == 0 {
+                witness_rows[job.model as usize][k] = Some(ClassResult::of_row(cols, row));
+            } else {
+                if witness.is_empty() {
+                    witness = witness_rows
+                        .iter()
+                        .map(|rows| {
+                            let get = |f: &dyn Fn(&ClassResult) -> f64| -> Vec<f64> {
+                                rows.iter()
+                                    .map(|r| r.as_ref().map_or(f64::NAN, f))
+                                    .collect()
+                            };
+                            Exceed::new(
+                                get(&ClassResult::gauss_minus_ald),
+                                get(&|c: &ClassResult| c.stats.ks),
+                            )
+                        })
+                        .collect();
+                }
+                observed.count(k, job.model, row);
+                for w in &mut witness {
+                    w.count(k, job.model, row);
+                }
+                head_r2.0.push(row.seed_pos.r2);
+                head_r2.1.push(row.seed_neg.r2);
+                if pos + 1 == fitted.len() {
+                    r2.0.push(job.model, median_finite(head_r2.0.drain(..)));
+                    r2.1.push(job.model, median_finite(head_r2.1.drain(..)));
+                }
+            }
+        }
+        done += count;
+        progress(done, total_rows);
+    }
+
+    let tests_of = |ex: &Exceed, rows: &[Option<ClassResult>], real: Option<&[ClassResult]>| {
+        let (p_gauss, p_ks, q_gauss, q_ks) = ex.tests(b);
+        let get = |f: &dyn Fn(&ClassResult) -> f64| -> Vec<f64> {
+            match real {
+                Some(cs) => cs.iter().map(f).collect(),
+                None => rows
+                    .iter()
+                    .map(|r| r.as_ref().map_or(f64::NAN, f))
+                    .collect(),
+            }
+        };
+        let p_lrt = get(&|c| c.lrt_laplace().1);
+        let p_vuong = get(&|c| c.vuong_gauss().1);
+        let r2_pos = get(&|c| c.seed_pos.r2);
+        let r2_neg = get(&|c| c.seed_neg.r2);
+        HeadTests {
+            p_gauss,
+            p_ks,
+            q_gauss,
+            q_ks,
+            p_lrt,
+            p_vuong,
+            median_r2_pos: median_finite(r2_pos.into_iter()),
+            median_r2_neg: median_finite(r2_neg.into_iter()),
+        }
+    };
+    let nothing: Vec<Option<ClassResult>> = Vec::new();
+    let observed_tests = tests_of(&observed, &nothing, Some(classes));
+    let mut witness_tests: Vec<HeadTests> = witness
+        .iter()
+        .zip(&witness_rows)
+        .map(|(ex, rows)| tests_of(ex, rows, None))
+        .collect();
+    if witness_tests.len() != 3 {
+        // No class had a fit: every test is NaN.
+        witness_tests = vec![
+            HeadTests::default(),
+            HeadTests::default(),
+            HeadTests::default(),
+        ];
+    }
+    let witness_laplace = witness_tests.pop().unwrap_or_default();
+    let witness_ald = witness_tests.pop().unwrap_or_default();
+    let witness_gauss = witness_tests.pop().unwrap_or_default();
+
+    let trees = match (&opts.split, opts.tree_replicates) {
+        (Some(split), t) if t > 0 => Some(null_trees(
+            backend,
+            &fitted,
+            cols,
+            split,
+            t.min(b),
+            opts.seed,
+            &mut values,
+        )?),
+        _ => None,
+    };
+    Ok(Bootstrap {
+        replicates: b,
+        seed: opts.seed,
+        observed: observed_tests,
+        witness_gauss,
+        witness_ald,
+        witness_laplace,
+        median_r2_pos: r2.0,
+        median_r2_neg: r2.1,
+        trees,
+        values,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// The ALD's share of the AIC wins among nodes at each depth (1..) of `trees`: (wins, nodes).
+pub fn ald_wins_by_depth(trees: &[tree::ClassTree]) -> Vec<(usize, usize)> {
+    let mut by_depth: Vec<(usize, usize)> = Vec::new();
+    for n in trees.iter().flat_map(|t| &t.nodes).filter(|n| n.depth > 0) {
+        if by_depth.len() <= n.depth {
+            by_depth.resize(n.depth + 1, (0, 0));
+        }
+        by_depth[n.depth].1 += 1;
+        by_depth[n.depth].0 += usize::from(n.aic_best() == Some(Model::Ald));
+    }
+    by_depth
+}
+
+/// Split trees of replicate heads `1..=count` under each model: the by-depth ALD-win shares.
+fn null_trees(
+    backend: &mut dyn Backend,
+    fitted: &[(usize, [[f32; 3]; 3])],
+    cols: usize,
+    split: &SplitOptions,
+    count: usize,
+    seed: u64,
+    values: &mut u64,
+) -> Result<TreeNull> {
+    let mut out = TreeNull {
+        replicates: count,
+        ..TreeNull::default()
+    };
+    if fitted.is_empty() {
+        return Ok(out);
+    }
+    let chunk = backend.max_chunk_rows(cols).clamp(1, fitted.len());
+    for model in [NullModel::Gauss, NullModel::Ald] {
+        let mut shares: Vec<Vec<f64>> = Vec::new();
+        for r in 1..=count as u32 {
+            let mut trees = Vec::with_capacity(fitted.len());
+            for part in fitted.chunks(chunk) {
+                let specs: Vec<ReplicateRow> = part
+                    .iter()
+                    .map(|&(k, laws)| ReplicateRow {
+                        class: k as u32,
+                        replicate: r,
+                        model,
+                        params: laws[model as usize],
+                    })
+                    .collect();
+                backend.generate(&specs, cols, seed)?;
+                backend.sort_uploaded(false)?;
+                *values += (specs.len() * cols) as u64;
+                trees.extend(tree::grow_nodes(backend, specs.len(), cols, split)?);
+            }
+            for (d, (wins, nodes)) in ald_wins_by_depth(&trees).into_iter().enumerate().skip(1) {
+                if shares.len() <= d {
+                    shares.resize(d + 1, Vec::new());
+                }
+                shares[d].push(wins as f64 / nodes.max(1) as f64);
+            }
+        }
+        match model {
+            NullModel::Gauss => out.gauss = shares,
+            _ => out.ald = shares,
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,460 @@
+//! The verdict: each of the study's claims as one row, its statistic on the real head beside
+//! what the same statistic reads when the claim is false (Gaussian rows) and when it holds (ALD
+//! rows), and what follows, worded by a fixed rule (docs/DESIGN.md 2.6).
+//!
+//! Shares of classes are judged against the binomial band of a 5 % test: under a true null, at
+//! most about 5 % of classes reject it, and the 99.9 % upper quantile of Bin(n, 0.05)/n is the
+//! most a calibrated test can plausibly give. Head-level statistics (median R², ALD-win shares by
+//! depth) are judged by whether they fall inside the 95 % interval of replicate heads.
+
+use std::fmt::Write as _;
+
+use statrs::distribution::{Binomial, DiscreteCDF};
+
+use crate::bootstrap::{self, Bootstrap, HeadTests, Interval};
+use crate::tree::ClassTree;
+
+/// What a statistic reads on one kind of rows: a single head's value, or an interval over
+/// replicate heads.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Reading {
+    Value { value: f64 },
+    Interval { median: f64, lo: f64, hi: f64 },
+}
+
+impl Reading {
+    fn value(value: f64) -> Self {
+        Reading::Value { value }
+    }
+
+    fn interval(i: Interval) -> Self {
+        Reading::Interval {
+            median: i.median,
+            lo: i.lo,
+            hi: i.hi,
+        }
+    }
+
+    fn centre(&self) -> f64 {
+        match *self {
+            Reading::Value { value } => value,
+            Reading::Interval { median, .. } => median,
+        }
+    }
+
+    fn contains(&self, x: f64) -> bool {
+        match *self {
+            Reading::Value { value } => x == value,
+            Reading::Interval { lo, hi, .. } => x >= lo && x <= hi,
+        }
+    }
+
+    fn render(&self, pct: bool) -> String {
+        let f = |x: f64| fmt(x, pct);
+        match *self {
+            Reading::Value { value } => f(value),
+            Reading::Interval { median, lo, hi } => format!("{} [{}, {}]", f(median), f(lo), f(hi)),
+        }
+    }
+}
+
+fn fmt(x: f64, pct: bool) -> String {
+    if !x.is_finite() {
+        "—".into()
+    } else if pct {
+        format!("{:.1} %", 100.0 * x)
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+/// One claim of the study, tested.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Claim {
+    pub claim: String,
+    pub statistic: String,
+    /// The value on the real head (and, for shares of nodes, its 95 % binomial interval).
+    pub observed: Reading,
+    pub under_gauss: Option<Reading>,
+    pub under_ald: Option<Reading>,
+    /// `supported`, `partly`, `not supported`, `uninformative` or `untested`.
+    pub outcome: String,
+    pub follows: String,
+    /// Shares are printed as percentages.
+    #[serde(skip)]
+    pub percent: bool,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Verdict {
+    pub replicates: usize,
+    pub seed: Option<u64>,
+    pub tree_replicates: usize,
+    pub classes_tested: usize,
+    /// The most a calibrated 5 % test rejects among this many classes (99.9 % binomial quantile).
+    pub null_band: f64,
+    pub claims: Vec<Claim>,
+}
+
+/// The 99.9 % upper quantile of Bin(n, 0.05), as a share of n.
+pub fn null_band(n: usize) -> f64 {
+    if n == 0 {
+        return f64::NAN;
+    }
+    match Binomial::new(0.05, n as u64) {
+        Ok(b) => b.inverse_cdf(0.999) as f64 / n as f64,
+        Err(_) => f64::NAN,
+    }
+}
+
+/// Wilson's 95 % interval for `k` successes in `n`.
+pub fn wilson(k: usize, n: usize) -> Interval {
+    if n == 0 {
+        return Interval {
+            median: f64::NAN,
+            lo: f64::NAN,
+            hi: f64::NAN,
+        };
+    }
+    let (z, nf) = (1.959_963_984_540_054, n as f64);
+    let p = k as f64 / nf;
+    let denom = 1.0 + z * z / nf;
+    let centre = (p + z * z / (2.0 * nf)) / denom;
+    let half = z * (p * (1.0 - p) / nf + z * z / (4.0 * nf * nf)).sqrt() / denom;
+    Interval {
+        median: p,
+        lo: (centre - half).max(0.0),
+        hi: (centre + half).min(1.0),
+    }
+}
+
+/// `x ≤ band`, or unknown (NaN): no evidence the test is off.
+fn below(x: f64, band: f64) -> bool {
+    x.is_nan() || x <= band
+}
+
+/// Rule for a share of classes that reject a null: above the band or not, most or some.
+fn rejecting_share(
+    share: f64,
+    band: f64,
+    n: usize,
+    what: &str,
+    calibrated: bool,
+) -> (String, String) {
+    if !share.is_finite() {
+        return ("untested".into(), "no class could be tested".into());
+    }
+    let count = (share * n as f64).round() as usize;
+    let warn = if calibrated {
+        String::new()
+    } else {
+        " — but rows where the null holds reach the same share: this test is not calibrated here"
+            .to_owned()
+    };
+    if share <= band {
+        (
+            "not supported".into(),
+            format!(
+                "{what} for {count} of {n} classes, no more than a calibrated 5 % test gives when \
+                 the null holds (≤ {}){warn}",
+                fmt(band, true)
+            ),
+        )
+    } else if share >= 0.5 {
+        (
+            "supported".into(),
+            format!("{what} for most classes ({count} of {n}){warn}"),
+        )
+    } else {
+        (
+            "partly".into(),
+            format!("{what} for a minority of classes ({count} of {n}); the others are not told apart{warn}"),
+        )
+    }
+}
+
+/// Rule for a head-level statistic against the two nulls' intervals.
+fn between_nulls(obs: Reading, gauss: Reading, ald: Reading) -> (String, String) {
+    let x = obs.centre();
+    if !x.is_finite() {
+        return ("untested".into(), "no value on the real head".into());
+    }
+    let (in_g, in_a) = match obs {
+        Reading::Interval { lo, hi, .. } => {
+            let overlaps = |r: Reading| match r {
+                Reading::Interval { lo: a, hi: b, .. } => lo <= b && a <= hi,
+                Reading::Value { value } => value >= lo && value <= hi,
+            };
+            (overlaps(gauss), overlaps(ald))
+        }
+        Reading::Value { .. } => (gauss.contains(x), ald.contains(x)),
+    };
+    match (in_g, in_a) {
+        (true, true) => (
+            "uninformative".into(),
+            "Gaussian and ALD rows both give this value: it cannot tell them apart".into(),
+        ),
+        (true, false) => (
+            "not supported".into(),
+            "Gaussian rows give this value and ALD rows do not".into(),
+        ),
+        (false, true) => (
+            "supported".into(),
+            "ALD rows give this value and Gaussian rows do not".into(),
+        ),
+        (false, false) => {
+            let (dg, da) = ((x - gauss.centre()).abs(), (x - ald.centre()).abs());
+            if dg < da {
+                (
+                    "not supported".into(),
+                    "outside both nulls, and nearer what Gaussian rows give than ALD rows".into(),
+                )
+            } else {
+                (
+                    "partly".into(),
+                    "outside both nulls, and nearer what ALD rows give than Gaussian rows".into(),
+                )
+            }
+        }
+    }
+}
+
+/// Builds the verdict from a head's bootstrap and, with split trees, its trees.
+pub fn build(boot: &Bootstrap, trees: Option<&[ClassTree]>) -> Verdict {
+    let obs = &boot.observed;
+    let n = obs.p_gauss.iter().filter(|p| p.is_finite()).count();
+    let band = null_band(n);
+    let (wg, wa, wl) = (
+        &boot.witness_gauss,
+        &boot.witness_ald,
+        &boot.witness_laplace,
+    );
+    let mut claims = Vec::new();
+    let share_claim = |claim: &str,
+                       statistic: &str,
+                       get: &dyn Fn(&HeadTests) -> f64,
+                       what: &str,
+                       calibrated: bool| {
+        let (outcome, follows) = rejecting_share(get(obs), band, n, what, calibrated);
+        Claim {
+            claim: claim.into(),
+            statistic: statistic.into(),
+            observed: Reading::value(get(obs)),
+            under_gauss: Some(Reading::value(get(wg))),
+            under_ald: Some(Reading::value(get(wa))),
+            outcome,
+            follows,
+            percent: true,
+        }
+    };
+    claims.push(share_claim(
+        "each class follows an ALD rather than a Gaussian",
+        "share of classes with q_boot_gauss < 0.05",
+        &|t| t.share_reject_gauss(),
+        "the Gaussian is rejected in favour of the ALD",
+        below(wg.share_reject_gauss(), band),
+    ));
+    {
+        // Adequacy: the share the KS test rejects is what must stay within the band.
+        let rejected = |t: &HeadTests| 1.0 - t.share_ks_adequate();
+        let r = rejected(obs);
+        let (outcome, follows) = if !r.is_finite() {
+            ("untested".to_owned(), "no class could be tested".to_owned())
+        } else if r <= band {
+            (
+                "supported".into(),
+                format!(
+                    "the KS test rejects the fitted ALD for no more classes than a calibrated \
+                     5 % test does on ALD rows (≤ {})",
+                    fmt(band, true)
+                ),
+            )
+        } else if r < 0.5 {
+            (
+                "partly".into(),
+                format!(
+                    "the fitted ALD is rejected (KS) for {} of classes",
+                    fmt(r, true)
+                ),
+            )
+        } else {
+            (
+                "not supported".into(),
+                format!(
+                    "the fitted ALD is rejected (KS) for most classes ({})",
+                    fmt(r, true)
+                ),
+            )
+        };
+        let calibrated = below(rejected(wa), band);
+        claims.push(Claim {
+            claim: "the fitted ALD is adequate".into(),
+            statistic: "share of classes with q_boot_ks ≥ 0.05".into(),
+            observed: Reading::value(obs.share_ks_adequate()),
+            under_gauss: Some(Reading::value(wg.share_ks_adequate())),
+            under_ald: Some(Reading::value(wa.share_ks_adequate())),
+            outcome,
+            follows: if calibrated {
+                follows
+            } else {
+                format!("{follows} — but ALD rows are rejected as often: not calibrated here")
+            },
+            percent: true,
+        });
+    }
+    for (part, observed, null) in [
+        ("positive", obs.median_r2_pos, &boot.median_r2_pos),
+        ("negative", obs.median_r2_neg, &boot.median_r2_neg),
+    ] {
+        let (g, a) = (
+            Reading::interval(Interval::of(&null.gauss)),
+            Reading::interval(Interval::of(&null.ald)),
+        );
+        let o = Reading::value(observed);
+        let (outcome, follows) = between_nulls(o, g, a);
+        claims.push(Claim {
+            claim: format!("the study's R² supports the ALD ({part} part)"),
+            statistic: format!(
+                "median seed R² ({part} part); nulls: median [95 % interval] over replicate heads"
+            ),
+            observed: o,
+            under_gauss: Some(g),
+            under_ald: Some(a),
+            outcome,
+            follows,
+            percent: false,
+        });
+    }
+    if let (Some(trees), Some(null)) = (trees, boot.trees.as_ref()) {
+        for (d, (wins, nodes)) in bootstrap::ald_wins_by_depth(trees)
+            .into_iter()
+            .enumerate()
+            .skip(1)
+        {
+            if nodes == 0 {
+                continue;
+            }
+            let o = Reading::interval(wilson(wins, nodes));
+            let get = |v: &Vec<Vec<f64>>| {
+                Reading::interval(Interval::of(v.get(d).map_or(&[][..], |x| &x[..])))
+            };
+            let (g, a) = (get(&null.gauss), get(&null.ald));
+            let (outcome, follows) = between_nulls(o, g, a);
+            claims.push(Claim {
+                claim: format!("the parts follow an ALD again (depth {d}, {nodes} nodes)"),
+                statistic:
+                    "share of nodes the ALD wins by AIC; observed with its 95 % binomial interval"
+                        .into(),
+                observed: o,
+                under_gauss: Some(g),
+                under_ald: Some(a),
+                outcome,
+                follows,
+                percent: true,
+            });
+        }
+    }
+    // The asymptotic tests, with their calibration read off the witness heads.
+    {
+        let size = wl.share_lrt();
+        let calibrated = below(size, band);
+        let mut c = share_claim(
+            "the asymmetry is real (κ ≠ 1; LRT against the Laplace, χ²(1))",
+            "share of classes with p_lrt_laplace < 0.05",
+            &|t| t.share_lrt(),
+            "the Laplace (κ = 1) is rejected",
+            calibrated,
+        );
+        c.follows = format!(
+            "{}; on Laplace rows it rejects {} (nominal 5 %): {}",
+            c.follows,
+            fmt(size, true),
+            if calibrated {
+                "calibrated at this row length"
+            } else {
+                "NOT calibrated at this row length (μ̂ is an order statistic): rely on the bootstrap"
+            }
+        );
+        claims.push(c);
+    }
+    {
+        let size = wg.share_vuong();
+        let calibrated = below(size, band);
+        let mut c = share_claim(
+            "each class follows an ALD rather than a Gaussian (Vuong, asymptotic)",
+            "share of classes with p_vuong_gauss < 0.05",
+            &|t| t.share_vuong(),
+            "Vuong's test prefers the ALD",
+            calibrated,
+        );
+        c.follows = format!(
+            "{}; on Gaussian rows it rejects {}: {}",
+            c.follows,
+            fmt(size, true),
+            if calibrated {
+                "no more than 5 % (conservative there), so a rejection counts"
+            } else {
+                "NOT calibrated at this row length: rely on p_boot_gauss"
+            }
+        );
+        claims.push(c);
+    }
+    Verdict {
+        replicates: boot.replicates,
+        seed: Some(boot.seed),
+        tree_replicates: boot.trees.as_ref().map_or(0, |t| t.replicates),
+        classes_tested: n,
+        null_band: band,
+        claims,
+    }
+}
+
+/// The `## Verdict` section of `summary.md`.
+pub fn markdown(v: &Verdict) -> String {
+    let mut s = String::from("## Verdict\n\n");
+    let _ = writeln!(
+        s,
+        "Each claim's statistic on this head, beside what it reads on heads drawn from every class's \
+         own fitted Gaussian (the claim false) and fitted ALD (the claim true), put through the same \
+         tests: parametric bootstrap, B = {} replicates per class and model, seed {}{}. A calibrated \
+         5 % test rejects at most {} of the {} classes tested when its null holds.\n",
+        v.replicates,
+        v.seed.map_or("—".to_owned(), |s| s.to_string()),
+        if v.tree_replicates > 0 {
+            format!(", {} replicate heads per model for the split trees", v.tree_replicates)
+        } else {
+            String::new()
+        },
+        fmt(v.null_band, true),
+        v.classes_tested,
+    );
+    s.push_str(
+        "| claim | statistic | observed | under Gaussian rows | under ALD rows | outcome | what follows |\n\
+         |---|---|---:|---:|---:|---|---|\n",
+    );
+    for c in &v.claims {
+        let r = |x: &Option<Reading>| x.as_ref().map_or("—".to_owned(), |r| r.render(c.percent));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | **{}** | {} |",
+            c.claim,
+            c.statistic,
+            c.observed.render(c.percent),
+            r(&c.under_gauss),
+            r(&c.under_ald),
+            c.outcome,
+            c.follows
+        );
+    }
+    s.push('\n');
+    s
+}
+
+/// The section when the bootstrap did not run.
+pub fn markdown_off(reason: &str) -> String {
+    format!(
+        "## Verdict\n\nNo calibrated verdict: {reason}. The statistics below have no null beside \
+         them; pass `--bootstrap B` (e.g. 99) for p-values and the verdict table.\n\n"
+    )
+}
