@@ -35,21 +35,41 @@ pub const MAX_REPLICATES: usize = 99_999;
 pub const AUTO_LADDER: [usize; 4] = [999, 499, 199, 99];
 
 /// Replicate values (rows × features, both models) that `auto` spends: on the CPU about 2 s on
-/// two cores; on a GPU about a second of device time.
+/// two cores; on a GPU about a second of device time; on a software GPU (lavapipe: a CPU running
+/// GPU code, some 100 times slower than the CPU backend) only small heads.
 pub const AUTO_BUDGET_HOST: f64 = 3.0e8;
 pub const AUTO_BUDGET_GPU: f64 = 2.0e10;
+pub const AUTO_BUDGET_SOFTWARE: f64 = 3.0e6;
+
+/// Which budget `auto` spends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    Host,
+    Gpu,
+    SoftwareGpu,
+}
+
+impl Device {
+    pub fn of(info: &crate::backend::BackendInfo) -> Self {
+        match (info.name.as_str(), info.software) {
+            ("cpu", _) => Device::Host,
+            (_, true) => Device::SoftwareGpu,
+            _ => Device::Gpu,
+        }
+    }
+}
 
 /// The split trees' replicate heads per model under `auto`: fewer than B (each is a whole
 /// split of the head).
 pub const AUTO_TREE_REPLICATES: usize = 19;
 
 /// `--bootstrap auto`: the largest B of [`AUTO_LADDER`] whose `(2B + 3)` replicate heads of
-/// `weights` values fit the budget of a GPU (`gpu`) or of the host; 0 when none does.
-pub fn auto_replicates(weights: usize, gpu: bool) -> usize {
-    let budget = if gpu {
-        AUTO_BUDGET_GPU
-    } else {
-        AUTO_BUDGET_HOST
+/// `weights` values fit the device's budget; 0 when none does.
+pub fn auto_replicates(weights: usize, device: Device) -> usize {
+    let budget = match device {
+        Device::Host => AUTO_BUDGET_HOST,
+        Device::Gpu => AUTO_BUDGET_GPU,
+        Device::SoftwareGpu => AUTO_BUDGET_SOFTWARE,
     };
     AUTO_LADDER
         .into_iter()

@@ -75,7 +75,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write a seeded synthetic head (rows drawn from known ALDs) as safetensors.
+    /// Write a seeded synthetic head (rows drawn from known ALDs, Gaussians or Laplaces) as
+    /// safetensors.
     Synth {
         /// Output file (.safetensors).
         out: PathBuf,
@@ -85,6 +86,9 @@ enum Command {
         features: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// The law of every row: ALD (random μ, s, κ), Gaussian (pure noise) or Laplace.
+        #[arg(long, value_enum, default_value_t = aldfit::synth::Law::Ald)]
+        law: aldfit::synth::Law,
     },
 }
 
@@ -295,7 +299,8 @@ fn run(cli: Cli) -> Result<()> {
             classes,
             features,
             seed,
-        } => synth(&out, classes, features, seed),
+            law,
+        } => synth(&out, classes, features, seed, law),
     }
 }
 
@@ -488,17 +493,20 @@ fn resolve_replicates(
     backend: &dyn backend::Backend,
     weights: usize,
 ) -> std::result::Result<usize, String> {
-    let info = backend.info();
-    let gpu = info.name != "cpu" && !info.software;
+    let device = bootstrap::Device::of(&backend.info());
     match args.bootstrap {
         Replicates::Count(0) => Err("the bootstrap was turned off (`--bootstrap 0`)".into()),
         Replicates::Count(b) => Ok(b),
-        Replicates::Auto => match bootstrap::auto_replicates(weights, gpu) {
+        Replicates::Auto => match bootstrap::auto_replicates(weights, device) {
             0 => {
                 eprintln!(
                     "aldfit: bootstrap off: {weights} weights are more than `--bootstrap auto` \
                      spends on the {} (pass --bootstrap 99 to run it anyway)",
-                    if gpu { "GPU" } else { "CPU" }
+                    match device {
+                        bootstrap::Device::Host => "CPU",
+                        bootstrap::Device::Gpu => "GPU",
+                        bootstrap::Device::SoftwareGpu => "software GPU adapter",
+                    }
                 );
                 Err(format!(
                     "`--bootstrap auto` skipped it for a head of {weights} weights on this backend"
@@ -899,15 +907,21 @@ fn inspect(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn synth(out: &Path, classes: usize, features: usize, seed: u64) -> Result<()> {
+fn synth(
+    out: &Path,
+    classes: usize,
+    features: usize,
+    seed: u64,
+    law: aldfit::synth::Law,
+) -> Result<()> {
     if classes == 0 || features == 0 {
         anyhow::bail!("--classes and --features must be positive");
     }
-    let (values, _) = aldfit::synth::ald_head(classes, features, seed);
+    let (values, _) = aldfit::synth::law_head(law, classes, features, seed);
     aldfit::synth::write_safetensors(out, "fc.weight", classes, features, &values)
         .with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!(
-        "aldfit: wrote {} ({classes} × {features} f32, seed {seed})",
+        "aldfit: wrote {} ({classes} × {features} f32, {law:?} rows, seed {seed})",
         out.display()
     );
     Ok(())

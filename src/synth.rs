@@ -46,6 +46,57 @@ pub fn ald_head(classes: usize, features: usize, seed: u64) -> (Vec<f32>, Vec<Al
     (values, params)
 }
 
+/// The law of every row of a synthetic head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Law {
+    /// An ALD with random (μ, s, κ), as [`ald_head`].
+    Ald,
+    /// A Gaussian with random mean and standard deviation (the same ranges as μ and s): pure
+    /// noise, where every claim of the study is false.
+    Gauss,
+    /// A Laplace (the ALD with κ = 1): the null of the likelihood-ratio test.
+    Laplace,
+}
+
+/// A `classes × features` head whose rows follow `law`, with per-row parameters in the range of
+/// real heads; returns the parameters too (for the Gaussian: mean in `loc`, σ in `scale`).
+pub fn law_head(
+    law: Law,
+    classes: usize,
+    features: usize,
+    seed: u64,
+) -> (Vec<f32>, Vec<AldParams>) {
+    if law == Law::Ald {
+        return ald_head(classes, features, seed);
+    }
+    let mut values = vec![0f32; classes * features];
+    let params: Vec<AldParams> = values
+        .par_chunks_mut(features.max(1))
+        .enumerate()
+        .map(|(k, row)| {
+            let mut rng = row_rng(seed, k);
+            let mut p = random_params(&mut rng);
+            match law {
+                Law::Gauss => {
+                    let normal = rand_distr::Normal::new(p.loc, p.scale).expect("σ > 0");
+                    for v in row.iter_mut() {
+                        *v = rng.sample(normal) as f32;
+                    }
+                }
+                _ => {
+                    p.kappa = 1.0;
+                    for (v, x) in row.iter_mut().zip(p.sample(&mut rng, features)) {
+                        *v = x as f32;
+                    }
+                }
+            }
+            p
+        })
+        .collect();
+    (values, params)
+}
+
 /// Writes a head as a safetensors file with a single f32 tensor `name`.
 pub fn write_safetensors(
     path: &Path,

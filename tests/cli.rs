@@ -307,6 +307,8 @@ fn wgpu_and_cpu_fits_agree_on_the_real_heads() {
             let mut args = vec![
                 "fit",
                 "--quiet",
+                "--bootstrap",
+                "0",
                 "--backend",
                 backend,
                 "--out",
@@ -354,6 +356,15 @@ fn wgpu_and_cpu_fits_agree_on_the_real_heads() {
             for name in ["nll_gauss", "nll_laplace"] {
                 assert!(rel(name) <= 1e-5, "{what}: {name} {}", rel(name));
             }
+            // The LRT is twice a difference of those NLLs; Vuong's Z a ratio of sums.
+            let lrt_tol = 2.0 * (1e-5 * get(c, "nll_laplace").abs() + 1e-6 * get(c, "nll").abs());
+            assert!(abs("lrt_laplace") <= lrt_tol, "{what}: lrt_laplace");
+            let z = get(c, "vuong_gauss");
+            assert!(
+                abs("vuong_gauss") <= 1e-3 * z.abs().max(1.0),
+                "{what}: vuong_gauss {z} vs {}",
+                get(g, "vuong_gauss")
+            );
         }
     }
 }
@@ -376,12 +387,15 @@ fn validate_checks_every_kernel_and_fails_on_a_missing_backend() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let out = text(&o.stdout);
     for kernel in [
+        "philox",
+        "generate",
         "sort",
         "partition",
         "fit",
         "ks",
         "baselines",
         "seed",
+        "loglik",
         "nll_grad",
     ] {
         assert!(
@@ -515,4 +529,125 @@ fn fit_with_split_adds_the_trees_and_bad_options_are_errors() {
     }
     let o = aldfit(&["split", "--rule", "median", "--out", out.to_str().unwrap()]);
     assert_fails(&o, &["median"]);
+}
+
+/// The verdict comes first in summary.md, run.json carries the same numbers, classes.csv the
+/// p- and q-values; the same seed repeats the run bit for bit, and `--bootstrap 0` says there is
+/// no verdict instead of printing one.
+#[test]
+fn fit_reports_the_verdict_with_p_values_that_the_seed_fixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, extra: &[&str]| -> PathBuf {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "fit",
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = aldfit(&args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        out
+    };
+    let a = run("a", &["--bootstrap", "19", "--seed", "3"]);
+    let summary = std::fs::read_to_string(a.join("summary.md")).unwrap();
+    let first_section = summary.lines().find(|l| l.starts_with("## ")).unwrap();
+    assert_eq!(first_section, "## Verdict");
+    assert!(summary.contains("B = 19 replicates per class and model, seed 3"));
+    let (header, rows) = read_csv(&a.join("classes.csv"));
+    for name in ["p_boot_gauss", "p_boot_ks", "q_boot_gauss", "q_boot_ks"] {
+        for r in &rows {
+            let p: f64 = r[col(&header, name)].parse().unwrap();
+            assert!(p > 0.0 && p <= 1.0, "{name} = {p}");
+        }
+    }
+    // B = 19: p-values are multiples of 1/20.
+    let p: f64 = rows[0][col(&header, "p_boot_gauss")].parse().unwrap();
+    assert!(((p * 20.0).round() - p * 20.0).abs() < 1e-9, "{p}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("run.json")).unwrap()).unwrap();
+    assert_eq!(json["verdict"]["replicates"], 19);
+    assert_eq!(json["options"]["seed"], 3);
+    let claims = json["verdict"]["claims"].as_array().unwrap();
+    assert!(claims.len() >= 6, "{claims:?}");
+    for c in claims {
+        assert!(summary.contains(c["follows"].as_str().unwrap()));
+    }
+
+    let again = run("b", &["--bootstrap", "19", "--seed", "3"]);
+    assert_eq!(
+        std::fs::read(a.join("classes.csv")).unwrap(),
+        std::fs::read(again.join("classes.csv")).unwrap()
+    );
+
+    let off = run("off", &["--bootstrap", "0"]);
+    let summary = std::fs::read_to_string(off.join("summary.md")).unwrap();
+    assert!(summary.contains("No calibrated verdict"), "{summary}");
+    let (header, rows) = read_csv(&off.join("classes.csv"));
+    assert_eq!(rows[0][col(&header, "p_boot_gauss")], "NaN");
+    assert_ne!(rows[0][col(&header, "p_lrt_laplace")], "NaN");
+
+    let o = aldfit(&["fit", "--bootstrap", "many", "--out", off.to_str().unwrap()]);
+    assert_fails(&o, &["--bootstrap", "auto"]);
+}
+
+/// Pure Gaussian noise (`synth --law gauss`) gets the verdict its rows deserve, from `fit` and
+/// from `split` (with the split trees' by-depth shares beside their nulls).
+#[test]
+fn noise_is_not_read_as_support() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("noise.safetensors");
+    let o = aldfit(&[
+        "synth",
+        p.to_str().unwrap(),
+        "--law",
+        "gauss",
+        "--classes",
+        "300",
+        "--features",
+        "256",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = dir.path().join("split");
+    let o = aldfit(&[
+        "split",
+        p.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--bootstrap",
+        "19",
+        "--bootstrap-trees",
+        "9",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    let claims = json["verdict"]["claims"].as_array().unwrap();
+    let first = &claims[0];
+    assert_eq!(first["outcome"], "not supported", "{first}");
+    let depth_claims: Vec<&serde_json::Value> = claims
+        .iter()
+        .filter(|c| {
+            c["claim"]
+                .as_str()
+                .unwrap()
+                .starts_with("the parts follow an ALD again")
+        })
+        .collect();
+    assert!(!depth_claims.is_empty());
+    for c in depth_claims {
+        assert_ne!(c["outcome"], "supported", "{c}");
+    }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("ALD under Gaussian rows"), "{summary}");
+    assert_eq!(
+        summary.lines().find(|l| l.starts_with("## ")),
+        Some("## Verdict")
+    );
 }
