@@ -197,6 +197,30 @@ fn bench(c: &mut Criterion) {
                 BenchmarkId::new(format!("{name}/describe"), &cid),
                 |bench| bench.iter(|| b.describe(&segs).expect("describe")),
             );
+            // The bootstrap's unit of work: replicate rows drawn on the device, then drawn, sorted
+            // and summarised (Gaussian and ALD rows mixed).
+            let reps = aldfit::bootstrap::bench_rows(&params);
+            group.bench_function(
+                BenchmarkId::new(format!("{name}/generate"), &cid),
+                |bench| {
+                    bench.iter(|| {
+                        b.generate(&reps, features, 7).expect("generate");
+                        b.synchronize().expect("sync")
+                    })
+                },
+            );
+            group.bench_function(
+                BenchmarkId::new(format!("{name}/bootstrap"), &cid),
+                |bench| {
+                    bench.iter(|| {
+                        b.summarise_generated(&reps, features, 7)
+                            .expect("bootstrap");
+                        b.synchronize().expect("sync")
+                    })
+                },
+            );
+            // Back to the head's own rows for the primitives below.
+            b.load_sorted(chunk, features, false).expect("sort");
             // Both seed lines of every row, on the row's negative prefix and positive suffix.
             let zeros = vec![0f32; rows];
             let neg_end = b.partition_points(&segs, &zeros, false).expect("partition");

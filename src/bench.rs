@@ -21,7 +21,8 @@ pub struct Timing {
     pub shape: String,
     /// `analysis` or `split` (the study's split trees; both end to end from host memory, the
     /// host-to-device copy included), or a primitive on a chunk already on the device: `sort`,
-    /// `describe`, `seed`, `nll_grad`.
+    /// `describe`, `seed`, `nll_grad`, `generate` (replicate rows drawn on the device) and
+    /// `bootstrap` (replicate rows drawn, sorted and summarised: the bootstrap's unit of work).
     pub stage: String,
     /// Rows the stage covered (a primitive runs on one chunk).
     pub rows: usize,
@@ -35,8 +36,19 @@ pub struct Timing {
     pub copy_gb_per_s: f64,
     /// Sorted keys per second (the sort only).
     pub gkeys_per_s: Option<f64>,
+    /// Replicate values generated (and, for `bootstrap`, sorted and analysed) per second, in
+    /// billions: the bootstrap's unit of work.
+    pub gvalues_per_s: Option<f64>,
     /// The CPU backend's seconds over these, when the CPU ran the same stage in this run.
     pub speedup_vs_cpu: Option<f64>,
+}
+
+/// What a stage counts per second beside bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PerSecond {
+    None,
+    Keys,
+    Values,
 }
 
 /// Parses `1000x1280,6625x120` into (classes, features) pairs.
@@ -83,7 +95,8 @@ pub fn run(
         progress(&format!("{} {shape}: making the head", info.name));
         let (values, truth) = synth::ald_head(classes, features, 42);
         let head = Head::from_f32(&shape, classes, features, &values)?;
-        let mut push = |stage: &str, rows: usize, seconds: f64, keys: bool| {
+        let mut push = |stage: &str, rows: usize, seconds: f64, per_s: PerSecond| {
+            let per = (rows * features) as f64 / seconds / 1e9;
             let bytes = (rows * features * 4) as f64;
             out.push(Timing {
                 backend: info.name.clone(),
@@ -95,7 +108,8 @@ pub fn run(
                 gb_per_s: bytes / seconds / 1e9,
                 pct_of_floor: 100.0 * bytes / copy / seconds,
                 copy_gb_per_s: copy / 1e9,
-                gkeys_per_s: keys.then(|| (rows * features) as f64 / seconds / 1e9),
+                gkeys_per_s: (per_s == PerSecond::Keys).then_some(per),
+                gvalues_per_s: (per_s == PerSecond::Values).then_some(per),
                 speedup_vs_cpu: None,
             });
         };
@@ -113,7 +127,7 @@ pub fn run(
                 b.synchronize()
             };
             once()?;
-            push(stage, classes, best_time(runs, once)?, false);
+            push(stage, classes, best_time(runs, once)?, PerSecond::None);
         }
 
         progress(&format!("{} {shape}: split trees", info.name));
@@ -123,7 +137,7 @@ pub fn run(
             b.synchronize()
         };
         trees()?;
-        push("split", classes, best_time(runs, trees)?, false);
+        push("split", classes, best_time(runs, trees)?, PerSecond::None);
 
         // The primitives on one chunk that stays on the device.
         let rows = b.max_chunk_rows(features).clamp(1, classes);
@@ -136,9 +150,9 @@ pub fn run(
             b.synchronize()
         };
         sort()?;
-        push("sort", rows, best_time(runs, sort)?, true);
+        push("sort", rows, best_time(runs, sort)?, PerSecond::Keys);
         let t = best_time(runs, || b.describe(&segs).map(|_| ()))?;
-        push("describe", rows, t, false);
+        push("describe", rows, t, PerSecond::None);
         let zeros = vec![0f32; rows];
         let neg_end = b.partition_points(&segs, &zeros, false)?;
         let pos_start = b.partition_points(&segs, &zeros, true)?;
@@ -147,11 +161,33 @@ pub fn run(
             b.seed(&pos, Side::Positive)?;
             b.seed(&neg, Side::Negative).map(|_| ())
         })?;
-        push("seed", rows, t, false);
+        push("seed", rows, t, PerSecond::None);
         let params: Vec<AldParams> = truth[..rows].to_vec();
         b.nll_grad_uploaded(&params)?;
         let t = best_time(runs, || b.nll_grad_uploaded(&params).map(|_| ()))?;
-        push("nll_grad", rows, t, false);
+        push("nll_grad", rows, t, PerSecond::None);
+
+        // The bootstrap's unit of work on one chunk of replicate rows (Gaussian and ALD rows
+        // mixed): drawn on the device, then drawn, sorted and summarised.
+        progress(&format!("{} {shape}: bootstrap", info.name));
+        let reps = crate::bootstrap::bench_rows(&params);
+        let mut generate = || -> Result<()> {
+            b.generate(&reps, features, 7)?;
+            b.synchronize()
+        };
+        generate()?;
+        push(
+            "generate",
+            rows,
+            best_time(runs, generate)?,
+            PerSecond::Values,
+        );
+        let mut boot = || -> Result<()> {
+            b.summarise_generated(&reps, features, 7)?;
+            b.synchronize()
+        };
+        boot()?;
+        push("bootstrap", rows, best_time(runs, boot)?, PerSecond::Values);
     }
     Ok(out)
 }
@@ -186,7 +222,7 @@ pub fn table(timings: &[Timing]) -> String {
             ));
             s.push_str(&format!(
                 "  {:<14} {:>7} {:>11} {:>9} {:>9} {:>9} {:>9}\n",
-                "stage", "rows", "time", "GB/s", "% floor", "Gkeys/s", "vs cpu"
+                "stage", "rows", "time", "GB/s", "% floor", "G/s", "vs cpu"
             ));
             last = Some(key);
         }
@@ -197,7 +233,9 @@ pub fn table(timings: &[Timing]) -> String {
             seconds(t.seconds),
             t.gb_per_s,
             t.pct_of_floor,
-            t.gkeys_per_s.map_or("".into(), |k| format!("{k:.3}")),
+            t.gkeys_per_s
+                .or(t.gvalues_per_s)
+                .map_or("".into(), |k| format!("{k:.3}")),
             t.speedup_vs_cpu.map_or("".into(), |x| format!("{x:.1}×")),
         ));
     }

@@ -194,6 +194,32 @@ pub struct Bootstrap {
     pub seconds: f64,
 }
 
+/// Replicate rows for timing the bootstrap: one per law in `params`, Gaussian and ALD rows
+/// alternating, as a bootstrap chunk mixes them.
+pub fn bench_rows(params: &[crate::ald::AldParams]) -> Vec<ReplicateRow> {
+    params
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let gauss = k % 2 == 0;
+            ReplicateRow {
+                class: k as u32,
+                replicate: 1,
+                model: if gauss {
+                    NullModel::Gauss
+                } else {
+                    NullModel::Ald
+                },
+                params: if gauss {
+                    [p.mean() as f32, p.scale as f32, 0.0]
+                } else {
+                    [p.loc as f32, p.scale as f32, p.kappa as f32]
+                },
+            }
+        })
+        .collect()
+}
+
 /// The per-class laws the replicates are drawn from, or `None` for a class without a fit.
 fn laws(c: &ClassResult) -> Option<[[f32; 3]; 3]> {
     let p = c.stats.fit.params;
