@@ -138,6 +138,7 @@ fn below(x: f64, band: f64) -> bool {
 fn rejecting_share(
     share: f64,
     band: f64,
+    under_gauss: f64,
     n: usize,
     what: &str,
     calibrated: bool,
@@ -152,14 +153,24 @@ fn rejecting_share(
         " — but rows where the null holds reach the same share: this test is not calibrated here"
             .to_owned()
     };
-    if share <= band {
+    // A share counts only above the calibrated band and above what Gaussian rows (the claim
+    // false) plausibly give.
+    let gauss_band = upper_band(n, under_gauss);
+    if share <= band.max(gauss_band) {
+        let why = if gauss_band > band {
+            format!(
+                "no more than Gaussian rows plausibly give (≤ {})",
+                fmt(gauss_band, true)
+            )
+        } else {
+            format!(
+                "no more than a calibrated 5 % test gives when the null holds (≤ {})",
+                fmt(band, true)
+            )
+        };
         (
             "not supported".into(),
-            format!(
-                "{what} for {count} of {n} classes, no more than a calibrated 5 % test gives when \
-                 the null holds (≤ {}){warn}",
-                fmt(band, true)
-            ),
+            format!("{what} for {count} of {n} classes, {why}{warn}"),
         )
     } else if share >= 0.5 {
         (
@@ -169,8 +180,22 @@ fn rejecting_share(
     } else {
         (
             "partly".into(),
-            format!("{what} for a minority of classes ({count} of {n}); the others are not told apart{warn}"),
+            format!(
+                "{what} for a minority of classes ({count} of {n}); the others are not told \
+                 apart{warn}"
+            ),
         )
+    }
+}
+
+/// The 99.9 % upper quantile of Bin(n, rate), as a share of n (0 for a rate of 0 or NaN).
+fn upper_band(n: usize, rate: f64) -> f64 {
+    if n == 0 || rate.is_nan() || rate <= 0.0 {
+        return 0.0;
+    }
+    match Binomial::new(rate.min(1.0), n as u64) {
+        Ok(b) => b.inverse_cdf(0.999) as f64 / n as f64,
+        Err(_) => 0.0,
     }
 }
 
@@ -179,6 +204,22 @@ fn between_nulls(obs: Reading, gauss: Reading, ald: Reading) -> (String, String)
     let x = obs.centre();
     if !x.is_finite() {
         return ("untested".into(), "no value on the real head".into());
+    }
+    // A statistic that reads the same whether the claim is false or true says nothing, wherever
+    // the real head falls.
+    let apart = match (gauss, ald) {
+        (Reading::Interval { lo: a, hi: b, .. }, Reading::Interval { lo: c, hi: d, .. }) => {
+            b < c || d < a
+        }
+        (g, a) => g.centre() != a.centre(),
+    };
+    if !apart {
+        return (
+            "uninformative".into(),
+            "Gaussian rows (the claim false) and ALD rows (the claim true) give the same value: \
+             this statistic cannot tell them apart"
+                .into(),
+        );
     }
     let (in_g, in_a) = match obs {
         Reading::Interval { lo, hi, .. } => {
@@ -236,7 +277,7 @@ pub fn build(boot: &Bootstrap, trees: Option<&[ClassTree]>) -> Verdict {
                        get: &dyn Fn(&HeadTests) -> f64,
                        what: &str,
                        calibrated: bool| {
-        let (outcome, follows) = rejecting_share(get(obs), band, n, what, calibrated);
+        let (outcome, follows) = rejecting_share(get(obs), band, get(wg), n, what, calibrated);
         Claim {
             claim: claim.into(),
             statistic: statistic.into(),
@@ -252,7 +293,7 @@ pub fn build(boot: &Bootstrap, trees: Option<&[ClassTree]>) -> Verdict {
         "each class follows an ALD rather than a Gaussian",
         "share of classes with q_boot_gauss < 0.05",
         &|t| t.share_reject_gauss(),
-        "the Gaussian is rejected in favour of the ALD",
+        "the Gaussian is rejected (the ALD fits better than it does on Gaussian rows)",
         below(wg.share_reject_gauss(), band),
     ));
     {
@@ -457,4 +498,62 @@ pub fn markdown_off(reason: &str) -> String {
         "## Verdict\n\nNo calibrated verdict: {reason}. The statistics below have no null beside \
          them; pass `--bootstrap B` (e.g. 99) for p-values and the verdict table.\n\n"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iv(lo: f64, hi: f64) -> Reading {
+        Reading::Interval {
+            median: (lo + hi) / 2.0,
+            lo,
+            hi,
+        }
+    }
+
+    #[test]
+    fn head_level_statistics_are_judged_against_both_nulls() {
+        let (g, a) = (iv(0.82, 0.84), iv(0.87, 0.89));
+        let outcome = |x: f64| between_nulls(Reading::value(x), g, a).0;
+        assert_eq!(outcome(0.83), "not supported");
+        assert_eq!(outcome(0.88), "supported");
+        assert_eq!(
+            outcome(0.845),
+            "not supported",
+            "outside both, nearer Gaussian rows"
+        );
+        assert_eq!(outcome(0.86), "partly", "outside both, nearer ALD rows");
+        // Nulls that overlap make any reading uninformative, even one outside both.
+        let same = between_nulls(Reading::value(0.5), iv(0.99, 1.0), iv(0.98, 1.0)).0;
+        assert_eq!(same, "uninformative");
+        assert_eq!(between_nulls(Reading::value(f64::NAN), g, a).0, "untested");
+    }
+
+    #[test]
+    fn shares_must_beat_the_band_and_what_gaussian_rows_give() {
+        let band = null_band(1000);
+        assert!(band > 0.05 && band < 0.08, "{band}");
+        let outcome =
+            |share: f64, gauss: f64| rejecting_share(share, band, gauss, 1000, "x", true).0;
+        assert_eq!(outcome(0.03, 0.0), "not supported");
+        assert_eq!(outcome(0.30, 0.0), "partly");
+        assert_eq!(outcome(0.90, 0.0), "supported");
+        // 20 % rejecting reads like Gaussian rows that reject 19 %.
+        assert_eq!(outcome(0.20, 0.19), "not supported");
+        assert_eq!(outcome(0.99, 0.19), "supported");
+        assert_eq!(outcome(f64::NAN, 0.0), "untested");
+    }
+
+    #[test]
+    fn wilson_intervals() {
+        let w = wilson(50, 100);
+        assert!(
+            (w.lo - 0.4038).abs() < 1e-4 && (w.hi - 0.5962).abs() < 1e-4,
+            "{w:?}"
+        );
+        let all = wilson(20, 20);
+        assert_eq!(all.hi, 1.0);
+        assert!((all.lo - 0.8389).abs() < 1e-4, "{all:?}");
+    }
 }
