@@ -1160,19 +1160,6 @@ impl LogLikDiff {
         -(ald.scale * (k + 1.0 / k)).ln() + 0.5 * (2.0 * std::f64::consts::PI * sd * sd).ln()
     }
 
-    /// `v(x) = d(x) − c`: the ALD's exponent plus the Gaussian's square.
-    #[inline]
-    pub fn variable(x: f64, ald: &AldParams, mean: f64, sd: f64) -> f64 {
-        let t = x - ald.loc;
-        let ald_part = if t >= 0.0 {
-            -ald.kappa * t / ald.scale
-        } else {
-            t / (ald.kappa * ald.scale)
-        };
-        let z = (x - mean) / sd;
-        ald_part + 0.5 * z * z
-    }
-
     /// From the device's `Σv`, `Σv²`: `Σd = nc + Σv`, `Σd² = nc² + 2cΣv + Σv²`.
     pub fn from_variable_sums(n: usize, c: f64, sv: f64, svv: f64) -> Self {
         let nf = n as f64;
@@ -1203,8 +1190,8 @@ pub fn loglik_diff(xs: &[f32], ald: &AldParams, mean: f64, sd: f64) -> LogLikDif
         return LogLikDiff::NAN;
     }
     let c = LogLikDiff::constant(ald, sd);
-    // `LogLikDiff::variable` with its divisions hoisted, branch-free: this pass runs on every
-    // replicate row of the bootstrap.
+    // v(x) = d(x) − c, the ALD's exponent plus the Gaussian's square, with the divisions hoisted
+    // and branch-free: this pass runs on every replicate row of the bootstrap.
     let (above, below) = (-ald.kappa / ald.scale, 1.0 / (ald.kappa * ald.scale));
     let inv_sd = 1.0 / sd;
     let (mut sv, mut svv) = (0.0f64, 0.0f64);

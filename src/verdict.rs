@@ -329,6 +329,29 @@ pub fn build(boot: &Bootstrap, trees: Option<&[ClassTree]>) -> Verdict {
             )
         };
         let calibrated = below(rejected(wa), band);
+        // A KS test that passes Gaussian rows as well has no power to tell adequacy here.
+        let power = rejected(wg);
+        let (outcome, follows) = if outcome == "supported" && below(power, band) {
+            (
+                "uninformative".to_owned(),
+                format!(
+                    "{follows} — but it passes Gaussian rows as well ({} rejected): no power at \
+                     this row length",
+                    fmt(power, true)
+                ),
+            )
+        } else if outcome == "supported" && power < 0.5 {
+            (
+                outcome,
+                format!(
+                    "{follows} — with little power at this row length: it rejects only {} of \
+                     Gaussian rows",
+                    fmt(power, true)
+                ),
+            )
+        } else {
+            (outcome, follows)
+        };
         claims.push(Claim {
             claim: "the fitted ALD is adequate".into(),
             statistic: "share of classes with q_boot_ks ≥ 0.05".into(),

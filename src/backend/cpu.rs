@@ -207,11 +207,9 @@ impl Backend for CpuBackend {
     }
 
     fn summarise_resident(&mut self, count: usize, cols: usize) -> Result<Vec<RowSummary>> {
-        check_segments(
-            &[Segment::new(count.saturating_sub(1), 0, cols)],
-            self.rows,
-            self.cols,
-        )?;
+        if count > 0 {
+            check_segments(&[Segment::new(count - 1, 0, cols)], self.rows, self.cols)?;
+        }
         Ok(self.values[..count * cols]
             .par_chunks(cols)
             .map(summarise_sorted_row)
