@@ -303,3 +303,38 @@ fn hand_computed_p_and_q_values() {
     }
     assert!(q[4].is_nan());
 }
+
+/// Constant rows have no fit: their p-values are NaN and the rest are tested as usual; a head of
+/// nothing but constant rows gets a verdict of untested claims, never a crash.
+#[test]
+fn rows_without_a_fit_get_nan_p_values() {
+    let cols = 64;
+    let (mut values, _) = synth::law_head(Law::Ald, 10, cols, 29);
+    for k in [2usize, 7] {
+        values[k * cols..(k + 1) * cols].fill(0.25);
+    }
+    let mut cpu = CpuBackend::new();
+    let opts = Options {
+        pooled: false,
+        ..Options::default()
+    };
+    let head = Head::from_f32("some constant rows", 10, cols, &values).unwrap();
+    let a = analysis::analyse(&head, &[], &mut cpu, &opts, &mut |_| {}).unwrap();
+    let b = boot(&a, cols, 9, 1, &mut cpu);
+    for (k, p) in b.observed.p_gauss.iter().enumerate() {
+        assert_eq!(p.is_nan(), k == 2 || k == 7, "class {k}: {p}");
+    }
+    verdict::build(&b, None);
+
+    let constant = vec![0.5f32; 4 * cols];
+    let head = Head::from_f32("constant", 4, cols, &constant).unwrap();
+    let a = analysis::analyse(&head, &[], &mut cpu, &opts, &mut |_| {}).unwrap();
+    let b = boot(&a, cols, 9, 1, &mut cpu);
+    assert!(b.observed.p_gauss.iter().all(|p| p.is_nan()));
+    let v = verdict::build(&b, None);
+    assert!(
+        v.claims.iter().all(|c| c.outcome == "untested"),
+        "{:?}",
+        v.claims
+    );
+}
