@@ -419,48 +419,39 @@ pub fn build(boot: &Bootstrap, trees: Option<&[ClassTree]>) -> Verdict {
             });
         }
     }
-    // The asymptotic tests, with their calibration read off the witness heads.
-    {
-        let size = wl.share_lrt();
-        let calibrated = below(size, band);
-        let mut c = share_claim(
+    // The asymptotic tests, with their calibration read off the witness heads where their null
+    // holds (Laplace rows for the LRT; Gaussian rows, where Vuong's test must not reject).
+    let asymptotic = [
+        (
             "the asymmetry is real (κ ≠ 1; LRT against the Laplace, χ²(1))",
             "share of classes with p_lrt_laplace < 0.05",
-            &|t| t.share_lrt(),
+            HeadTests::share_lrt as fn(&HeadTests) -> f64,
             "the Laplace (κ = 1) is rejected",
-            calibrated,
-        );
-        c.follows = format!(
-            "{}; on Laplace rows it rejects {} (nominal 5 %): {}",
-            c.follows,
-            fmt(size, true),
-            if calibrated {
-                "calibrated at this row length"
-            } else {
-                "NOT calibrated at this row length (μ̂ is an order statistic): rely on the bootstrap"
-            }
-        );
-        claims.push(c);
-    }
-    {
-        let size = wg.share_vuong();
-        let calibrated = below(size, band);
-        let mut c = share_claim(
+            wl,
+            "on Laplace rows it rejects",
+            "calibrated at this row length",
+            "NOT calibrated at this row length (μ̂ is an order statistic): rely on the bootstrap",
+        ),
+        (
             "each class follows an ALD rather than a Gaussian (Vuong, asymptotic)",
             "share of classes with p_vuong_gauss < 0.05",
-            &|t| t.share_vuong(),
+            HeadTests::share_vuong,
             "Vuong's test prefers the ALD",
-            calibrated,
-        );
+            wg,
+            "on Gaussian rows it rejects",
+            "no more than 5 % (conservative there), so a rejection counts",
+            "NOT calibrated at this row length: rely on p_boot_gauss",
+        ),
+    ];
+    for (claim, statistic, get, what, null_rows, on_null, good, bad) in asymptotic {
+        let size = get(null_rows);
+        let calibrated = below(size, band);
+        let mut c = share_claim(claim, statistic, &get, what, calibrated);
         c.follows = format!(
-            "{}; on Gaussian rows it rejects {}: {}",
+            "{}; {on_null} {}: {}",
             c.follows,
             fmt(size, true),
-            if calibrated {
-                "no more than 5 % (conservative there), so a rejection counts"
-            } else {
-                "NOT calibrated at this row length: rely on p_boot_gauss"
-            }
+            if calibrated { good } else { bad }
         );
         claims.push(c);
     }

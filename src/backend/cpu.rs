@@ -264,8 +264,7 @@ impl Backend for CpuBackend {
         ald: &[AldParams],
         gauss: &[(f64, f64)],
     ) -> Result<Vec<LogLikDiff>> {
-        check_lengths("loglik_diff", segs.len(), ald.len())?;
-        check_lengths("loglik_diff", segs.len(), gauss.len())?;
+        super::check_loglik_inputs(segs, ald, gauss)?;
         self.map_segments(segs, |i, xs| {
             ald::loglik_diff(xs, &ald[i], gauss[i].0, gauss[i].1)
         })

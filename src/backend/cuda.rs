@@ -957,8 +957,7 @@ impl Backend for CudaBackend {
         ald: &[AldParams],
         gauss: &[(f64, f64)],
     ) -> Result<Vec<LogLikDiff>> {
-        check_lengths("loglik_diff", segs.len(), ald.len())?;
-        check_lengths("loglik_diff", segs.len(), gauss.len())?;
+        super::check_loglik_inputs(segs, ald, gauss)?;
         let words: Vec<f64> = ald
             .iter()
             .zip(gauss)

@@ -376,6 +376,16 @@ pub(crate) fn check_whole_rows(len: usize, cols: usize) -> Result<()> {
     Ok(())
 }
 
+/// Checks the inputs of [`Backend::loglik_diff`]: one ALD and one Gaussian per segment.
+pub(crate) fn check_loglik_inputs(
+    segs: &[Segment],
+    ald: &[AldParams],
+    gauss: &[(f64, f64)],
+) -> Result<()> {
+    check_lengths("loglik_diff", segs.len(), ald.len())?;
+    check_lengths("loglik_diff", segs.len(), gauss.len())
+}
+
 /// Checks that per-segment inputs line up before a backend indexes with them.
 pub(crate) fn check_lengths(what: &str, segs: usize, other: usize) -> Result<()> {
     if segs != other {

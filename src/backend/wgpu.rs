@@ -1100,8 +1100,7 @@ impl Backend for WgpuBackend {
         ald: &[AldParams],
         gauss: &[(f64, f64)],
     ) -> Result<Vec<LogLikDiff>> {
-        check_lengths("loglik_diff", segs.len(), ald.len())?;
-        check_lengths("loglik_diff", segs.len(), gauss.len())?;
+        super::check_loglik_inputs(segs, ald, gauss)?;
         let words = super::loglik_words(ald, gauss);
         let w = self
             .gpu
