@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The exact ALD fit of DESIGN.md 2.2 done the numpy way (sort, cumsum, argmin, float64), timed
+"""The exact ALD fit of docs/DESIGN.md 2.2 done the numpy way (sort, cumsum, argmin, float64), timed
 on the same seeded-shape heads as `cargo bench`, plus scipy's generic fit on a few rows. With
 --full, also the whole per-class analysis aldfit computes (fit, KS, baselines, seed lines).
 

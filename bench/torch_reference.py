@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The exact ALD fit of DESIGN.md 2.2 done the PyTorch way on a GPU (torch.sort, cumsum, argmin,
+"""The exact ALD fit of docs/DESIGN.md 2.2 done the PyTorch way on a GPU (torch.sort, cumsum, argmin,
 float64 maths), timed on synthetic heads of the shapes `aldfit bench` uses: the side-by-side
 reference for the CUDA backend. scripts/gpu-check.sh runs it in the same call.
 

@@ -100,7 +100,7 @@ fn bench(c: &mut Criterion) {
                     .sample_size(10)
                     .measurement_time(Duration::from_secs(20));
             }
-            // The study's split trees of every class (DESIGN.md 2.5), level by level.
+            // The study's split trees of every class (docs/DESIGN.md 2.5), level by level.
             group.bench_function(BenchmarkId::new(format!("{name}/split"), &shape), |bench| {
                 bench.iter(|| {
                     aldfit::tree::split_head(

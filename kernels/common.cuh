@@ -1,7 +1,7 @@
-// Shared by every aldfit CUDA kernel (DESIGN.md section 3). The host compiles all kernels as one
+// Shared by every aldfit CUDA kernel (docs/DESIGN.md section 3). The host compiles all kernels as one
 // NVRTC program with this header in front; nvcc finds it with -I kernels.
 //
-// A segment is `(row, lo, hi)` of the resident chunk of sorted rows (DESIGN.md 2.5, key fact).
+// A segment is `(row, lo, hi)` of the resident chunk of sorted rows (docs/DESIGN.md 2.5, key fact).
 // Segment kernels run one block of SEG_THREADS per segment and carry their sums in f64: on a GPU
 // with fast f64 that is cheaper than the double-f32 tricks the WGSL kernels need.
 #pragma once
@@ -42,7 +42,7 @@ __device__ __forceinline__ void run_of(unsigned n, unsigned& first, unsigned& la
     last = min(first + per, n);
 }
 
-// The ALD CDF (DESIGN.md 2.3) with its constants hoisted, as `Cdf` in src/ald.rs.
+// The ALD CDF (docs/DESIGN.md 2.3) with its constants hoisted, as `Cdf` in src/ald.rs.
 struct Cdf {
     double loc, k_over_s, inv_ks, upper, lower;
 
@@ -61,7 +61,7 @@ struct Cdf {
     }
 };
 
-// KS terms of one thread's run (DESIGN.md 2.3): max over j of max((j+1)/n − F, F − j/n).
+// KS terms of one thread's run (docs/DESIGN.md 2.3): max over j of max((j+1)/n − F, F − j/n).
 __device__ __forceinline__ double ks_run(const float* x, unsigned n, unsigned first,
                                          unsigned last, const Cdf& cdf) {
     const double inv_n = 1.0 / (double)n;
@@ -77,7 +77,7 @@ struct MaxOp {
     __device__ __forceinline__ double operator()(double a, double b) const { return fmax(a, b); }
 };
 
-// ---- Philox4x32-10 and the replicate samplers (DESIGN.md 2.6; src/philox.rs is the reference,
+// ---- Philox4x32-10 and the replicate samplers (docs/DESIGN.md 2.6; src/philox.rs is the reference,
 // shaders/philox.wgsl the WGSL twin). Products and sums are written with _rn intrinsics so that
 // no multiply-add is contracted: the values then differ from the CPU's only where logf, cosf and
 // sinf do.

@@ -1,5 +1,5 @@
 // Fit, baselines and (optionally) KS of each segment of the sorted chunk, in one pass over the
-// segment's values: the exact MLE scan of DESIGN.md 2.2, the Gaussian and Laplace fits of 2.3 and
+// segment's values: the exact MLE scan of docs/DESIGN.md 2.2, the Gaussian and Laplace fits of 2.3 and
 // the KS distance of 2.3 at the fitted parameters. One block of SEG_THREADS per segment, each
 // thread a contiguous run, sums in f64 and shifted by the middle value, as `fit_and_baselines_
 // sorted` in src/ald.rs does.
@@ -83,7 +83,7 @@ extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
     }
     __syncthreads();
 
-    // The exact scan over interior candidates, one per distinct value (DESIGN.md 2.2).
+    // The exact scan over interior candidates, one per distinct value (docs/DESIGN.md 2.2).
     const unsigned h = n / 2;
     Best best = {INFINITY, 0.0, 0.0, NONE};
     for (unsigned j = first; j < last; j++) {

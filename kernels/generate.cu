@@ -1,4 +1,4 @@
-// Replicate rows (DESIGN.md 2.6), drawn on the device that analyses them: one thread per block
+// Replicate rows (docs/DESIGN.md 2.6), drawn on the device that analyses them: one thread per block
 // of four values of one row; out is row-major, `cols` per row. The host sends only the
 // per-row parameters.
 #include "common.cuh"

@@ -1,4 +1,4 @@
-// Vuong's pass (DESIGN.md 2.6): Σv and Σv² over each segment, in f64, with v(x) = d(x) − c the
+// Vuong's pass (docs/DESIGN.md 2.6): Σv and Σv² over each segment, in f64, with v(x) = d(x) − c the
 // variable part of d = ℓ_ALD − ℓ_N (ald::LogLikDiff): the ALD's exponent plus the Gaussian's
 // square. The host adds the constant c back.
 // params (5 per segment) = [μ, κ/s, 1/(κs), m, 1/σ]; out (2 per segment) = [Σv, Σv²].

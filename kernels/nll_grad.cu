@@ -1,4 +1,4 @@
-// The four sums of DESIGN.md 2.1 for each unsorted row at its location μ: Σ(x − μ)+, Σ(μ − x)+
+// The four sums of docs/DESIGN.md 2.1 for each unsorted row at its location μ: Σ(x − μ)+, Σ(μ − x)+
 // and how many values lie above and below μ. The host turns them into the NLL and gradient
 // (NllGrad::from_sums). A pure streaming reduction: one block per row, float4 loads where the
 // row is 16-byte aligned, f64 sums.

@@ -1,4 +1,4 @@
-// Partition points (DESIGN.md 2.5): per segment of a sorted row, the offset of the first value
+// Partition points (docs/DESIGN.md 2.5): per segment of a sorted row, the offset of the first value
 // >= pivot (or > pivot with `strict`); one thread per segment, a binary search.
 #include "common.cuh"
 

@@ -1,4 +1,4 @@
-// The study's line (DESIGN.md 2.4) on each segment: t_i = ln v(i) for the segment's values in
+// The study's line (docs/DESIGN.md 2.4) on each segment: t_i = ln v(i) for the segment's values in
 // ascending order of magnitude (the segment as is for the positive side, reversed and negated
 // for the negative side), shifted by t_0 as SeedLine::from_logs does. One block per segment,
 // coalesced strided reads, f64 sums; the host divides (SeedLine::from_shifted_sums).

@@ -1,5 +1,5 @@
 // Sorts every row of the uploaded chunk (src) ascending into `values`, tile by tile, with CUB's block radix sort in
-// shared memory (DESIGN.md 2.5: sort each row once, with its feature indices). A row no wider
+// shared memory (docs/DESIGN.md 2.5: sort each row once, with its feature indices). A row no wider
 // than a tile is sorted in one go; wider rows are sorted in tiles, then merged by merge_runs.cu.
 //
 // Keys are the f32 bit patterns mapped by to_key; BlockRadixSort is stable and the tile is

@@ -86,7 +86,7 @@ fi
   echo "- device: $gpu, driver $driver; host $(nproc) cores"
   echo "- produced by \`scripts/gpu-check.sh\` (binaries from \`scripts/build-for-gpu.sh\`)"
   echo
-  echo "## Validation against the f64 CPU reference (DESIGN.md section 4 tolerances)"
+  echo "## Validation against the f64 CPU reference (docs/DESIGN.md section 4 tolerances)"
   echo
   echo '```'
   cat "$log/validate-cuda.txt"

@@ -1,4 +1,4 @@
-// Moments for the Gaussian and Laplace baselines (DESIGN.md 2.3). Sums are taken of
+// Moments for the Gaussian and Laplace baselines (docs/DESIGN.md 2.3). Sums are taken of
 // z = (x − x_mid) / r, r the segment's range about its middle value: the shift removes large
 // common offsets, the scaling keeps squares of tiny weights from underflowing f32. Each
 // invocation sums a short run, then a tree reduces (pairwise-like error). The host finishes in

@@ -1,4 +1,4 @@
-// Double-f32 arithmetic (DESIGN.md 4: compensated sums): a value is a pair (hi, lo) with
+// Double-f32 arithmetic (docs/DESIGN.md 4: compensated sums): a value is a pair (hi, lo) with
 // |lo| <= ulp(hi)/2, good to ~44 bits where the compiler keeps IEEE semantics. Prepended by the
 // host to the kernels that need it (fit.wgsl). tests/wgpu_sort.rs checks each operation on the
 // device against exact arithmetic. Compilers rewrite float expressions they can see through

@@ -1,7 +1,7 @@
-// Exact maximum-likelihood scan over a sorted segment (DESIGN.md 2.2): the argmin of
+// Exact maximum-likelihood scan over a sorted segment (docs/DESIGN.md 2.2): the argmin of
 // √A_j + √B_j over interior order statistics, one per distinct value, ties to the smallest j.
 //
-// Precision (DESIGN.md 4): near the optimum the objective is flat to ~1e-7, so plain f32 would
+// Precision (docs/DESIGN.md 4): near the optimum the objective is flat to ~1e-7, so plain f32 would
 // pick among far-apart order statistics with visibly different κ̂. Everything here is carried as
 // double-f32 (hi, lo) pairs: y = (x − x_mid)·2^-e is exact (two_sum, then a power-of-two scale),
 // prefix sums, A_j, B_j (products split into exact 12-bit parts), square roots and the

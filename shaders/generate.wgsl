@@ -1,4 +1,4 @@
-// Replicate rows (DESIGN.md 2.6), drawn where they are analysed: one invocation per block of
+// Replicate rows (docs/DESIGN.md 2.6), drawn where they are analysed: one invocation per block of
 // four values of one row. out is row-major, `cols` per row.
 
 @group(0) @binding(0) var<storage, read> reps: array<Replicate>;

@@ -1,4 +1,4 @@
-// KS distance between a sorted segment and an ALD (DESIGN.md 2.3):
+// KS distance between a sorted segment and an ALD (docs/DESIGN.md 2.3):
 // D = max_j max((j+1)/n − F(x(j)), F(x(j)) − j/n), F in f32 (the contract allows 1e-4).
 // params holds (loc, scale, kappa, 0) per segment; a non-positive scale gives NaN.
 

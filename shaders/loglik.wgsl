@@ -1,4 +1,4 @@
-// Vuong's pass (DESIGN.md 2.6): Σv and Σv² over a segment, with v(x) = d(x) − c the variable
+// Vuong's pass (docs/DESIGN.md 2.6): Σv and Σv² over a segment, with v(x) = d(x) − c the variable
 // part of d = ℓ_ALD − ℓ_N (see ald::LogLikDiff): the ALD's exponent plus the Gaussian's square.
 // Locations come as f32 pairs (hi, lo) so that x − μ keeps the f64 location's precision.
 // w (8 per segment) = [μ_hi, μ_lo, κ/s, 1/(κs), m_hi, m_lo, 1/σ, 0]; out = [Σv, Σv²].

@@ -1,4 +1,4 @@
-// The four sums behind the NLL and its gradient (DESIGN.md 2.1) on unsorted rows:
+// The four sums behind the NLL and its gradient (docs/DESIGN.md 2.1) on unsorted rows:
 // A = Σ(x − μ)+, B = Σ(μ − x)+, N> and N<. μ comes as an f32 pair (hi, lo) so that x − μ carries
 // the f64 location's precision. The host evaluates NLL and gradient in f64.
 // out (4 per row) = [A, B, N>, N<].

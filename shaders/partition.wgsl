@@ -1,4 +1,4 @@
-// Partition points (DESIGN.md 2.5: a split is a binary search for the pivot; 2.4: P is the
+// Partition points (docs/DESIGN.md 2.5: a split is a binary search for the pivot; 2.4: P is the
 // suffix of values > 0, N the prefix of values < 0). One invocation per segment; flag = 1 finds
 // the first value > pivot, flag = 0 the first value >= pivot. Exact.
 

@@ -1,4 +1,4 @@
-// Philox4x32-10 and the replicate samplers (DESIGN.md 2.6; src/philox.rs is the reference,
+// Philox4x32-10 and the replicate samplers (docs/DESIGN.md 2.6; src/philox.rs is the reference,
 // kernels/philox.cuh the CUDA twin). WGSL has no 64-bit integers: the high word of a 32 × 32
 // product comes from 16-bit halves. Prepended by the host to the kernels that draw.
 

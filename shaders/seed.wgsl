@@ -1,4 +1,4 @@
-// The study's line on one side of zero (DESIGN.md 2.4): t_i = ln v(i) for the side's magnitudes
+// The study's line on one side of zero (docs/DESIGN.md 2.4): t_i = ln v(i) for the side's magnitudes
 // ascending (flag = 1: the segment holds negatives ascending, so v(i) = −x(hi − 1 − i)).
 // Sums of d = t − t_mid against the centred index c = i − (L − 1)/2, so that neither sum
 // cancels in f32; the host rebuilds the line in f64. out (4 per segment) = [Σd, Σc·d, Σd², ln v_mid].

@@ -1,5 +1,5 @@
 // Shared by the segment kernels (prepended by the host): a segment is `(row, lo, hi)` of the
-// resident sorted chunk (DESIGN.md 2.5, key fact); one workgroup of WG invocations handles one
+// resident sorted chunk (docs/DESIGN.md 2.5, key fact); one workgroup of WG invocations handles one
 // segment, each invocation a contiguous run of at most ceil(len / WG) values.
 
 const WG: u32 = 256u;

@@ -1,4 +1,4 @@
-// Per-row sort of values with their feature indices (DESIGN.md 2.5: sort each row once; 4: sorts
+// Per-row sort of values with their feature indices (docs/DESIGN.md 2.5: sort each row once; 4: sorts
 // are exact). One workgroup sorts one row in workgroup memory with a bitonic network; rows are
 // padded to a power of two with keys that sort last. Ties are ordered by feature index, so the
 // result is the CPU's stable sort exactly.

@@ -1,4 +1,4 @@
-// Per-row sort for rows wider than workgroup memory holds (DESIGN.md 2.5 and 4: every row sorted
+// Per-row sort for rows wider than workgroup memory holds (docs/DESIGN.md 2.5 and 4: every row sorted
 // exactly, with its feature indices): the same bitonic network as sort_rows.wgsl, run in global
 // memory as one dispatch per (k, j) step on rows padded to a power of two. Ties are ordered by
 // feature index, as in sort_rows.wgsl, so both give the CPU's stable order.

@@ -1,8 +1,8 @@
-//! DESIGN.md section 2, in f64: the reference every backend is tested against.
+//! docs/DESIGN.md section 2, in f64: the reference every backend is tested against.
 //!
 //! Every formula of the project lives here once. Inputs are the f32 weights as stored (after
 //! conversion), sums are carried in f64. Functions whose name ends in `_sorted` expect a segment
-//! of a row sorted ascending: that is what every backend hands them (DESIGN.md section 2.5, key
+//! of a row sorted ascending: that is what every backend hands them (docs/DESIGN.md section 2.5, key
 //! fact), so the CPU backend calls these functions directly and the GPU kernels implement them.
 
 use rand::Rng;
@@ -116,7 +116,7 @@ impl Cdf {
     }
 }
 
-/// The four sums of DESIGN.md 2.1 at a location μ.
+/// The four sums of docs/DESIGN.md 2.1 at a location μ.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct TailSums {
     pub n: usize,
@@ -149,7 +149,7 @@ impl TailSums {
     }
 }
 
-/// NLL and its gradient (DESIGN.md 2.1).
+/// NLL and its gradient (docs/DESIGN.md 2.1).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NllGrad {
     pub nll: f64,
@@ -184,7 +184,7 @@ pub fn nll_grad(xs: &[f32], p: &AldParams) -> NllGrad {
     NllGrad::from_sums(&TailSums::of(xs, p.loc), p)
 }
 
-/// The closed-form maximiser at a fixed location (DESIGN.md 2.2): (κ̂, ŝ, NLL).
+/// The closed-form maximiser at a fixed location (docs/DESIGN.md 2.2): (κ̂, ŝ, NLL).
 pub fn profile(above: f64, below: f64, n: usize) -> (f64, f64, f64) {
     let n = n as f64;
     let (alpha, beta) = (above / n, below / n);
@@ -218,7 +218,7 @@ impl AldFit {
     };
 }
 
-/// Exact MLE over a sorted segment (DESIGN.md 2.2): the argmin of √A_j + √B_j over every
+/// Exact MLE over a sorted segment (docs/DESIGN.md 2.2): the argmin of √A_j + √B_j over every
 /// interior order statistic.
 ///
 /// The objective is not unimodal, so no local search may stand in for the scan. The scan is
@@ -366,7 +366,7 @@ pub fn fit_and_baselines_sorted(xs: &[f32]) -> (AldFit, Baselines) {
     (fit, baselines)
 }
 
-/// Kolmogorov–Smirnov distance between a sorted sample and an ALD (DESIGN.md 2.3):
+/// Kolmogorov–Smirnov distance between a sorted sample and an ALD (docs/DESIGN.md 2.3):
 /// `D = max_j max((j+1)/n − F(x(j)), F(x(j)) − j/n)`.
 ///
 /// Bitwise the same as [`ks_sorted_scan`], with most CDF evaluations skipped. F is evaluated at
@@ -478,7 +478,7 @@ pub fn ks_sorted_scan(xs: &[f32], p: &AldParams) -> f64 {
     d
 }
 
-/// The Gaussian and Laplace alternatives of DESIGN.md 2.3 on a sorted segment.
+/// The Gaussian and Laplace alternatives of docs/DESIGN.md 2.3 on a sorted segment.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Baselines {
     /// The segment's smallest and largest values (exact: the ends of the sorted segment).
@@ -618,7 +618,7 @@ pub fn aic_best(nll_ald: f64, nll_gauss: f64, nll_laplace: f64) -> Option<Model>
     best.map(|(m, _)| m)
 }
 
-/// The study's least-squares line `ln v(i) ≈ a·i/L + b` (DESIGN.md 2.4).
+/// The study's least-squares line `ln v(i) ≈ a·i/L + b` (docs/DESIGN.md 2.4).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SeedLine {
     /// L, the number of values on this side.
@@ -770,7 +770,7 @@ pub fn partition_point_sorted(xs: &[f32], pivot: f32, strict: bool) -> usize {
     }
 }
 
-/// The study's joint fit over a whole matrix (DESIGN.md 2.4): every positive weight pooled, and
+/// The study's joint fit over a whole matrix (docs/DESIGN.md 2.4): every positive weight pooled, and
 /// every negative one.
 pub fn seed_pooled(values: impl IntoIterator<Item = f32>) -> (SeedLine, SeedLine) {
     let values: Vec<f32> = values.into_iter().collect();
@@ -1129,7 +1129,7 @@ mod tests {
 }
 
 // ---------------------------------------------------------------------------------------------
-// DESIGN.md 2.6: calibrated tests.
+// docs/DESIGN.md 2.6: calibrated tests.
 
 /// Log-density of the Gaussian N(m, σ²) at x.
 pub fn gauss_log_pdf(x: f64, mean: f64, sd: f64) -> f64 {
@@ -1137,7 +1137,7 @@ pub fn gauss_log_pdf(x: f64, mean: f64, sd: f64) -> f64 {
     -0.5 * (2.0 * std::f64::consts::PI * sd * sd).ln() - 0.5 * z * z
 }
 
-/// Σd and Σd² of the per-value log-density differences `d = ℓ_ALD(x) − ℓ_N(x)` (DESIGN.md 2.6),
+/// Σd and Σd² of the per-value log-density differences `d = ℓ_ALD(x) − ℓ_N(x)` (docs/DESIGN.md 2.6),
 /// the one more pass over a row that Vuong's test needs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LogLikDiff {
@@ -1212,7 +1212,7 @@ pub fn normal_sf(z: f64) -> f64 {
     Normal::standard().sf(z)
 }
 
-/// The likelihood ratio against the nested Laplace (κ = 1; DESIGN.md 2.6):
+/// The likelihood ratio against the nested Laplace (κ = 1; docs/DESIGN.md 2.6):
 /// `Λ = 2(NLL_laplace − NLL_ALD)` (clamped at 0: the ALD nests the Laplace, so only rounding makes
 /// it negative) and `p = 1 − F_χ²(1)(Λ)`.
 pub fn lrt_laplace(nll_laplace: f64, nll_ald: f64) -> (f64, f64) {

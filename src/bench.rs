@@ -1,6 +1,6 @@
 //! `aldfit bench`: a quick table of how fast each backend is on heads of given shapes, against
 //! the one floor that matters for a memory-bound job, one read of the input at the device's
-//! measured copy bandwidth (DESIGN.md section 4). Criterion (`cargo bench`) gives the careful
+//! measured copy bandwidth (docs/DESIGN.md section 4). Criterion (`cargo bench`) gives the careful
 //! statistics; this gives the picture in seconds.
 
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! The precision contract of DESIGN.md section 4: how far a backend's result may be from the f64
+//! The precision contract of docs/DESIGN.md section 4: how far a backend's result may be from the f64
 //! reference on the same input. Used by the tests and, for every backend, by validation.
 //!
 //! f32 backends may land on a neighbouring order statistic, so fits are compared through the
@@ -254,7 +254,7 @@ pub fn check_nll_grad(
     );
 }
 
-/// The magnitudes of the terms each gradient component of DESIGN.md 2.1 is a difference of.
+/// The magnitudes of the terms each gradient component of docs/DESIGN.md 2.1 is a difference of.
 #[derive(Clone, Copy, Debug)]
 pub struct GradTerms {
     pub loc: f64,

@@ -1,6 +1,6 @@
 //! aldfit: exact asymmetric-Laplace analysis of every class of a classifier head.
 //!
-//! `ald` holds the maths (DESIGN.md section 2), `head` loads checkpoints, `backend` the
+//! `ald` holds the maths (docs/DESIGN.md section 2), `head` loads checkpoints, `backend` the
 //! primitives each device implements, `analysis` the pipeline written once above them, `report`
 //! the files a run writes, `synth` seeded synthetic heads, `tree` the recursive split trees,
 //! `bench` the quick timing table, `plots` the pictures.

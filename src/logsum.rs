@@ -1,4 +1,4 @@
-//! The logarithms of the seed lines (DESIGN.md 2.4): `ln|x|` of f32 weights and the sums
+//! The logarithms of the seed lines (docs/DESIGN.md 2.4): `ln|x|` of f32 weights and the sums
 //! `Σd, Σi·d, Σd²` of `d = ln|x| − shift` over values in rank order.
 //!
 //! The seed lines take a log of every weight, twice over with the joint fit, so this is the

@@ -39,7 +39,7 @@ struct Cli {
 enum Command {
     /// Analyse every class of a head; writes classes.csv, summary.md and run.json.
     Fit(FitArgs),
-    /// Split every class recursively into "for" (+) and "against" (-) parts (DESIGN.md 2.5);
+    /// Split every class recursively into "for" (+) and "against" (-) parts (docs/DESIGN.md 2.5);
     /// writes tree.csv, leaves.csv, tree.json, summary.md and run.json.
     Split(SplitCommand),
     /// List a checkpoint's tensors and say which one `fit` would analyse.
@@ -47,7 +47,7 @@ enum Command {
         /// A .safetensors file, a sharded *.safetensors.index.json (or its folder), or a .npy.
         head: PathBuf,
     },
-    /// Check every backend's kernels against the f64 reference under the DESIGN.md tolerances,
+    /// Check every backend's kernels against the f64 reference under the docs/DESIGN.md tolerances,
     /// on seeded heads built to be nasty and on HEAD (default: the bundled head).
     Validate {
         #[command(flatten)]
@@ -174,7 +174,7 @@ impl std::str::FromStr for Replicates {
     }
 }
 
-/// The calibrated tests (DESIGN.md 2.6): replicate rows from every class's fitted Gaussian and
+/// The calibrated tests (docs/DESIGN.md 2.6): replicate rows from every class's fitted Gaussian and
 /// ALD, generated and analysed on the backend.
 #[derive(Args, Clone)]
 struct BootstrapArgs {
@@ -851,7 +851,7 @@ fn validate(head_args: &HeadArgs, backends: Option<Vec<BackendKind>>) -> Result<
     if failed {
         anyhow::bail!("validation failed: see the lines marked FAIL above");
     }
-    println!("all kernels within the DESIGN.md tolerances");
+    println!("all kernels within the docs/DESIGN.md tolerances");
     Ok(())
 }
 

@@ -369,7 +369,7 @@ pub fn summary_md(analysis: &Analysis, input: &InputInfo, labels: &[String], top
     if let Some((p, q)) = &analysis.pooled {
         let _ = writeln!(
             s,
-            "\n## The study's joint fit (all weights pooled, DESIGN.md 2.4)\n"
+            "\n## The study's joint fit (all weights pooled, docs/DESIGN.md 2.4)\n"
         );
         let _ = writeln!(
             s,

@@ -1,4 +1,4 @@
-//! Recursive split trees (DESIGN.md 2.5): the study's hypothesis that every class splits into
+//! Recursive split trees (docs/DESIGN.md 2.5): the study's hypothesis that every class splits into
 //! "for" (`+`, values ≥ pivot) and "against" (`−`) parts, and those again, for every class at
 //! once.
 //!
@@ -18,7 +18,7 @@ use crate::backend::{Backend, Segment, SegmentStats};
 use crate::error::{Error, Result};
 use crate::head::Head;
 
-/// Where a node is split (DESIGN.md 2.5).
+/// Where a node is split (docs/DESIGN.md 2.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Rule {
@@ -30,7 +30,7 @@ pub enum Rule {
     Zero,
 }
 
-/// Which children a split node makes (DESIGN.md 2.5).
+/// Which children a split node makes (docs/DESIGN.md 2.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Shape {
@@ -608,7 +608,7 @@ pub fn summary_md(
     let depths: Vec<f64> = grown.iter().map(|t| t.depth() as f64).collect();
     let sizes: Vec<f64> = grown.iter().map(|t| t.nodes.len() as f64).collect();
     let mut s = String::new();
-    s.push_str("## Split trees (DESIGN.md 2.5)\n\n");
+    s.push_str("## Split trees (docs/DESIGN.md 2.5)\n\n");
     let capped = opts.capped(trees);
     if capped > 0 {
         s.push_str(&format!(

@@ -1,5 +1,5 @@
 //! `aldfit validate`: every primitive of a backend against the f64 reference (src/ald.rs) under
-//! the DESIGN.md section 4 contract, on seeded heads built to be nasty and on a real head.
+//! the docs/DESIGN.md section 4 contract, on seeded heads built to be nasty and on a real head.
 
 use rand::Rng;
 
@@ -196,7 +196,7 @@ pub fn run(backend: &mut dyn Backend, data: &Dataset) -> Result<Vec<Measurement>
             contract::check_nll_grad(&got[r], &want, &GradTerms::of(&sums, &at[r]), &mut out);
         }
 
-        // Split trees (DESIGN.md 2.5): the same nodes, counts and feature sets as the CPU's,
+        // Split trees (docs/DESIGN.md 2.5): the same nodes, counts and feature sets as the CPU's,
         // exactly, under the study's rule and under the ALD rule.
         backend.load_sorted(chunk, cols, true)?;
         let mut cpu = crate::backend::cpu::CpuBackend::new();

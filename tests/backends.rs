@@ -1,5 +1,5 @@
 //! One body per property, run on every backend this machine has (see common::backends), each
-//! against the f64 reference in src/ald.rs under the DESIGN.md section 4 contract.
+//! against the f64 reference in src/ald.rs under the docs/DESIGN.md section 4 contract.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! The calibrated tests of DESIGN.md 2.6 (issue 12): each test's false-positive rate on heads where
+//! The calibrated tests of docs/DESIGN.md 2.6 (issue 12): each test's false-positive rate on heads where
 //! its null holds, its power where it does not, the generator's stream on every backend, and the
 //! verdict's reading of pure noise. Every head is seeded, so every result is deterministic.
 

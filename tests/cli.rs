@@ -292,7 +292,7 @@ fn synth_writes_a_head_that_fit_reads() {
 }
 
 /// `fit --backend wgpu` against `fit --backend cpu` on the real heads, column by column, under the
-/// DESIGN.md section 4 tolerances. Needs a wgpu adapter (lavapipe in CI).
+/// docs/DESIGN.md section 4 tolerances. Needs a wgpu adapter (lavapipe in CI).
 #[test]
 fn wgpu_and_cpu_fits_agree_on_the_real_heads() {
     let mut heads: Vec<Option<PathBuf>> = vec![None];
@@ -404,7 +404,7 @@ fn validate_checks_every_kernel_and_fails_on_a_missing_backend() {
             "{kernel}: {out}"
         );
     }
-    assert!(out.contains("all kernels within the DESIGN.md tolerances"));
+    assert!(out.contains("all kernels within the docs/DESIGN.md tolerances"));
     assert_fails(
         &aldfit(&["validate", p.to_str().unwrap(), "--backends", "cuda"]),
         &["cuda", "unavailable"],

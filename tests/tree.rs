@@ -1,6 +1,6 @@
-//! Split trees (DESIGN.md 2.5) on every backend against a plain recursive implementation written
+//! Split trees (docs/DESIGN.md 2.5) on every backend against a plain recursive implementation written
 //! straight from the definition: the same nodes, counts and feature sets exactly, and fits
-//! within the DESIGN.md tolerances.
+//! within the docs/DESIGN.md tolerances.
 
 mod common;
 

@@ -1,8 +1,8 @@
-//! The backend primitives (DESIGN.md section 3) and backend selection.
+//! The backend primitives (docs/DESIGN.md section 3) and backend selection.
 //!
 //! A backend holds one chunk of rows at a time, sorted, on its device. Everything the analysis
 //! and the split trees need is a computation on segments `(row, lo, hi)` of those sorted rows
-//! (DESIGN.md 2.5), so the trait is small: load and sort, partition points, the segment fit, KS,
+//! (docs/DESIGN.md 2.5), so the trait is small: load and sort, partition points, the segment fit, KS,
 //! baselines, the seed line, readback of a segment, and the NLL + gradient of unsorted rows.
 //! The pipeline above it (`crate::analysis`) is written once for every backend.
 
@@ -42,7 +42,7 @@ impl Segment {
     }
 }
 
-/// Which side of zero a seed line is fitted to (DESIGN.md 2.4).
+/// Which side of zero a seed line is fitted to (docs/DESIGN.md 2.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
     /// The segment holds the positive values ascending: P as is.
@@ -133,16 +133,16 @@ pub trait Backend {
         strict: bool,
     ) -> Result<Vec<u32>>;
 
-    /// Exact MLE of each segment (DESIGN.md 2.2).
+    /// Exact MLE of each segment (docs/DESIGN.md 2.2).
     fn fit(&mut self, segs: &[Segment]) -> Result<Vec<AldFit>>;
 
-    /// KS distance of each segment to the given parameters (DESIGN.md 2.3).
+    /// KS distance of each segment to the given parameters (docs/DESIGN.md 2.3).
     fn ks(&mut self, segs: &[Segment], params: &[AldParams]) -> Result<Vec<f64>>;
 
-    /// Gaussian and Laplace fits of each segment (DESIGN.md 2.3).
+    /// Gaussian and Laplace fits of each segment (docs/DESIGN.md 2.3).
     fn baselines(&mut self, segs: &[Segment]) -> Result<Vec<Baselines>>;
 
-    /// The study's line on each segment (DESIGN.md 2.4); segments hold one sign only.
+    /// The study's line on each segment (docs/DESIGN.md 2.4); segments hold one sign only.
     fn seed(&mut self, segs: &[Segment], side: Side) -> Result<Vec<SeedLine>>;
 
     /// Fit, KS and baselines together. Backends may fuse these; the default runs them in turn.
@@ -198,7 +198,7 @@ pub trait Backend {
             .collect())
     }
 
-    /// Makes replicate rows (DESIGN.md 2.6) the uploaded input, generated where the backend
+    /// Makes replicate rows (docs/DESIGN.md 2.6) the uploaded input, generated where the backend
     /// computes: row `i` holds `cols` values of `rows[i]`'s law, drawn by Philox4x32-10 keyed
     /// with `seed`. Nothing crosses from the host but the per-row parameters.
     fn generate(&mut self, rows: &[ReplicateRow], cols: usize, seed: u64) -> Result<()>;
@@ -222,7 +222,7 @@ pub trait Backend {
     fn philox(&mut self, key: [u32; 2], counters: &[[u32; 4]]) -> Result<Vec<[u32; 4]>>;
 
     /// Σd and Σd² of `d = ℓ_ALD(x) − ℓ_N(x)` over each segment, at the segment's ALD parameters
-    /// and Gaussian `(mean, sd)` (DESIGN.md 2.6).
+    /// and Gaussian `(mean, sd)` (docs/DESIGN.md 2.6).
     fn loglik_diff(
         &mut self,
         segs: &[Segment],
@@ -248,7 +248,7 @@ pub trait Backend {
             .collect())
     }
 
-    /// NLL and gradient (DESIGN.md 2.1) of each of `rows` (unsorted, `cols` per row) at the
+    /// NLL and gradient (docs/DESIGN.md 2.1) of each of `rows` (unsorted, `cols` per row) at the
     /// row's parameters. Independent of the resident chunk.
     fn nll_grad(&mut self, rows: &[f32], cols: usize, params: &[AldParams])
         -> Result<Vec<NllGrad>>;
@@ -326,7 +326,7 @@ pub fn create_noting(kind: BackendKind, note: &mut dyn FnMut(String)) -> Result<
     }
 }
 
-/// The segments each seed line is fitted to (DESIGN.md 2.4): per whole row of `cols`, the
+/// The segments each seed line is fitted to (docs/DESIGN.md 2.4): per whole row of `cols`, the
 /// positive suffix `pos_start..cols` and the negative prefix `0..neg_end`.
 pub fn sides(cols: usize, neg_end: &[u32], pos_start: &[u32]) -> (Vec<Segment>, Vec<Segment>) {
     let pos = pos_start

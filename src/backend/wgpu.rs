@@ -899,7 +899,7 @@ impl Backend for WgpuBackend {
                 if j == u32::MAX {
                     return AldFit::DEGENERATE;
                 }
-                // A and B come in units of 2^e; the closed form runs in f64 (DESIGN.md 2.2).
+                // A and B come in units of 2^e; the closed form runs in f64 (docs/DESIGN.md 2.2).
                 let r = o[5] as f64;
                 let (a, b) = (o[1] as f64 + o[8] as f64, o[2] as f64 + o[9] as f64);
                 let (kappa, scale, nll) = ald::profile(a * r, b * r, n);
