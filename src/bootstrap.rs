@@ -50,6 +50,14 @@ pub enum Device {
 }
 
 impl Device {
+    pub fn name(self) -> &'static str {
+        match self {
+            Device::Host => "CPU",
+            Device::Gpu => "GPU",
+            Device::SoftwareGpu => "software GPU adapter",
+        }
+    }
+
     pub fn of(info: &crate::backend::BackendInfo) -> Self {
         match (info.name.as_str(), info.software) {
             ("cpu", _) => Device::Host,

@@ -10,6 +10,8 @@ pub mod analysis;
 pub mod backend;
 pub mod bench;
 pub mod bootstrap;
+pub mod cli;
+pub mod commands;
 pub mod contract;
 pub mod error;
 pub mod head;

@@ -569,3 +569,184 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
         err,
     })
 }
+
+/// What a command produced: files rendered in memory, the summary and the run record, saved
+/// together by [`save`] (the one writer), each through a temporary file and a rename.
+#[derive(Debug)]
+pub struct Outputs {
+    pub dir: PathBuf,
+    /// Files other than `summary.md` and `run.json`, in the order they are written.
+    pub files: Vec<(String, Vec<u8>)>,
+    pub summary: String,
+    pub run: serde_json::Value,
+    /// The names to report as written (plots included).
+    pub written: Vec<String>,
+}
+
+impl Outputs {
+    fn new(dir: &Path, summary: String, run: serde_json::Value) -> Self {
+        Outputs {
+            dir: dir.to_owned(),
+            files: Vec::new(),
+            summary,
+            run,
+            written: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, name: &str, bytes: Vec<u8>) {
+        self.written.push(name.to_owned());
+        self.files.push((name.to_owned(), bytes));
+    }
+
+    /// Records the whole run's wall time in `run.json`.
+    pub fn set_wall(&mut self, seconds: f64) {
+        self.run["wall_s"] = json!(seconds);
+    }
+
+    /// `dir/{a,b,…}`: what [`save`] writes and the plots beside it.
+    pub fn listing(&self) -> String {
+        let mut names = self.written.clone();
+        names.extend(["summary.md".to_owned(), "run.json".to_owned()]);
+        format!("{}/{{{}}}", self.dir.display(), names.join(","))
+    }
+}
+
+/// Writes every output of a command into its folder.
+pub fn save(out: &Outputs) -> Result<()> {
+    ensure_dir(&out.dir)?;
+    for (name, bytes) in &out.files {
+        write_atomic(&out.dir, name, bytes)?;
+    }
+    write_atomic(&out.dir, "summary.md", out.summary.as_bytes())?;
+    let run = serde_json::to_string_pretty(&out.run)
+        .map_err(|e| Error::Invalid(format!("cannot render run.json: {e}")))?;
+    write_atomic(&out.dir, "run.json", run.as_bytes())?;
+    Ok(())
+}
+
+/// `fit`'s outputs: `classes.csv`, the summary and the run record.
+pub fn fit_outputs(
+    dir: &Path,
+    analysis: &mut Analysis,
+    input: &InputInfo,
+    labels: &[String],
+    top: usize,
+    options: serde_json::Value,
+) -> Result<Outputs> {
+    let t = std::time::Instant::now();
+    let csv = classes_csv(analysis, labels)?;
+    analysis.timings.add("report", t);
+    let summary = summary_md(analysis, input, labels, top);
+    let run = run_json(analysis, input, options);
+    let mut out = Outputs::new(dir, summary, run);
+    out.add("classes.csv", csv);
+    Ok(out)
+}
+
+/// Adds the split trees to a command's outputs: their files, their summary section (with the
+/// bootstrap's by-depth nulls when it ran) and their options in `run.json`.
+pub fn add_trees(
+    out: &mut Outputs,
+    trees: &[crate::tree::ClassTree],
+    opts: &crate::tree::SplitOptions,
+    labels: &[String],
+    boot: Option<&crate::bootstrap::Bootstrap>,
+) -> Result<()> {
+    out.summary.push('\n');
+    out.summary.push_str(&crate::tree::summary_md(
+        trees,
+        opts,
+        boot.and_then(|b| b.trees.as_ref()),
+    ));
+    out.run["split"] = json!(opts);
+    out.add("tree.csv", crate::tree::tree_csv(trees, labels)?);
+    out.add("leaves.csv", crate::tree::leaves_csv(trees, labels)?);
+    let mut tree_json = Vec::new();
+    crate::tree::write_tree_json(&mut tree_json, trees, labels)?;
+    out.add("tree.json", tree_json);
+    Ok(())
+}
+
+/// What `split` ran, for its outputs.
+pub struct SplitRun<'a> {
+    pub input: &'a InputInfo,
+    pub backend: &'a crate::backend::BackendInfo,
+    pub trees: &'a [crate::tree::ClassTree],
+    pub opts: &'a crate::tree::SplitOptions,
+    /// The per-class analysis with the bootstrap and verdict, when the bootstrap ran.
+    pub analysis: Option<&'a Analysis>,
+    /// Why there is no verdict, when it did not.
+    pub off: Option<&'a str>,
+    pub seed: u64,
+    pub split_s: f64,
+    pub bootstrap_s: f64,
+}
+
+/// `split`'s outputs: the tree files, a summary (verdict first) and the run record.
+pub fn split_outputs(dir: &Path, r: &SplitRun<'_>, labels: &[String]) -> Result<Outputs> {
+    let input = r.input;
+    let mut summary = format!(
+        "# aldfit split\n\n- head: `{}`, tensor `{}` ({}); {} classes × {} features, {}; sha256 `{}`\n- backend: {} on {}\n- aldfit {}; split in {:.3} s\n\n",
+        input.file,
+        input.tensor,
+        input.choice,
+        input.classes,
+        input.features,
+        input.dtype,
+        input.sha256,
+        r.backend.name,
+        r.backend.device,
+        env!("CARGO_PKG_VERSION"),
+        r.split_s
+    );
+    let verdict = r.analysis.and_then(|a| a.verdict.as_ref().ok());
+    match (verdict, r.analysis.and_then(|a| a.verdict.as_ref().err())) {
+        (Some(v), _) => summary.push_str(&crate::verdict::markdown(v)),
+        (None, why) => summary.push_str(&crate::verdict::markdown_off(
+            why.map(String::as_str)
+                .or(r.off)
+                .unwrap_or("the bootstrap did not run"),
+        )),
+    }
+    let run = json!({
+        "aldfit_version": env!("CARGO_PKG_VERSION"),
+        "backend": r.backend,
+        "input": input,
+        "timings_s": { "split": r.split_s, "analysis+bootstrap": r.bootstrap_s },
+        "seed": r.seed,
+        "verdict": match verdict {
+            Some(v) => json!(v),
+            None => json!({ "off": r.off }),
+        },
+        "nodes": r.trees.iter().map(|t| t.nodes.len()).sum::<usize>(),
+    });
+    let mut out = Outputs::new(dir, summary, run);
+    add_trees(
+        &mut out,
+        r.trees,
+        r.opts,
+        labels,
+        r.analysis.and_then(|a| a.bootstrap.as_ref()),
+    )?;
+    Ok(out)
+}
+
+/// "class k (label)".
+pub fn class_title(k: usize, labels: &[String]) -> String {
+    match labels.get(k) {
+        Some(l) if !l.is_empty() => format!("class {k} ({l})"),
+        _ => format!("class {k}"),
+    }
+}
+
+/// The summary's section linking the plots (PNG shown, SVG beside it).
+pub fn plot_links(links: &[(String, String)]) -> String {
+    let mut s = String::from("\n## Plots\n\n");
+    for (what, stem) in links {
+        s.push_str(&format!(
+            "### {what}\n\n![{what}](plots/{stem}.png)\n\n([SVG](plots/{stem}.svg))\n\n"
+        ));
+    }
+    s
+}

@@ -325,6 +325,52 @@ pub fn run_generator(backend: &mut dyn Backend) -> Result<Vec<Measurement>> {
     Ok(out)
 }
 
+/// The header of `aldfit validate`'s table.
+pub fn table_header() -> String {
+    format!(
+        "{:<6} {:<10} {:>13} {:>10} {:>9}  worst quantity (dataset)\n",
+        "backend", "kernel", "worst dev", "tolerance", "violated"
+    )
+}
+
+/// Every check of one backend (the generator, then each dataset): the table's rows, worst
+/// deviation per kernel, and whether every check held.
+pub fn backend_table(backend: &mut dyn Backend, datasets: &[Dataset]) -> Result<(String, bool)> {
+    let name = backend.info().name;
+    let mut all: Vec<(String, Measurement)> = run_generator(backend)?
+        .into_iter()
+        .map(|m| ("bootstrap generator".to_owned(), m))
+        .collect();
+    for data in datasets {
+        all.extend(
+            run(backend, data)?
+                .into_iter()
+                .map(|m| (data.name.clone(), m)),
+        );
+    }
+    let measured: Vec<Measurement> = all.iter().map(|(_, m)| m.clone()).collect();
+    let (mut rows, mut held) = (String::new(), true);
+    for (kernel, worst, violated, count) in summarise(&measured) {
+        let dataset = all
+            .iter()
+            .find(|(_, m)| *m == worst)
+            .map_or("", |(d, _)| d.as_str());
+        held &= violated == 0;
+        rows.push_str(&format!(
+            "{:<6} {:<10} {:>13.3e} {:>10.1e} {:>4}/{:<5} {} ({dataset}){}\n",
+            name,
+            kernel,
+            worst.deviation,
+            worst.tolerance,
+            violated,
+            count,
+            worst.what,
+            if violated > 0 { "  FAIL" } else { "" }
+        ));
+    }
+    Ok((rows, held))
+}
+
 /// The worst measurement (by share of its tolerance) and the number of violations, per kernel,
 /// in the order kernels first appear.
 pub fn summarise(measured: &[Measurement]) -> Vec<(&'static str, Measurement, usize, usize)> {

@@ -1,0 +1,271 @@
+//! The command line's arguments (clap), grouped under help headings. What each command does is in
+//! `crate::commands`; `src/main.rs` only parses and dispatches.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::backend::BackendKind;
+use crate::bootstrap;
+use crate::tree::{self, Rule, Shape, SplitOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "aldfit",
+    version,
+    about = "Fit the asymmetric Laplace distribution to every class of a classifier head, exactly",
+    long_about = "Fit the asymmetric Laplace distribution (ALD) to every class row of a classifier \
+                  head by exact maximum likelihood, test it against Gaussian and Laplace fits, and \
+                  reproduce the least-squares fit of arXiv 2205.11908."
+)]
+pub struct Cli {
+    /// Worker threads for the CPU work (default: every core).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const FIT_EXAMPLES: &str = "Examples:
+  aldfit fit                                  the bundled EfficientNet-Lite0 head, verdict first
+  aldfit fit model.safetensors --split        every class's split tree too
+  aldfit fit head.npy --bootstrap 999 --seed 7 --backend cuda
+  aldfit fit model.safetensors --plots --plot-classes 0,tench";
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Analyse every class of a head; writes classes.csv, summary.md and run.json.
+    #[command(after_help = FIT_EXAMPLES)]
+    Fit(FitArgs),
+    /// Split every class recursively into "for" (+) and "against" (-) parts (docs/DESIGN.md 2.5);
+    /// writes tree.csv, leaves.csv, tree.json, summary.md and run.json.
+    Split(SplitCommand),
+    /// List a checkpoint's tensors and say which one `fit` would analyse.
+    Inspect {
+        /// A .safetensors file, a sharded *.safetensors.index.json (or its folder), or a .npy.
+        head: PathBuf,
+    },
+    /// Check every backend's kernels against the f64 reference under the docs/DESIGN.md tolerances,
+    /// on seeded heads built to be nasty and on HEAD (default: the bundled head).
+    Validate {
+        #[command(flatten)]
+        head: HeadArgs,
+        /// Backends to check, comma-separated (default: every one this machine has). A listed
+        /// backend that is unavailable fails the run.
+        #[arg(long, value_delimiter = ',')]
+        backends: Option<Vec<BackendKind>>,
+    },
+    /// Time every backend on seeded synthetic heads: the whole analysis and each primitive on
+    /// the device, in GB/s and as % of the floor (one read of the input at the copy bandwidth
+    /// measured in the same run), with the sort's G keys/s and the speed-up over the CPU.
+    Bench {
+        /// Backends, comma-separated (default: every one this machine has). A listed backend
+        /// that is unavailable fails the run.
+        #[arg(long, value_delimiter = ',')]
+        backends: Option<Vec<BackendKind>>,
+        /// Head shapes as CLASSESxFEATURES, comma-separated.
+        #[arg(long, default_value = "1000x1280,1000x2048,6625x120")]
+        shapes: String,
+        /// Timings per stage; the best is kept.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Print a JSON list of objects instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a seeded synthetic head (rows drawn from known ALDs, Gaussians or Laplaces) as
+    /// safetensors.
+    Synth {
+        /// Output file (.safetensors).
+        out: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        classes: usize,
+        #[arg(long, default_value_t = 2048)]
+        features: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// The law of every row: ALD (random μ, s, κ), Gaussian (pure noise) or Laplace.
+        #[arg(long, value_enum, default_value_t = crate::synth::Law::Ald)]
+        law: crate::synth::Law,
+    },
+}
+
+#[derive(Args)]
+#[command(next_help_heading = "Input")]
+pub struct HeadArgs {
+    /// The checkpoint: .safetensors, a sharded *.safetensors.index.json (or its folder), or .npy.
+    /// Without it, the bundled EfficientNet-Lite0 ImageNet head.
+    pub head: Option<PathBuf>,
+    /// The tensor to analyse (default: the classifier head, found by name or shape).
+    #[arg(long)]
+    pub tensor: Option<String>,
+    /// The tensor is stored [features, classes] (e.g. a Paddle/TF dense kernel).
+    #[arg(long)]
+    pub transpose: bool,
+    /// Class labels, one per line (default: HEAD's stem + .labels.txt when present).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooled {
+    Auto,
+    On,
+    Off,
+}
+
+/// Above this many weights `--pooled auto` skips the joint fit: it keeps 2 bytes per weight
+/// (half the head again at the peak) and adds about 60 % to the run time.
+pub const POOLED_AUTO_MAX: usize = 1 << 24;
+
+/// How the split trees grow; the defaults are the study's own procedure.
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Split trees")]
+pub struct SplitArgs {
+    /// The pivot of a node: its mean (the study's), its fitted ALD location, or zero.
+    #[arg(long, value_enum, default_value_t = Rule::Mean)]
+    pub rule: Rule,
+    /// chains (the study's: past the root, a + node makes only its + child, a - node only its
+    /// - child) or full (both children of every split node).
+    #[arg(long, value_enum, default_value_t = Shape::Chains)]
+    pub shape: Shape,
+    /// Nodes with at least this many values are split.
+    #[arg(long, default_value_t = 20)]
+    pub min_size: usize,
+    /// Split no node at this depth or deeper (the root is depth 0). Default: no limit, as the
+    /// study, but a safeguard stops at depth 48 (the summary says if any node reached it).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=tree::MAX_DEPTH_LIMIT as u64))]
+    pub max_depth: Option<u64>,
+}
+
+impl SplitArgs {
+    pub fn options(&self, skip_nonfinite: bool) -> SplitOptions {
+        SplitOptions {
+            rule: self.rule,
+            shape: self.shape,
+            min_size: self.min_size,
+            max_depth: self.max_depth.map(|d| d as usize),
+            skip_nonfinite,
+        }
+    }
+}
+
+/// `--bootstrap`: how many replicates, or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replicates {
+    Auto,
+    Count(usize),
+}
+
+impl std::str::FromStr for Replicates {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s == "auto" {
+            return Ok(Replicates::Auto);
+        }
+        match s.parse::<usize>() {
+            Ok(b) if b <= bootstrap::MAX_REPLICATES => Ok(Replicates::Count(b)),
+            _ => Err(format!(
+                "expected `auto` or a number of replicates from 0 to {}",
+                bootstrap::MAX_REPLICATES
+            )),
+        }
+    }
+}
+
+/// The calibrated tests (docs/DESIGN.md 2.6): replicate rows from every class's fitted Gaussian and
+/// ALD, generated and analysed on the backend.
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Calibration (bootstrap and verdict)")]
+pub struct BootstrapArgs {
+    /// Replicates per class and null model (B): `auto` picks the largest of 999, 499, 199, 99
+    /// the backend can afford for this head (on the CPU: heads of up to ~1.5 M weights, such as
+    /// the bundled one) and says which; 0 turns the bootstrap and the verdict off.
+    #[arg(long, default_value = "auto")]
+    pub bootstrap: Replicates,
+    /// Seed of the replicate rows (Philox4x32-10 key); the same seed gives the same p-values.
+    #[arg(long, default_value_t = bootstrap::DEFAULT_SEED)]
+    pub seed: u64,
+    /// With split trees: replicate heads per model whose trees are grown (default: 19, at most B).
+    #[arg(long)]
+    pub bootstrap_trees: Option<usize>,
+}
+
+/// Pictures, written as PNG and SVG into OUT/plots/ and linked from summary.md.
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Plots")]
+pub struct PlotArgs {
+    /// Draw the plots: per-class fits, an overview of the head and (with split trees) the trees.
+    #[arg(long)]
+    pub plots: bool,
+    /// Classes to draw, by index or label, comma-separated (default: the best and worst by KS).
+    #[arg(long, value_delimiter = ',')]
+    pub plot_classes: Vec<String>,
+    /// How many of the worst-fitting classes (largest KS) to draw when no classes are given.
+    #[arg(long, default_value_t = 3)]
+    pub plot_worst: usize,
+    /// How many of the best-fitting classes (smallest KS) to draw when no classes are given.
+    #[arg(long, default_value_t = 3)]
+    pub plot_best: usize,
+}
+
+/// What every analysing command takes: the head, where the results go, where to compute.
+const OUTPUT: &str = "Output and device";
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub head: HeadArgs,
+    /// Output folder.
+    #[arg(long, default_value = "aldfit-out", help_heading = OUTPUT)]
+    pub out: PathBuf,
+    /// Where to compute: auto takes a real GPU when one is usable, else the CPU.
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto, help_heading = OUTPUT)]
+    pub backend: BackendKind,
+    /// Flag and skip rows holding NaN or inf (statistics NaN, trees empty) instead of stopping
+    /// at the first.
+    #[arg(long, help_heading = "Input")]
+    pub skip_nonfinite: bool,
+}
+
+#[derive(Args)]
+pub struct SplitCommand {
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub split: SplitArgs,
+    #[command(flatten)]
+    pub boot: BootstrapArgs,
+    #[command(flatten)]
+    pub plots: PlotArgs,
+    /// Do not print the summary.
+    #[arg(long, short, help_heading = OUTPUT)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct FitArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The study's joint fit over all weights pooled. It orders every weight once more and
+    /// keeps 2 bytes per weight: `auto` runs it for heads of up to 16 Mi weights.
+    #[arg(long, value_enum, default_value_t = Pooled::Auto, help_heading = "Analysis")]
+    pub pooled: Pooled,
+    /// How many best and worst classes the summary lists.
+    #[arg(long, default_value_t = 10, help_heading = "Analysis")]
+    pub top: usize,
+    /// Also grow every class's split tree (as `aldfit split`, with the options below).
+    #[arg(long, help_heading = "Split trees")]
+    pub split: bool,
+    #[command(flatten)]
+    pub plots: PlotArgs,
+    #[command(flatten)]
+    pub split_args: SplitArgs,
+    #[command(flatten)]
+    pub boot: BootstrapArgs,
+    /// Do not print the summary.
+    #[arg(long, short, help_heading = OUTPUT)]
+    pub quiet: bool,
+}

@@ -1,0 +1,576 @@
+//! What each command does, as library functions: `src/main.rs` parses the arguments
+//! (`crate::cli`), calls one of these, saves what comes back with [`report::save`] and prints it.
+//! Messages and progress go through [`Ui`], so that the library never writes to the terminal
+//! itself.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::analysis::{self, Analysis, Options};
+use crate::backend::{self, Backend, BackendKind};
+use crate::bootstrap;
+use crate::cli::{BootstrapArgs, FitArgs, HeadArgs, PlotArgs, Pooled, Replicates, SplitCommand};
+use crate::error::{Error, Result};
+use crate::head::{self, Head};
+use crate::plots;
+use crate::report::{self, InputInfo, Outputs};
+use crate::tree::{self, ClassTree, SplitOptions};
+
+/// Where a command's messages and progress go.
+pub trait Ui {
+    /// One line for the user (on stderr in the CLI).
+    fn note(&mut self, msg: &str);
+    /// `done` of `total` units of the stage `stage` are finished.
+    fn progress(&mut self, stage: &'static str, done: usize, total: usize);
+    /// The current stage is over.
+    fn finish(&mut self) {}
+}
+
+/// A head with its labels, and where the labels came from.
+pub struct Opened {
+    pub head: Head,
+    pub labels: Vec<String>,
+    pub labels_from: Option<String>,
+}
+
+/// Opens the head and its labels; says which tensor was chosen and why.
+pub fn open_head(args: &HeadArgs, ui: &mut dyn Ui) -> Result<Opened> {
+    let (head, mut labels, mut labels_from) = match &args.head {
+        None => {
+            if args.tensor.is_some() || args.transpose {
+                return Err(Error::Invalid(
+                    "--tensor and --transpose need a HEAD file".into(),
+                ));
+            }
+            let (h, l) = Head::bundled()?;
+            let from = Some("assets/imagenet_classes.txt (bundled)".to_owned());
+            (h, l, from)
+        }
+        Some(path) => (
+            Head::open(path, args.tensor.as_deref(), args.transpose)?,
+            Vec::new(),
+            None,
+        ),
+    };
+    let label_path = args
+        .labels
+        .clone()
+        .or_else(|| args.head.as_deref().and_then(head::labels_beside));
+    if let Some(p) = label_path {
+        labels = head::read_labels(&p, head.classes)?;
+        labels_from = Some(p.display().to_string());
+    }
+    ui.note(&format!(
+        "{} tensor `{}` ({}): {} classes × {} features, {}{}",
+        head.path.display(),
+        head.tensor,
+        head.choice.describe(),
+        head.classes,
+        head.features,
+        head.dtype.name(),
+        if head.transposed {
+            ", read transposed"
+        } else {
+            ""
+        }
+    ));
+    Ok(Opened {
+        head,
+        labels,
+        labels_from,
+    })
+}
+
+/// Creates the backend asked for and says which it is; when `auto` ends on the CPU, also why it
+/// passed over each GPU backend.
+pub fn open_backend(kind: BackendKind, ui: &mut dyn Ui) -> Result<Box<dyn Backend>> {
+    let mut passed_over = Vec::new();
+    let backend = backend::create_noting(kind, &mut |why| passed_over.push(why))?;
+    let info = backend.info();
+    ui.note(&format!("backend {} on {}", info.name, info.device));
+    if info.name == "cpu" {
+        for why in &passed_over {
+            ui.note(&format!("(auto) {why}"));
+        }
+    }
+    Ok(backend)
+}
+
+/// The file's sha256, computed on a thread beside the analysis (it reads the whole file once).
+struct Hasher(std::thread::JoinHandle<String>);
+
+impl Hasher {
+    fn start(head: &Head) -> Self {
+        let head = head.clone();
+        Hasher(std::thread::spawn(move || head.file_sha256()))
+    }
+
+    fn input(self, opened: &Opened) -> Result<InputInfo> {
+        let sha256 = self
+            .0
+            .join()
+            .map_err(|_| Error::Invalid("hashing the head file failed".into()))?;
+        Ok(InputInfo::of(
+            &opened.head,
+            sha256,
+            opened.labels_from.clone(),
+        ))
+    }
+}
+
+/// `aldfit fit`: the per-class analysis, with split trees, the bootstrap and plots as asked.
+pub fn fit(args: &FitArgs, ui: &mut dyn Ui) -> Result<Outputs> {
+    let start = Instant::now();
+    let opened = open_head(&args.run.head, ui)?;
+    let (head, labels) = (&opened.head, &opened.labels);
+    let mut backend = open_backend(args.run.backend, ui)?;
+    let weights = head.classes * head.features;
+    let pooled = match args.pooled {
+        Pooled::On => true,
+        Pooled::Off => false,
+        Pooled::Auto => weights <= crate::cli::POOLED_AUTO_MAX,
+    };
+    if !pooled && args.pooled == Pooled::Auto {
+        ui.note(&format!(
+            "skipping the pooled joint fit ({weights} weights > {}); pass --pooled on to run it",
+            crate::cli::POOLED_AUTO_MAX
+        ));
+    }
+    let hasher = Hasher::start(head);
+    let opts = Options {
+        skip_nonfinite: args.run.skip_nonfinite,
+        pooled,
+    };
+    let classes = head.classes;
+    let mut analysis = analysis::analyse(head, labels, backend.as_mut(), &opts, &mut |done| {
+        ui.progress("fitting", done, classes)
+    })?;
+    ui.finish();
+    let trees = if args.split {
+        let t = Instant::now();
+        let split = args.split_args.options(args.run.skip_nonfinite);
+        let trees = grow_trees(head, labels, backend.as_mut(), &split, ui)?;
+        analysis.timings.add("split", t);
+        Some((trees, split))
+    } else {
+        None
+    };
+    let t = Instant::now();
+    let split_ref = trees.as_ref().map(|(t, o)| (&t[..], o));
+    run_bootstrap(
+        &mut analysis,
+        backend.as_mut(),
+        head.features,
+        &args.boot,
+        split_ref,
+        ui,
+    )?;
+    analysis.timings.add("bootstrap", t);
+    let t = Instant::now();
+    let input = hasher.input(&opened)?;
+    analysis.timings.add("hash (wait)", t);
+
+    let options = serde_json::json!({
+        "backend": args.run.backend,
+        "skip_nonfinite": args.run.skip_nonfinite,
+        "pooled": args.pooled,
+        "pooled_ran": opts.pooled,
+        "threads": rayon::current_num_threads(),
+        "transpose": args.run.head.transpose,
+        "tensor": args.run.head.tensor,
+        "bootstrap": analysis.bootstrap.as_ref().map_or(0, |b| b.replicates),
+        "seed": args.boot.seed,
+    });
+    let mut out = report::fit_outputs(
+        &args.run.out,
+        &mut analysis,
+        &input,
+        labels,
+        args.top,
+        options,
+    )?;
+    if let Some((trees, split)) = &trees {
+        report::add_trees(&mut out, trees, split, labels, analysis.bootstrap.as_ref())?;
+    }
+    if args.plots.plots {
+        let t = Instant::now();
+        let links = fit_plots(
+            &args.run.out,
+            &args.plots,
+            &opened,
+            &analysis,
+            trees.as_ref(),
+        )?;
+        out.summary.push_str(&report::plot_links(&links));
+        out.written.push("plots/".into());
+        analysis.timings.add("plots", t);
+    }
+    out.set_wall(start.elapsed().as_secs_f64());
+    Ok(out)
+}
+
+fn grow_trees(
+    head: &Head,
+    labels: &[String],
+    backend: &mut dyn Backend,
+    split: &SplitOptions,
+    ui: &mut dyn Ui,
+) -> Result<Vec<ClassTree>> {
+    let classes = head.classes;
+    let trees = tree::split_head(head, labels, backend, split, &mut |done| {
+        ui.progress("splitting", done, classes)
+    })?;
+    ui.finish();
+    Ok(trees)
+}
+
+/// The plots of `fit`: the overview, each chosen class's fit and (with trees) its tree; returns
+/// the summary's links (title, file stem).
+fn fit_plots(
+    out: &Path,
+    args: &PlotArgs,
+    opened: &Opened,
+    analysis: &Analysis,
+    trees: Option<&(Vec<ClassTree>, SplitOptions)>,
+) -> Result<Vec<(String, String)>> {
+    let (head, labels) = (&opened.head, &opened.labels);
+    let given = plots::resolve_classes(&args.plot_classes, labels, head.classes)?;
+    let picked = plots::pick_classes(analysis, &given, args.plot_worst, args.plot_best);
+    let dir = out.join("plots");
+    let name = head_name(head);
+    let mut links = vec![("overview of the head".to_owned(), "overview".to_owned())];
+    plots::overview(&dir, &name, analysis)?;
+    let mut row = vec![0f32; head.features];
+    for &k in &picked {
+        head.read_rows(k, &mut row);
+        plots::class_fit(&dir, &name, k, labels, &row, &analysis.classes[k])?;
+        links.push((report::class_title(k, labels), format!("class-{k}")));
+        if let Some((trees, _)) = trees {
+            plots::split_tree(&dir, &name, labels, &trees[k])?;
+            let title = format!("split tree of {}", report::class_title(k, labels));
+            links.push((title, format!("tree-{k}")));
+        }
+    }
+    Ok(links)
+}
+
+/// The head's file name, for plot titles.
+fn head_name(head: &Head) -> String {
+    head.path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| head.path.display().to_string())
+}
+
+/// How many replicates `--bootstrap` asks for on this backend and head, or why none.
+fn resolve_replicates(
+    args: &BootstrapArgs,
+    backend: &dyn Backend,
+    weights: usize,
+    ui: &mut dyn Ui,
+) -> std::result::Result<usize, String> {
+    let device = bootstrap::Device::of(&backend.info());
+    match args.bootstrap {
+        Replicates::Count(0) => Err("the bootstrap was turned off (`--bootstrap 0`)".into()),
+        Replicates::Count(b) => Ok(b),
+        Replicates::Auto => match bootstrap::auto_replicates(weights, device) {
+            0 => {
+                ui.note(&format!(
+                    "bootstrap off: {weights} weights are more than `--bootstrap auto` spends on \
+                     the {} (pass --bootstrap 99 to run it anyway)",
+                    device.name()
+                ));
+                Err(format!(
+                    "`--bootstrap auto` skipped it for a head of {weights} weights on this backend"
+                ))
+            }
+            b => Ok(b),
+        },
+    }
+}
+
+/// Runs the bootstrap (when `--bootstrap` asks for it) and builds the verdict into `analysis`.
+fn run_bootstrap(
+    analysis: &mut Analysis,
+    backend: &mut dyn Backend,
+    cols: usize,
+    args: &BootstrapArgs,
+    trees: Option<(&[ClassTree], &SplitOptions)>,
+    ui: &mut dyn Ui,
+) -> Result<()> {
+    let b = match resolve_replicates(args, backend, analysis.classes.len() * cols, ui) {
+        Ok(b) => b,
+        Err(why) => {
+            analysis.verdict = Err(why);
+            return Ok(());
+        }
+    };
+    let tree_replicates = args
+        .bootstrap_trees
+        .unwrap_or(bootstrap::AUTO_TREE_REPLICATES)
+        .min(b);
+    ui.note(&format!(
+        "bootstrap: B = {b} replicates per class and model{}, seed {}{}",
+        if args.bootstrap == Replicates::Auto {
+            " (auto)"
+        } else {
+            ""
+        },
+        args.seed,
+        match trees {
+            Some(_) => format!("; split trees on {tree_replicates} replicate heads per model"),
+            None => String::new(),
+        }
+    ));
+    let opts = bootstrap::Options {
+        replicates: b,
+        seed: args.seed,
+        tree_replicates,
+        split: trees.map(|(_, o)| *o),
+    };
+    let boot = bootstrap::run(
+        backend,
+        &analysis.classes,
+        cols,
+        &opts,
+        &mut |done, total| ui.progress("bootstrap", done, total),
+    )?;
+    ui.finish();
+    analysis.verdict = Ok(crate::verdict::build(&boot, trees.map(|(t, _)| t)));
+    analysis.bootstrap = Some(boot);
+    Ok(())
+}
+
+/// `aldfit split`: every class's split tree; with the bootstrap, the per-class analysis first
+/// (the laws to draw from) and the verdict.
+pub fn split(args: &SplitCommand, ui: &mut dyn Ui) -> Result<Outputs> {
+    let start = Instant::now();
+    let opened = open_head(&args.run.head, ui)?;
+    let (head, labels) = (&opened.head, &opened.labels);
+    let mut backend = open_backend(args.run.backend, ui)?;
+    let info = backend.info();
+    let hasher = Hasher::start(head);
+    let opts = args.split.options(args.run.skip_nonfinite);
+    let t = Instant::now();
+    let trees = grow_trees(head, labels, backend.as_mut(), &opts, ui)?;
+    let split_s = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let weights = head.classes * head.features;
+    let analysis = match resolve_replicates(&args.boot, backend.as_ref(), weights, ui) {
+        Err(why) => Err(why),
+        Ok(_) => {
+            let plain = Options {
+                skip_nonfinite: args.run.skip_nonfinite,
+                pooled: false,
+            };
+            let mut a = analysis::analyse(head, labels, backend.as_mut(), &plain, &mut |_| {})?;
+            let cols = head.features;
+            run_bootstrap(
+                &mut a,
+                backend.as_mut(),
+                cols,
+                &args.boot,
+                Some((&trees, &opts)),
+                ui,
+            )?;
+            Ok(a)
+        }
+    };
+    let bootstrap_s = t.elapsed().as_secs_f64();
+    let input = hasher.input(&opened)?;
+
+    let mut out = report::split_outputs(
+        &args.run.out,
+        &report::SplitRun {
+            input: &input,
+            backend: &info,
+            trees: &trees,
+            opts: &opts,
+            analysis: analysis.as_ref().ok(),
+            off: analysis.as_ref().err().map(String::as_str),
+            seed: args.boot.seed,
+            split_s,
+            bootstrap_s,
+        },
+        labels,
+    )?;
+    if args.plots.plots {
+        let links = split_plots(&args.run.out, &args.plots, &opened, &trees)?;
+        out.summary.push_str(&report::plot_links(&links));
+        out.written.push("plots/".into());
+    }
+    out.set_wall(start.elapsed().as_secs_f64());
+    Ok(out)
+}
+
+/// The plots of `split`: the chosen classes' trees (by default the best and worst roots by KS).
+fn split_plots(
+    out: &Path,
+    args: &PlotArgs,
+    opened: &Opened,
+    trees: &[ClassTree],
+) -> Result<Vec<(String, String)>> {
+    let (head, labels) = (&opened.head, &opened.labels);
+    let given = plots::resolve_classes(&args.plot_classes, labels, head.classes)?;
+    let picked = if given.is_empty() {
+        let ks = |k: usize| trees[k].nodes.first().map_or(f64::NAN, |n| n.stats.ks);
+        let mut ranked: Vec<usize> = (0..trees.len()).filter(|&k| ks(k).is_finite()).collect();
+        ranked.sort_by(|&a, &b| ks(a).total_cmp(&ks(b)));
+        let mut p: Vec<usize> = ranked.iter().take(args.plot_best).copied().collect();
+        for &k in ranked.iter().rev().take(args.plot_worst) {
+            if !p.contains(&k) {
+                p.push(k);
+            }
+        }
+        p
+    } else {
+        given
+    };
+    let dir = out.join("plots");
+    let name = head_name(head);
+    let mut links = Vec::new();
+    for &k in &picked {
+        plots::split_tree(&dir, &name, labels, &trees[k])?;
+        let title = format!("split tree of {}", report::class_title(k, labels));
+        links.push((title, format!("tree-{k}")));
+    }
+    Ok(links)
+}
+
+/// `aldfit validate`: every backend's kernels against the reference. Returns the table and
+/// whether everything held; a backend that was asked for and is missing is an error.
+pub fn validate(
+    head_args: &HeadArgs,
+    backends: Option<&[BackendKind]>,
+    ui: &mut dyn Ui,
+) -> Result<(String, bool)> {
+    let opened = open_head(head_args, ui)?;
+    let mut datasets = crate::validate::synthetic();
+    let name = opened.head.path.display().to_string();
+    datasets.push(crate::validate::of_head(&name, &opened.head));
+    let required = backends.is_some();
+    let kinds = backends.map_or_else(
+        || vec![BackendKind::Cpu, BackendKind::Wgpu, BackendKind::Cuda],
+        <[_]>::to_vec,
+    );
+    let mut table = crate::validate::table_header();
+    let (mut ok, mut unavailable) = (true, Vec::new());
+    for kind in kinds {
+        let mut backend = match backend::create(kind) {
+            Ok(b) => b,
+            Err(e) if required => {
+                ui.note(&e.to_string());
+                unavailable.push(format!("{kind:?}").to_lowercase());
+                continue;
+            }
+            Err(e) => {
+                ui.note(&format!("skipping: {e}"));
+                continue;
+            }
+        };
+        let info = backend.info();
+        ui.note(&format!("validating {} on {}", info.name, info.device));
+        let (rows, held) = crate::validate::backend_table(backend.as_mut(), &datasets)?;
+        table.push_str(&rows);
+        ok &= held;
+    }
+    if !unavailable.is_empty() {
+        return Err(Error::Invalid(format!(
+            "validation failed: asked-for backend(s) {} unavailable",
+            unavailable.join(", ")
+        )));
+    }
+    Ok((table, ok))
+}
+
+/// `aldfit bench`: every backend on seeded heads of the given shapes; the table or JSON.
+pub fn bench(
+    backends: Option<&[BackendKind]>,
+    shapes: &str,
+    runs: usize,
+    json: bool,
+    ui: &mut dyn Ui,
+) -> Result<String> {
+    let shapes = crate::bench::parse_shapes(shapes)?;
+    let kinds = backends.map_or_else(
+        || vec![BackendKind::Cpu, BackendKind::Cuda, BackendKind::Wgpu],
+        <[_]>::to_vec,
+    );
+    let mut timings = Vec::new();
+    for kind in kinds {
+        let mut b = match backend::create(kind) {
+            Ok(b) => b,
+            Err(e) if backends.is_some() => return Err(e),
+            Err(e) => {
+                ui.note(&format!("skipping: {e}"));
+                continue;
+            }
+        };
+        let mut say = |m: &str| ui.note(m);
+        timings.extend(crate::bench::run(b.as_mut(), &shapes, runs, &mut say)?);
+    }
+    crate::bench::add_speedups(&mut timings);
+    if json {
+        serde_json::to_string_pretty(&timings)
+            .map_err(|e| Error::Invalid(format!("cannot render the timings: {e}")))
+    } else {
+        Ok(crate::bench::table(&timings))
+    }
+}
+
+/// `aldfit inspect`: a checkpoint's tensors, and which one `fit` would analyse.
+pub fn inspect(path: &Path) -> Result<String> {
+    let tensors = head::list_tensors(path)?;
+    let choice = head::default_choice(&tensors);
+    let mut s = format!("{:<50} {:>20} {:>8}  file\n", "tensor", "shape", "dtype");
+    for t in &tensors {
+        let mark = match &choice {
+            Some((n, _)) if *n == t.name => "  <- fit",
+            _ => "",
+        };
+        s.push_str(&format!(
+            "{:<50} {:>20} {:>8}  {}{mark}\n",
+            t.name,
+            format!("{:?}", t.shape),
+            t.dtype,
+            t.file.file_name().unwrap_or_default().to_string_lossy()
+        ));
+    }
+    match choice {
+        Some((name, why)) => s.push_str(&format!(
+            "\n`fit` would analyse `{name}`: {}\n",
+            why.describe()
+        )),
+        None => s.push_str("\nno 2-D tensor: `fit` has nothing to analyse here\n"),
+    }
+    Ok(s)
+}
+
+/// `aldfit synth`: a seeded synthetic head written as safetensors.
+pub fn synth(
+    out: &Path,
+    classes: usize,
+    features: usize,
+    seed: u64,
+    law: crate::synth::Law,
+    ui: &mut dyn Ui,
+) -> Result<()> {
+    if classes == 0 || features == 0 {
+        return Err(Error::Invalid(
+            "--classes and --features must be positive".into(),
+        ));
+    }
+    let (values, _) = crate::synth::law_head(law, classes, features, seed);
+    crate::synth::write_safetensors(out, "fc.weight", classes, features, &values).map_err(
+        |err| Error::Write {
+            path: PathBuf::from(out),
+            err,
+        },
+    )?;
+    ui.note(&format!(
+        "wrote {} ({classes} × {features} f32, {law:?} rows, seed {seed})",
+        out.display()
+    ));
+    Ok(())
+}
