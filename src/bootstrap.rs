@@ -263,6 +263,17 @@ struct Exceed {
 }
 
 impl Exceed {
+    /// Counts against a head's statistics: `T` and the KS distance of each of its rows (NaN
+    /// where a class has no row).
+    fn of(rows: &[Option<ClassResult>]) -> Self {
+        let get = |f: &dyn Fn(&ClassResult) -> f64| -> Vec<f64> {
+            rows.iter()
+                .map(|r| r.as_ref().map_or(f64::NAN, f))
+                .collect()
+        };
+        Exceed::new(get(&ClassResult::gauss_minus_ald), get(&|c| c.stats.ks))
+    }
+
     fn new(t: Vec<f64>, d: Vec<f64>) -> Self {
         let n = t.len();
         Exceed {
@@ -314,6 +325,90 @@ fn median_finite(values: impl Iterator<Item = f64>) -> f64 {
     crate::report::quantile(&v, 0.5)
 }
 
+/// Every replicate head to draw, in order: the witnesses first (their statistics must be known
+/// before the nulls stream past), then replicates `1..=b` of both null models.
+fn jobs(b: usize) -> Vec<Job> {
+    let witnesses = [NullModel::Gauss, NullModel::Ald, NullModel::Laplace].map(|model| Job {
+        model,
+        replicate: 0,
+    });
+    let nulls = (1..=b as u32).flat_map(|replicate| {
+        [NullModel::Gauss, NullModel::Ald].map(|model| Job { model, replicate })
+    });
+    witnesses.into_iter().chain(nulls).collect()
+}
+
+/// What the replicate rows add up to as they stream past.
+struct Tally {
+    /// The real head's exceedance counts.
+    observed: Exceed,
+    /// The witness heads' rows (Gaussian, ALD, Laplace), then their exceedance counts.
+    witness_rows: Vec<Vec<Option<ClassResult>>>,
+    witness: Vec<Exceed>,
+    /// Median seed R² of each replicate head (positive, negative), and the head in progress.
+    r2: (NullValues, NullValues),
+    head_r2: (Vec<f64>, Vec<f64>),
+}
+
+impl Tally {
+    fn new(classes: &[ClassResult]) -> Self {
+        let real: Vec<Option<ClassResult>> = classes.iter().copied().map(Some).collect();
+        Tally {
+            observed: Exceed::of(&real),
+            witness_rows: vec![vec![None; classes.len()]; 3],
+            witness: Vec::new(),
+            r2: Default::default(),
+            head_r2: Default::default(),
+        }
+    }
+
+    /// One replicate row of class `k` of `job`'s head; `closes` when it is the head's last.
+    fn record(&mut self, job: Job, k: usize, closes: bool, row: &RowSummary, cols: usize) {
+        if job.replicate == 0 {
+            self.witness_rows[job.model as usize][k] = Some(ClassResult::of_row(cols, row));
+            return;
+        }
+        if self.witness.is_empty() {
+            self.witness = self.witness_rows.iter().map(|r| Exceed::of(r)).collect();
+        }
+        self.observed.count(k, job.model, row);
+        for w in &mut self.witness {
+            w.count(k, job.model, row);
+        }
+        self.head_r2.0.push(row.seed_pos.r2);
+        self.head_r2.1.push(row.seed_neg.r2);
+        if closes {
+            self.r2
+                .0
+                .push(job.model, median_finite(self.head_r2.0.drain(..)));
+            self.r2
+                .1
+                .push(job.model, median_finite(self.head_r2.1.drain(..)));
+        }
+    }
+}
+
+/// A head's tests: bootstrap p- and q-values from its exceedance counts, the asymptotic ones and
+/// its median seed R² from its rows.
+fn head_tests(ex: &Exceed, b: usize, rows: &[Option<ClassResult>]) -> HeadTests {
+    let (p_gauss, p_ks, q_gauss, q_ks) = ex.tests(b);
+    let get = |f: &dyn Fn(&ClassResult) -> f64| -> Vec<f64> {
+        rows.iter()
+            .map(|r| r.as_ref().map_or(f64::NAN, f))
+            .collect()
+    };
+    HeadTests {
+        p_gauss,
+        p_ks,
+        q_gauss,
+        q_ks,
+        p_lrt: get(&|c| c.lrt_laplace().1),
+        p_vuong: get(&|c| c.vuong_gauss().1),
+        median_r2_pos: median_finite(get(&|c| c.seed_pos.r2).into_iter()),
+        median_r2_neg: median_finite(get(&|c| c.seed_neg.r2).into_iter()),
+    }
+}
+
 /// Runs the bootstrap for the classes of an analysed head of `cols` features.
 /// `progress(done, total)` is told replicate rows.
 pub fn run(
@@ -325,173 +420,83 @@ pub fn run(
 ) -> Result<Bootstrap> {
     let start = Instant::now();
     let b = opts.replicates;
-    if b == 0 {
-        return Err(Error::Invalid(
-            "the bootstrap needs at least one replicate".into(),
-        ));
-    }
-    if b > u32::MAX as usize / 2 {
-        return Err(Error::Invalid(format!("--bootstrap {b} is too many")));
+    if b == 0 || b > MAX_REPLICATES {
+        return Err(Error::Invalid(format!(
+            "the bootstrap takes 1 to {MAX_REPLICATES} replicates, not {b}"
+        )));
     }
     let fitted: Vec<(usize, [[f32; 3]; 3])> = classes
         .iter()
         .enumerate()
         .filter_map(|(k, c)| laws(c).map(|l| (k, l)))
         .collect();
-    let n_classes = classes.len();
-
-    // The witnesses first: their statistics must be known before the nulls stream past.
-    let mut jobs: Vec<Job> = [NullModel::Gauss, NullModel::Ald, NullModel::Laplace]
-        .into_iter()
-        .map(|model| Job {
-            model,
-            replicate: 0,
-        })
-        .collect();
-    for r in 1..=b as u32 {
-        for model in [NullModel::Gauss, NullModel::Ald] {
-            jobs.push(Job {
-                model,
-                replicate: r,
-            });
-        }
-    }
-
-    let mut observed = Exceed::new(
-        classes.iter().map(ClassResult::gauss_minus_ald).collect(),
-        classes.iter().map(|c| c.stats.ks).collect(),
-    );
-    // Witness rows: their summaries, per model (index 0 Gauss, 1 ALD, 2 Laplace).
-    let mut witness_rows: Vec<Vec<Option<ClassResult>>> = vec![vec![None; n_classes]; 3];
-    let mut witness: Vec<Exceed> = Vec::new();
-    let mut r2 = (NullValues::default(), NullValues::default());
-
+    let jobs = jobs(b);
+    let mut tally = Tally::new(classes);
     let total_rows = jobs.len() * fitted.len();
     let chunk = backend.max_chunk_rows(cols).clamp(1, total_rows.max(1));
-    let mut head_r2: (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
-    let mut specs = Vec::with_capacity(chunk);
-    let mut done = 0usize;
-    let mut values = 0u64;
+    let (mut done, mut values) = (0usize, 0u64);
     while done < total_rows {
-        let count = chunk.min(total_rows - done);
-        specs.clear();
-        for i in done..done + count {
-            let job = jobs[i / fitted.len()];
-            let (k, laws) = fitted[i % fitted.len()];
-            specs.push(ReplicateRow {
-                class: k as u32,
-                replicate: job.replicate,
-                model: job.model,
-                params: laws[job.model as usize],
-            });
-        }
+        let range = done..done + chunk.min(total_rows - done);
+        let at = |i: usize| (jobs[i / fitted.len()], fitted[i % fitted.len()]);
+        let specs: Vec<ReplicateRow> = range
+            .clone()
+            .map(|i| {
+                let (job, (k, laws)) = at(i);
+                ReplicateRow {
+                    class: k as u32,
+                    replicate: job.replicate,
+                    model: job.model,
+                    params: laws[job.model as usize],
+                }
+            })
+            .collect();
         let rows = backend.summarise_generated(&specs, cols, opts.seed)?;
-        values += (count * cols) as u64;
-        for (i, row) in (done..done + count).zip(&rows) {
-            let job = jobs[i / fitted.len()];
-            let pos = i % fitted.len();
-            let k = fitted[pos].0;
-            if job.replicate == 0 {
-                witness_rows[job.model as usize][k] = Some(ClassResult::of_row(cols, row));
-            } else {
-                if witness.is_empty() {
-                    witness = witness_rows
-                        .iter()
-                        .map(|rows| {
-                            let get = |f: &dyn Fn(&ClassResult) -> f64| -> Vec<f64> {
-                                rows.iter()
-                                    .map(|r| r.as_ref().map_or(f64::NAN, f))
-                                    .collect()
-                            };
-                            Exceed::new(
-                                get(&ClassResult::gauss_minus_ald),
-                                get(&|c: &ClassResult| c.stats.ks),
-                            )
-                        })
-                        .collect();
-                }
-                observed.count(k, job.model, row);
-                for w in &mut witness {
-                    w.count(k, job.model, row);
-                }
-                head_r2.0.push(row.seed_pos.r2);
-                head_r2.1.push(row.seed_neg.r2);
-                if pos + 1 == fitted.len() {
-                    r2.0.push(job.model, median_finite(head_r2.0.drain(..)));
-                    r2.1.push(job.model, median_finite(head_r2.1.drain(..)));
-                }
-            }
+        values += (specs.len() * cols) as u64;
+        for (i, row) in range.clone().zip(&rows) {
+            let (job, (k, _)) = at(i);
+            tally.record(job, k, (i + 1) % fitted.len() == 0, row, cols);
         }
-        done += count;
+        done = range.end;
         progress(done, total_rows);
     }
 
-    let tests_of = |ex: &Exceed, rows: &[Option<ClassResult>], real: Option<&[ClassResult]>| {
-        let (p_gauss, p_ks, q_gauss, q_ks) = ex.tests(b);
-        let get = |f: &dyn Fn(&ClassResult) -> f64| -> Vec<f64> {
-            match real {
-                Some(cs) => cs.iter().map(f).collect(),
-                None => rows
-                    .iter()
-                    .map(|r| r.as_ref().map_or(f64::NAN, f))
-                    .collect(),
-            }
-        };
-        let p_lrt = get(&|c| c.lrt_laplace().1);
-        let p_vuong = get(&|c| c.vuong_gauss().1);
-        let r2_pos = get(&|c| c.seed_pos.r2);
-        let r2_neg = get(&|c| c.seed_neg.r2);
-        HeadTests {
-            p_gauss,
-            p_ks,
-            q_gauss,
-            q_ks,
-            p_lrt,
-            p_vuong,
-            median_r2_pos: median_finite(r2_pos.into_iter()),
-            median_r2_neg: median_finite(r2_neg.into_iter()),
-        }
-    };
-    let nothing: Vec<Option<ClassResult>> = Vec::new();
-    let observed_tests = tests_of(&observed, &nothing, Some(classes));
-    let mut witness_tests: Vec<HeadTests> = witness
+    let observed = head_tests(
+        &tally.observed,
+        b,
+        &classes.iter().copied().map(Some).collect::<Vec<_>>(),
+    );
+    // Without a single fitted class no witness row was drawn: every test is NaN.
+    let mut witnesses = tally
+        .witness
         .iter()
-        .zip(&witness_rows)
-        .map(|(ex, rows)| tests_of(ex, rows, None))
-        .collect();
-    if witness_tests.len() != 3 {
-        // No class had a fit: every test is NaN.
-        witness_tests = vec![
-            HeadTests::default(),
-            HeadTests::default(),
-            HeadTests::default(),
-        ];
-    }
-    let witness_laplace = witness_tests.pop().unwrap_or_default();
-    let witness_ald = witness_tests.pop().unwrap_or_default();
-    let witness_gauss = witness_tests.pop().unwrap_or_default();
-
+        .zip(&tally.witness_rows)
+        .map(|(ex, rows)| head_tests(ex, b, rows));
+    let mut next = || witnesses.next().unwrap_or_default();
+    let (witness_gauss, witness_ald, witness_laplace) = (next(), next(), next());
     let trees = match (&opts.split, opts.tree_replicates) {
-        (Some(split), t) if t > 0 => Some(null_trees(
-            backend,
-            &fitted,
-            cols,
-            split,
-            t.min(b),
-            opts.seed,
-            &mut values,
-        )?),
+        (Some(split), t) if t > 0 => {
+            let count = t.min(b);
+            Some(null_trees(
+                backend,
+                &fitted,
+                cols,
+                split,
+                count,
+                opts.seed,
+                &mut values,
+            )?)
+        }
         _ => None,
     };
     Ok(Bootstrap {
         replicates: b,
         seed: opts.seed,
-        observed: observed_tests,
+        observed,
         witness_gauss,
         witness_ald,
         witness_laplace,
-        median_r2_pos: r2.0,
-        median_r2_neg: r2.1,
+        median_r2_pos: tally.r2.0,
+        median_r2_neg: tally.r2.1,
         trees,
         values,
         seconds: start.elapsed().as_secs_f64(),

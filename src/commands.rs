@@ -124,18 +124,7 @@ pub fn fit(args: &FitArgs, ui: &mut dyn Ui) -> Result<Outputs> {
     let opened = open_head(&args.run.head, ui)?;
     let (head, labels) = (&opened.head, &opened.labels);
     let mut backend = open_backend(args.run.backend, ui)?;
-    let weights = head.classes * head.features;
-    let pooled = match args.pooled {
-        Pooled::On => true,
-        Pooled::Off => false,
-        Pooled::Auto => weights <= crate::cli::POOLED_AUTO_MAX,
-    };
-    if !pooled && args.pooled == Pooled::Auto {
-        ui.note(&format!(
-            "skipping the pooled joint fit ({weights} weights > {}); pass --pooled on to run it",
-            crate::cli::POOLED_AUTO_MAX
-        ));
-    }
+    let pooled = pooled_runs(args.pooled, head.classes * head.features, ui);
     let hasher = Hasher::start(head);
     let opts = Options {
         skip_nonfinite: args.run.skip_nonfinite,
@@ -170,17 +159,7 @@ pub fn fit(args: &FitArgs, ui: &mut dyn Ui) -> Result<Outputs> {
     let input = hasher.input(&opened)?;
     analysis.timings.add("hash (wait)", t);
 
-    let options = serde_json::json!({
-        "backend": args.run.backend,
-        "skip_nonfinite": args.run.skip_nonfinite,
-        "pooled": args.pooled,
-        "pooled_ran": opts.pooled,
-        "threads": rayon::current_num_threads(),
-        "transpose": args.run.head.transpose,
-        "tensor": args.run.head.tensor,
-        "bootstrap": analysis.bootstrap.as_ref().map_or(0, |b| b.replicates),
-        "seed": args.boot.seed,
-    });
+    let options = fit_options(args, &analysis, pooled);
     let mut out = report::fit_outputs(
         &args.run.out,
         &mut analysis,
@@ -207,6 +186,38 @@ pub fn fit(args: &FitArgs, ui: &mut dyn Ui) -> Result<Outputs> {
     }
     out.set_wall(start.elapsed().as_secs_f64());
     Ok(out)
+}
+
+/// Whether the pooled joint fit runs (`--pooled auto` skips it for big heads, and says so).
+fn pooled_runs(pooled: Pooled, weights: usize, ui: &mut dyn Ui) -> bool {
+    let max = crate::cli::POOLED_AUTO_MAX;
+    match pooled {
+        Pooled::On => true,
+        Pooled::Off => false,
+        Pooled::Auto if weights <= max => true,
+        Pooled::Auto => {
+            ui.note(&format!(
+                "skipping the pooled joint fit ({weights} weights > {max}); pass --pooled on to \
+                 run it"
+            ));
+            false
+        }
+    }
+}
+
+/// The options `run.json` records for `fit`.
+fn fit_options(args: &FitArgs, analysis: &Analysis, pooled: bool) -> serde_json::Value {
+    serde_json::json!({
+        "backend": args.run.backend,
+        "skip_nonfinite": args.run.skip_nonfinite,
+        "pooled": args.pooled,
+        "pooled_ran": pooled,
+        "threads": rayon::current_num_threads(),
+        "transpose": args.run.head.transpose,
+        "tensor": args.run.head.tensor,
+        "bootstrap": analysis.bootstrap.as_ref().map_or(0, |b| b.replicates),
+        "seed": args.boot.seed,
+    })
 }
 
 fn grow_trees(

@@ -244,7 +244,14 @@ pub fn run(backend: &mut dyn Backend, data: &Dataset) -> Result<Vec<Measurement>
 /// known answers and 4096 scattered counters), and replicate rows of every null model at several
 /// widths within [`contract::GENERATED_REL`].
 pub fn run_generator(backend: &mut dyn Backend) -> Result<Vec<Measurement>> {
-    use crate::philox::{self, NullModel, ReplicateRow};
+    let mut rng = synth::row_rng(0x9e37, 0);
+    let mut out = philox_stream(backend, &mut rng)?;
+    out.extend(replicate_rows(backend, &mut rng)?);
+    Ok(out)
+}
+
+/// The Philox stream bitwise: Random123's known answers and 4096 scattered counters.
+fn philox_stream(backend: &mut dyn Backend, rng: &mut impl Rng) -> Result<Vec<Measurement>> {
     let mut out = Vec::new();
     let kat: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
         (
@@ -273,14 +280,13 @@ pub fn run_generator(backend: &mut dyn Backend) -> Result<Vec<Measurement>> {
         deviation: wrong as f64,
         tolerance: 0.0,
     });
-    let mut rng = synth::row_rng(0x9e37, 0);
     let key = [rng.random(), rng.random()];
     let counters: Vec<[u32; 4]> = (0..4096).map(|_| rng.random()).collect();
     let got = backend.philox(key, &counters)?;
     let wrong = counters
         .iter()
         .zip(&got)
-        .filter(|(c, g)| philox::philox4x32_10(**c, key) != **g)
+        .filter(|(c, g)| crate::philox::philox4x32_10(**c, key) != **g)
         .count();
     out.push(Measurement {
         kernel: "philox",
@@ -288,13 +294,19 @@ pub fn run_generator(backend: &mut dyn Backend) -> Result<Vec<Measurement>> {
         deviation: wrong as f64 / counters.len() as f64,
         tolerance: 0.0,
     });
+    Ok(out)
+}
 
+/// Replicate rows of every null model at several widths against the CPU's.
+fn replicate_rows(backend: &mut dyn Backend, rng: &mut impl Rng) -> Result<Vec<Measurement>> {
+    use crate::philox::{NullModel, ReplicateRow};
+    let mut out = Vec::new();
     let mut cpu = crate::backend::cpu::CpuBackend::new();
     for cols in [3usize, 17, 1280, 4099] {
         let rows: Vec<ReplicateRow> = (0..48u32)
             .map(|k| {
                 let model = [NullModel::Gauss, NullModel::Ald, NullModel::Laplace][k as usize % 3];
-                let p = synth::random_params(&mut rng);
+                let p = synth::random_params(rng);
                 ReplicateRow {
                     class: k * 7919,
                     replicate: k / 3,

@@ -261,206 +261,245 @@ fn between_nulls(obs: Reading, gauss: Reading, ald: Reading) -> (String, String)
     }
 }
 
-/// Builds the verdict from a head's bootstrap and, with split trees, its trees.
-pub fn build(boot: &Bootstrap, trees: Option<&[ClassTree]>) -> Verdict {
-    let obs = &boot.observed;
-    let n = obs.p_gauss.iter().filter(|p| p.is_finite()).count();
-    let band = null_band(n);
-    let (wg, wa, wl) = (
-        &boot.witness_gauss,
-        &boot.witness_ald,
-        &boot.witness_laplace,
-    );
-    let mut claims = Vec::new();
-    let share_claim = |claim: &str,
-                       statistic: &str,
-                       get: &dyn Fn(&HeadTests) -> f64,
-                       what: &str,
-                       calibrated: bool| {
-        let (outcome, follows) = rejecting_share(get(obs), band, get(wg), n, what, calibrated);
+/// What every claim is judged with: the real head's tests, the witness heads', and the band.
+struct Judge<'a> {
+    boot: &'a Bootstrap,
+    obs: &'a HeadTests,
+    n: usize,
+    band: f64,
+}
+
+impl Judge<'_> {
+    /// A claim read as a share of classes rejecting a null, beside the witness heads' shares.
+    fn share_claim(
+        &self,
+        (claim, statistic, what): (&str, &str, &str),
+        get: impl Fn(&HeadTests) -> f64,
+        calibrated: bool,
+    ) -> Claim {
+        let (wg, wa) = (&self.boot.witness_gauss, &self.boot.witness_ald);
+        let (outcome, follows) =
+            rejecting_share(get(self.obs), self.band, get(wg), self.n, what, calibrated);
         Claim {
             claim: claim.into(),
             statistic: statistic.into(),
-            observed: Reading::value(get(obs)),
+            observed: Reading::value(get(self.obs)),
             under_gauss: Some(Reading::value(get(wg))),
             under_ald: Some(Reading::value(get(wa))),
             outcome,
             follows,
             percent: true,
         }
-    };
-    claims.push(share_claim(
-        "each class follows an ALD rather than a Gaussian",
-        "share of classes with q_boot_gauss < 0.05",
-        &|t| t.share_reject_gauss(),
-        "the Gaussian is rejected (the ALD fits better than it does on Gaussian rows)",
-        below(wg.share_reject_gauss(), band),
-    ));
-    {
-        // Adequacy: the share the KS test rejects is what must stay within the band.
+    }
+
+    fn ald_rather_than_gauss(&self) -> Claim {
+        let calibrated = below(self.boot.witness_gauss.share_reject_gauss(), self.band);
+        self.share_claim(
+            (
+                "each class follows an ALD rather than a Gaussian",
+                "share of classes with q_boot_gauss < 0.05",
+                "the Gaussian is rejected (the ALD fits better than it does on Gaussian rows)",
+            ),
+            HeadTests::share_reject_gauss,
+            calibrated,
+        )
+    }
+
+    /// Adequacy: the share the KS test rejects is what must stay within the band; a KS test that
+    /// passes Gaussian rows as well has no power to tell adequacy.
+    fn ald_adequate(&self) -> Claim {
+        let (band, wg, wa) = (self.band, &self.boot.witness_gauss, &self.boot.witness_ald);
         let rejected = |t: &HeadTests| 1.0 - t.share_ks_adequate();
-        let r = rejected(obs);
-        let (outcome, follows) = if !r.is_finite() {
-            ("untested".to_owned(), "no class could be tested".to_owned())
+        let (r, power) = (rejected(self.obs), rejected(wg));
+        let (outcome, mut follows) = if !r.is_finite() {
+            ("untested", "no class could be tested".to_owned())
         } else if r <= band {
-            (
-                "supported".into(),
-                format!(
-                    "the KS test rejects the fitted ALD for no more classes than a calibrated \
-                     5 % test does on ALD rows (≤ {})",
-                    fmt(band, true)
-                ),
-            )
-        } else if r < 0.5 {
-            (
-                "partly".into(),
-                format!(
-                    "the fitted ALD is rejected (KS) for {} of classes",
-                    fmt(r, true)
-                ),
-            )
-        } else {
-            (
-                "not supported".into(),
-                format!(
-                    "the fitted ALD is rejected (KS) for most classes ({})",
-                    fmt(r, true)
-                ),
-            )
-        };
-        let calibrated = below(rejected(wa), band);
-        // A KS test that passes Gaussian rows as well has no power to tell adequacy here.
-        let power = rejected(wg);
-        let (outcome, follows) = if outcome == "supported" && below(power, band) {
-            (
-                "uninformative".to_owned(),
-                format!(
-                    "{follows} — but it passes Gaussian rows as well ({} rejected): no power at \
-                     this row length",
+            let why = format!(
+                "the KS test rejects the fitted ALD for no more classes than a calibrated 5 % \
+                 test does on ALD rows (≤ {})",
+                fmt(band, true)
+            );
+            if below(power, band) {
+                let weak = format!(
+                    "{why} — but it passes Gaussian rows as well ({} rejected): no power at this \
+                     row length",
                     fmt(power, true)
-                ),
-            )
-        } else if outcome == "supported" && power < 0.5 {
-            (
-                outcome,
-                format!(
-                    "{follows} — with little power at this row length: it rejects only {} of \
+                );
+                ("uninformative", weak)
+            } else if power < 0.5 {
+                let weak = format!(
+                    "{why} — with little power at this row length: it rejects only {} of \
                      Gaussian rows",
                     fmt(power, true)
-                ),
-            )
+                );
+                ("supported", weak)
+            } else {
+                ("supported", why)
+            }
+        } else if r < 0.5 {
+            let why = format!(
+                "the fitted ALD is rejected (KS) for {} of classes",
+                fmt(r, true)
+            );
+            ("partly", why)
         } else {
-            (outcome, follows)
+            let why = format!(
+                "the fitted ALD is rejected (KS) for most classes ({})",
+                fmt(r, true)
+            );
+            ("not supported", why)
         };
-        claims.push(Claim {
+        if !below(rejected(wa), band) {
+            follows.push_str(" — but ALD rows are rejected as often: not calibrated here");
+        }
+        Claim {
             claim: "the fitted ALD is adequate".into(),
             statistic: "share of classes with q_boot_ks ≥ 0.05".into(),
-            observed: Reading::value(obs.share_ks_adequate()),
+            observed: Reading::value(self.obs.share_ks_adequate()),
             under_gauss: Some(Reading::value(wg.share_ks_adequate())),
             under_ald: Some(Reading::value(wa.share_ks_adequate())),
-            outcome,
-            follows: if calibrated {
-                follows
-            } else {
-                format!("{follows} — but ALD rows are rejected as often: not calibrated here")
-            },
+            outcome: outcome.into(),
+            follows,
             percent: true,
-        });
+        }
     }
-    for (part, observed, null) in [
-        ("positive", obs.median_r2_pos, &boot.median_r2_pos),
-        ("negative", obs.median_r2_neg, &boot.median_r2_neg),
-    ] {
+
+    /// A head-level statistic beside its intervals over replicate heads.
+    fn head_level(
+        claim: String,
+        statistic: &str,
+        observed: Reading,
+        (gauss, ald): (&[f64], &[f64]),
+        percent: bool,
+    ) -> Claim {
         let (g, a) = (
-            Reading::interval(Interval::of(&null.gauss)),
-            Reading::interval(Interval::of(&null.ald)),
+            Reading::interval(Interval::of(gauss)),
+            Reading::interval(Interval::of(ald)),
         );
-        let o = Reading::value(observed);
-        let (outcome, follows) = between_nulls(o, g, a);
-        claims.push(Claim {
-            claim: format!("the study's R² supports the ALD ({part} part)"),
-            statistic: format!(
-                "median seed R² ({part} part); nulls: median [95 % interval] over replicate heads"
-            ),
-            observed: o,
+        let (outcome, follows) = between_nulls(observed, g, a);
+        Claim {
+            claim,
+            statistic: statistic.into(),
+            observed,
             under_gauss: Some(g),
             under_ald: Some(a),
             outcome,
             follows,
-            percent: false,
-        });
+            percent,
+        }
     }
-    if let (Some(trees), Some(null)) = (trees, boot.trees.as_ref()) {
-        for (d, (wins, nodes)) in bootstrap::ald_wins_by_depth(trees)
+
+    fn study_r2(&self) -> Vec<Claim> {
+        let (obs, boot) = (self.obs, self.boot);
+        [
+            ("positive", obs.median_r2_pos, &boot.median_r2_pos),
+            ("negative", obs.median_r2_neg, &boot.median_r2_neg),
+        ]
+        .into_iter()
+        .map(|(part, observed, null)| {
+            Self::head_level(
+                format!("the study's R² supports the ALD ({part} part)"),
+                &format!(
+                    "median seed R² ({part} part); nulls: median [95 % interval] over replicate \
+                     heads"
+                ),
+                Reading::value(observed),
+                (&null.gauss, &null.ald),
+                false,
+            )
+        })
+        .collect()
+    }
+
+    fn parts_by_depth(&self, trees: &[ClassTree]) -> Vec<Claim> {
+        let Some(null) = self.boot.trees.as_ref() else {
+            return Vec::new();
+        };
+        fn at(v: &[Vec<f64>], d: usize) -> &[f64] {
+            v.get(d).map_or(&[], |x| &x[..])
+        }
+        bootstrap::ald_wins_by_depth(trees)
             .into_iter()
             .enumerate()
             .skip(1)
-        {
-            if nodes == 0 {
-                continue;
-            }
-            let o = Reading::interval(wilson(wins, nodes));
-            let get = |v: &Vec<Vec<f64>>| {
-                Reading::interval(Interval::of(v.get(d).map_or(&[][..], |x| &x[..])))
-            };
-            let (g, a) = (get(&null.gauss), get(&null.ald));
-            let (outcome, follows) = between_nulls(o, g, a);
-            claims.push(Claim {
-                claim: format!("the parts follow an ALD again (depth {d}, {nodes} nodes)"),
-                statistic:
-                    "share of nodes the ALD wins by AIC; observed with its 95 % binomial interval"
-                        .into(),
-                observed: o,
-                under_gauss: Some(g),
-                under_ald: Some(a),
-                outcome,
-                follows,
-                percent: true,
-            });
-        }
+            .filter(|(_, (_, nodes))| *nodes > 0)
+            .map(|(d, (wins, nodes))| {
+                Self::head_level(
+                    format!("the parts follow an ALD again (depth {d}, {nodes} nodes)"),
+                    "share of nodes the ALD wins by AIC; observed with its 95 % binomial interval",
+                    Reading::interval(wilson(wins, nodes)),
+                    (at(&null.gauss, d), at(&null.ald, d)),
+                    true,
+                )
+            })
+            .collect()
     }
-    // The asymptotic tests, with their calibration read off the witness heads where their null
-    // holds (Laplace rows for the LRT; Gaussian rows, where Vuong's test must not reject).
-    let asymptotic = [
-        (
-            "the asymmetry is real (κ ≠ 1; LRT against the Laplace, χ²(1))",
-            "share of classes with p_lrt_laplace < 0.05",
-            HeadTests::share_lrt as fn(&HeadTests) -> f64,
-            "the Laplace (κ = 1) is rejected",
-            wl,
-            "on Laplace rows it rejects",
-            "calibrated at this row length",
-            "NOT calibrated at this row length (μ̂ is an order statistic): rely on the bootstrap",
-        ),
-        (
-            "each class follows an ALD rather than a Gaussian (Vuong, asymptotic)",
-            "share of classes with p_vuong_gauss < 0.05",
-            HeadTests::share_vuong,
-            "Vuong's test prefers the ALD",
-            wg,
-            "on Gaussian rows it rejects",
-            "no more than 5 % (conservative there), so a rejection counts",
-            "NOT calibrated at this row length: rely on p_boot_gauss",
-        ),
-    ];
-    for (claim, statistic, get, what, null_rows, on_null, good, bad) in asymptotic {
-        let size = get(null_rows);
-        let calibrated = below(size, band);
-        let mut c = share_claim(claim, statistic, &get, what, calibrated);
-        c.follows = format!(
-            "{}; {on_null} {}: {}",
-            c.follows,
-            fmt(size, true),
-            if calibrated { good } else { bad }
-        );
-        claims.push(c);
+
+    /// The asymptotic tests, with their calibration read off the witness heads where their null
+    /// holds (Laplace rows for the LRT; Gaussian rows, where Vuong's test must not reject).
+    fn asymptotic(&self) -> Vec<Claim> {
+        let (wg, wl) = (&self.boot.witness_gauss, &self.boot.witness_laplace);
+        let tests = [
+            (
+                (
+                    "the asymmetry is real (κ ≠ 1; LRT against the Laplace, χ²(1))",
+                    "share of classes with p_lrt_laplace < 0.05",
+                    "the Laplace (κ = 1) is rejected",
+                ),
+                HeadTests::share_lrt as fn(&HeadTests) -> f64,
+                wl.share_lrt(),
+                "on Laplace rows it rejects",
+                "calibrated at this row length",
+                "NOT calibrated at this row length (μ̂ is an order statistic): rely on the bootstrap",
+            ),
+            (
+                (
+                    "each class follows an ALD rather than a Gaussian (Vuong, asymptotic)",
+                    "share of classes with p_vuong_gauss < 0.05",
+                    "Vuong's test prefers the ALD",
+                ),
+                HeadTests::share_vuong,
+                wg.share_vuong(),
+                "on Gaussian rows it rejects",
+                "no more than 5 % (conservative there), so a rejection counts",
+                "NOT calibrated at this row length: rely on p_boot_gauss",
+            ),
+        ];
+        tests
+            .into_iter()
+            .map(|(words, get, size, on_null, good, bad)| {
+                let calibrated = below(size, self.band);
+                let mut c = self.share_claim(words, get, calibrated);
+                let verdict = if calibrated { good } else { bad };
+                c.follows = format!("{}; {on_null} {}: {verdict}", c.follows, fmt(size, true));
+                c
+            })
+            .collect()
     }
+}
+
+/// Builds the verdict from a head's bootstrap and, with split trees, its trees.
+pub fn build(boot: &Bootstrap, trees: Option<&[ClassTree]>) -> Verdict {
+    let obs = &boot.observed;
+    let n = obs.p_gauss.iter().filter(|p| p.is_finite()).count();
+    let judge = Judge {
+        boot,
+        obs,
+        n,
+        band: null_band(n),
+    };
+    let mut claims = vec![judge.ald_rather_than_gauss(), judge.ald_adequate()];
+    claims.extend(judge.study_r2());
+    if let Some(trees) = trees {
+        claims.extend(judge.parts_by_depth(trees));
+    }
+    claims.extend(judge.asymptotic());
     Verdict {
         replicates: boot.replicates,
         seed: Some(boot.seed),
         tree_replicates: boot.trees.as_ref().map_or(0, |t| t.replicates),
         classes_tested: n,
-        null_band: band,
+        null_band: judge.band,
         claims,
     }
 }
