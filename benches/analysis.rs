@@ -171,7 +171,7 @@ fn bench(c: &mut Criterion) {
                 BenchmarkId::new(format!("{name}/split-level"), &cid),
                 |bench| {
                     bench.iter(|| {
-                        let stats = b.describe(&segs).expect("describe");
+                        let stats = b.segment_stats(&segs).expect("segment_stats");
                         let pivots: Vec<f32> = stats
                             .iter()
                             .map(|s| aldfit::tree::threshold(s.baselines.mean))
@@ -194,8 +194,8 @@ fn bench(c: &mut Criterion) {
                 |bench| bench.iter(|| b.baselines(&segs).expect("baselines")),
             );
             group.bench_function(
-                BenchmarkId::new(format!("{name}/describe"), &cid),
-                |bench| bench.iter(|| b.describe(&segs).expect("describe")),
+                BenchmarkId::new(format!("{name}/segment_stats"), &cid),
+                |bench| bench.iter(|| b.segment_stats(&segs).expect("segment_stats")),
             );
             // The bootstrap's unit of work: replicate rows drawn on the device, then drawn, sorted
             // and summarised (Gaussian and ALD rows mixed).
@@ -228,8 +228,8 @@ fn bench(c: &mut Criterion) {
             let (pos, neg) = backend::sides(features, &neg_end, &pos_start);
             group.bench_function(BenchmarkId::new(format!("{name}/seed"), &cid), |bench| {
                 bench.iter(|| {
-                    b.seed(&pos, Side::Positive).expect("seed");
-                    b.seed(&neg, Side::Negative).expect("seed")
+                    b.study_line(&pos, Side::Positive).expect("study_line");
+                    b.study_line(&neg, Side::Negative).expect("study_line")
                 })
             });
             group.bench_function(

@@ -1,5 +1,5 @@
 // KS distance of each segment to given ALD parameters (docs/DESIGN.md 2.3): one block per segment,
-// F in f64 at every value, a block-wide maximum. The fused describe.cu computes the same at the
+// F in f64 at every value, a block-wide maximum. The fused segment_stats.cu computes the same at the
 // fitted parameters; this entry point serves any parameters (tree nodes, tests).
 #include "common.cuh"
 

@@ -135,10 +135,10 @@ def load(p):
 bench, torch = load(sys.argv[1]), {t["shape"]: t for t in load(sys.argv[2])}
 def get(shape, backend, stage):
     return next((r for r in bench if r["shape"] == shape and r["backend"] == backend and r["stage"] == stage), None)
-print(f'{"shape":>12} {"cpu analysis":>13} {"cuda analysis":>14} {"cuda sort+desc+seed":>20} {"torch fit":>10} {"vs torch":>9} {"nll_grad %floor":>16}')
+print(f'{"shape":>12} {"cpu analysis":>13} {"cuda analysis":>14} {"cuda sort+stats+line":>20} {"torch fit":>10} {"vs torch":>9} {"nll_grad %floor":>16}')
 for shape in dict.fromkeys(r["shape"] for r in bench):
     cpu, cuda = get(shape, "cpu", "analysis"), get(shape, "cuda", "analysis")
-    parts = [get(shape, "cuda", s) for s in ("sort", "describe", "seed")]
+    parts = [get(shape, "cuda", s) for s in ("sort", "segment_stats", "study_line")]
     resident = sum(p["seconds"] for p in parts) if all(parts) else None
     nll = get(shape, "cuda", "nll_grad")
     t = torch.get(shape)

@@ -620,7 +620,7 @@ pub fn aic_best(nll_ald: f64, nll_gauss: f64, nll_laplace: f64) -> Option<Model>
 
 /// The study's least-squares line `ln v(i) ≈ a·i/L + b` (docs/DESIGN.md 2.4).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SeedLine {
+pub struct StudyLine {
     /// L, the number of values on this side.
     pub count: usize,
     pub slope: f64,
@@ -628,9 +628,9 @@ pub struct SeedLine {
     pub r2: f64,
 }
 
-impl SeedLine {
+impl StudyLine {
     pub fn nan(count: usize) -> Self {
-        SeedLine {
+        StudyLine {
             count,
             slope: f64::NAN,
             intercept: f64::NAN,
@@ -667,7 +667,7 @@ impl SeedLine {
     pub fn from_logs<I: IntoIterator<Item = f64>>(logs: I) -> Self {
         let mut it = logs.into_iter();
         let Some(first) = it.next() else {
-            return SeedLine::nan(0);
+            return StudyLine::nan(0);
         };
         let (mut sd, mut sid, mut sdd) = (0.0f64, 0.0f64, 0.0f64);
         let mut count = 1usize;
@@ -686,7 +686,7 @@ impl SeedLine {
     /// Backends that reduce on a device return these sums; the division happens here.
     pub fn from_shifted_sums(count: usize, shift: f64, sd: f64, sid: f64, sdd: f64) -> Self {
         if count < 3 {
-            return SeedLine::nan(count);
+            return StudyLine::nan(count);
         }
         let l = count as f64;
         let si = l * (l - 1.0) / 2.0;
@@ -704,7 +704,7 @@ impl SeedLine {
         } else {
             f64::NAN
         };
-        SeedLine {
+        StudyLine {
             count,
             slope,
             intercept,
@@ -714,23 +714,23 @@ impl SeedLine {
 }
 
 /// Seed fit of the positive part P = {x > 0}, given its values sorted ascending.
-pub fn seed_positive_sorted(pos: &[f32]) -> SeedLine {
-    seed_of_magnitudes(pos, false)
+pub fn study_line_positive_sorted(pos: &[f32]) -> StudyLine {
+    study_line_of_magnitudes(pos, false)
 }
 
 /// Seed fit of the negative part N = {−x : x < 0}, given the negative values sorted ascending
 /// (a prefix of a sorted row); N ascending is that prefix reversed.
-pub fn seed_negative_sorted(neg: &[f32]) -> SeedLine {
-    seed_of_magnitudes(neg, true)
+pub fn study_line_negative_sorted(neg: &[f32]) -> StudyLine {
+    study_line_of_magnitudes(neg, true)
 }
 
-/// The line of [`SeedLine::from_logs`] over `ln|x|`, `xs` taken in order or reversed (either
+/// The line of [`StudyLine::from_logs`] over `ln|x|`, `xs` taken in order or reversed (either
 /// way ascending in magnitude), with the logs of [`logsum`]: the same to a few ulp as libm's,
 /// at a fraction of the cost.
-fn seed_of_magnitudes(xs: &[f32], reversed: bool) -> SeedLine {
+fn study_line_of_magnitudes(xs: &[f32], reversed: bool) -> StudyLine {
     let first = if reversed { xs.last() } else { xs.first() };
     let Some(&first) = first else {
-        return SeedLine::nan(0);
+        return StudyLine::nan(0);
     };
     let shift = logsum::ln_abs(first);
     // In magnitude order subnormals lead and infinities close: both take libm's log, the
@@ -758,7 +758,7 @@ fn seed_of_magnitudes(xs: &[f32], reversed: bool) -> SeedLine {
     };
     plain(small, 0);
     plain(large, small.len() + normals.len());
-    SeedLine::from_shifted_sums(xs.len(), shift, sd, sid, sdd)
+    StudyLine::from_shifted_sums(xs.len(), shift, sd, sid, sdd)
 }
 
 /// Index of the first value `>= pivot` in a sorted slice (with `strict`, the first `> pivot`).
@@ -772,7 +772,7 @@ pub fn partition_point_sorted(xs: &[f32], pivot: f32, strict: bool) -> usize {
 
 /// The study's joint fit over a whole matrix (docs/DESIGN.md 2.4): every positive weight pooled, and
 /// every negative one.
-pub fn seed_pooled(values: impl IntoIterator<Item = f32>) -> (SeedLine, SeedLine) {
+pub fn study_line_pooled(values: impl IntoIterator<Item = f32>) -> (StudyLine, StudyLine) {
     let values: Vec<f32> = values.into_iter().collect();
     let pools = JointPools::default();
     pools.extend(&values);
@@ -943,7 +943,7 @@ impl JointPools {
     }
 
     /// (positive line, negative line), each over its values in ascending order of magnitude.
-    pub fn lines(mut self) -> (SeedLine, SeedLine) {
+    pub fn lines(mut self) -> (StudyLine, StudyLine) {
         use rayon::prelude::*;
         let arenas = self.arenas();
         // The buckets that hold values, in order.
@@ -979,7 +979,7 @@ impl JointPools {
                 .map(|(_, p)| p)
                 .collect();
             let count: usize = parts.iter().map(|p| p.count).sum();
-            // The shift: the lowest log of the median's bucket, as `SeedLine::from_logs` shifts
+            // The shift: the lowest log of the median's bucket, as `StudyLine::from_logs` shifts
             // by its first value, so that the sums of squares do not cancel.
             let mut below = 0;
             let mut shift = 0.0;
@@ -1002,7 +1002,7 @@ impl JointPools {
                 sdd += sgg + 2.0 * delta * sg + m * delta * delta;
                 first += p.count;
             }
-            SeedLine::from_shifted_sums(count, shift, sd, sid, sdd)
+            StudyLine::from_shifted_sums(count, shift, sd, sid, sdd)
         };
         (line(0..POOL_NEGATIVE), line(POOL_NEGATIVE..POOL_BUCKETS))
     }
@@ -1108,14 +1108,14 @@ mod tests {
 
     #[test]
     fn seed_derived_nan_when_slope_small() {
-        let line = SeedLine {
+        let line = StudyLine {
             count: 10,
             slope: 0.5,
             intercept: 0.0,
             r2: 1.0,
         };
         assert!(line.k().is_nan() && line.mean().is_nan());
-        let line = SeedLine {
+        let line = StudyLine {
             count: 10,
             slope: 3.0,
             intercept: 0.0,

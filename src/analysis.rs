@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::ald::{self, LogLikDiff, Model, SeedLine};
+use crate::ald::{self, LogLikDiff, Model, StudyLine};
 use crate::backend::{Backend, BackendInfo, SegmentStats};
 use crate::error::{Error, Result};
 use crate::head::Head;
@@ -41,8 +41,8 @@ pub struct ClassResult {
     /// The row held NaN or inf and was skipped (`--skip-nonfinite`); its statistics are NaN.
     pub nonfinite: bool,
     pub stats: SegmentStats,
-    pub seed_pos: SeedLine,
-    pub seed_neg: SeedLine,
+    pub line_pos: StudyLine,
+    pub line_neg: StudyLine,
     /// Σd, Σd² of `ℓ_ALD − ℓ_N` at the fitted parameters (Vuong's test).
     pub loglik_diff: LogLikDiff,
 }
@@ -55,8 +55,8 @@ impl ClassResult {
             zeros: (row.pos_start - row.neg_end) as usize,
             nonfinite: false,
             stats: row.stats,
-            seed_pos: row.seed_pos,
-            seed_neg: row.seed_neg,
+            line_pos: row.line_pos,
+            line_neg: row.line_neg,
             loglik_diff: row.loglik_diff,
         }
     }
@@ -95,8 +95,8 @@ impl ClassResult {
                 ks: f64::NAN,
                 baselines: ald::Baselines::NAN,
             },
-            seed_pos: SeedLine::nan(0),
-            seed_neg: SeedLine::nan(0),
+            line_pos: StudyLine::nan(0),
+            line_neg: StudyLine::nan(0),
             loglik_diff: LogLikDiff::NAN,
         }
     }
@@ -124,7 +124,7 @@ impl Timings {
 pub struct Analysis {
     pub classes: Vec<ClassResult>,
     /// The study's joint fit: (positive weights pooled, negative weights pooled).
-    pub pooled: Option<(SeedLine, SeedLine)>,
+    pub pooled: Option<(StudyLine, StudyLine)>,
     pub backend: BackendInfo,
     pub chunks: usize,
     pub timings: Timings,

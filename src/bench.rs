@@ -21,7 +21,7 @@ pub struct Timing {
     pub shape: String,
     /// `analysis` or `split` (the study's split trees; both end to end from host memory, the
     /// host-to-device copy included), or a primitive on a chunk already on the device: `sort`,
-    /// `describe`, `seed`, `nll_grad`, `generate` (replicate rows drawn on the device) and
+    /// `segment_stats`, `study_line`, `nll_grad`, `generate` (replicate rows drawn on the device) and
     /// `bootstrap` (replicate rows drawn, sorted and summarised: the bootstrap's unit of work).
     pub stage: String,
     /// Rows the stage covered (a primitive runs on one chunk).
@@ -151,17 +151,17 @@ pub fn run(
         };
         sort()?;
         push("sort", rows, best_time(runs, sort)?, PerSecond::Keys);
-        let t = best_time(runs, || b.describe(&segs).map(|_| ()))?;
-        push("describe", rows, t, PerSecond::None);
+        let t = best_time(runs, || b.segment_stats(&segs).map(|_| ()))?;
+        push("segment_stats", rows, t, PerSecond::None);
         let zeros = vec![0f32; rows];
         let neg_end = b.partition_points(&segs, &zeros, false)?;
         let pos_start = b.partition_points(&segs, &zeros, true)?;
         let (pos, neg) = backend::sides(features, &neg_end, &pos_start);
         let t = best_time(runs, || {
-            b.seed(&pos, Side::Positive)?;
-            b.seed(&neg, Side::Negative).map(|_| ())
+            b.study_line(&pos, Side::Positive)?;
+            b.study_line(&neg, Side::Negative).map(|_| ())
         })?;
-        push("seed", rows, t, PerSecond::None);
+        push("study_line", rows, t, PerSecond::None);
         let params: Vec<AldParams> = truth[..rows].to_vec();
         b.nll_grad_uploaded(&params)?;
         let t = best_time(runs, || b.nll_grad_uploaded(&params).map(|_| ()))?;

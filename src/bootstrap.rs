@@ -375,8 +375,8 @@ impl Tally {
         for w in &mut self.witness {
             w.count(k, job.model, row);
         }
-        self.head_r2.0.push(row.seed_pos.r2);
-        self.head_r2.1.push(row.seed_neg.r2);
+        self.head_r2.0.push(row.line_pos.r2);
+        self.head_r2.1.push(row.line_neg.r2);
         if closes {
             self.r2
                 .0
@@ -404,8 +404,8 @@ fn head_tests(ex: &Exceed, b: usize, rows: &[Option<ClassResult>]) -> HeadTests 
         q_ks,
         p_lrt: get(&|c| c.lrt_laplace().1),
         p_vuong: get(&|c| c.vuong_gauss().1),
-        median_r2_pos: median_finite(get(&|c| c.seed_pos.r2).into_iter()),
-        median_r2_neg: median_finite(get(&|c| c.seed_neg.r2).into_iter()),
+        median_r2_pos: median_finite(get(&|c| c.line_pos.r2).into_iter()),
+        median_r2_neg: median_finite(get(&|c| c.line_neg.r2).into_iter()),
     }
 }
 

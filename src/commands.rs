@@ -64,7 +64,7 @@ pub fn open_head(args: &HeadArgs, ui: &mut dyn Ui) -> Result<Opened> {
         "{} tensor `{}` ({}): {} classes × {} features, {}{}",
         head.path.display(),
         head.tensor,
-        head.choice.describe(),
+        head.choice.reason(),
         head.classes,
         head.features,
         head.dtype.name(),
@@ -551,7 +551,7 @@ pub fn inspect(path: &Path) -> Result<String> {
     match choice {
         Some((name, why)) => s.push_str(&format!(
             "\n`fit` would analyse `{name}`: {}\n",
-            why.describe()
+            why.reason()
         )),
         None => s.push_str("\nno 2-D tensor: `fit` has nothing to analyse here\n"),
     }

@@ -9,7 +9,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::ald::{Model, SeedLine};
+use crate::ald::{Model, StudyLine};
 use crate::analysis::{Analysis, ClassResult};
 use crate::error::{Error, Result};
 use crate::tree::ClassTree;
@@ -348,8 +348,8 @@ fn class_fit_on<DB: DrawingBackend>(
     )?;
     axes(&mut chart, "rank u = i / L", "ln |weight|", true, false)?;
     let sides = [
-        ("positive", &p, &c.seed_pos, BLUE),
-        ("negative (−x)", &q, &c.seed_neg, RGBColor(230, 120, 0)),
+        ("positive", &p, &c.line_pos, BLUE),
+        ("negative (−x)", &q, &c.line_neg, RGBColor(230, 120, 0)),
     ];
     for (name, pts, line, colour) in sides {
         if pts.is_empty() {
@@ -455,8 +455,8 @@ fn overview_on<DB: DrawingBackend>(
     let areas = root.split_evenly((2, 3));
     let kappa: Vec<f64> = cls.iter().map(|c| c.stats.fit.params.kappa).collect();
     let ks: Vec<f64> = cls.iter().map(|c| c.stats.ks).collect();
-    let r2p: Vec<f64> = cls.iter().map(|c| c.seed_pos.r2).collect();
-    let r2n: Vec<f64> = cls.iter().map(|c| c.seed_neg.r2).collect();
+    let r2p: Vec<f64> = cls.iter().map(|c| c.line_pos.r2).collect();
+    let r2n: Vec<f64> = cls.iter().map(|c| c.line_neg.r2).collect();
     histogram_on(&areas[0], "ALD asymmetry κ", "κ", &kappa, BLUE)?;
     histogram_on(&areas[1], "KS distance to the fitted ALD", "KS", &ks, RED)?;
     histogram_on(&areas[3], "seed R², positive part", "R²", &r2p, GREEN)?;
@@ -502,13 +502,13 @@ fn overview_on<DB: DrawingBackend>(
     }
 
     // The study's scatter: slope a against intercept b of each class's seed lines.
-    let pts = |f: &dyn Fn(&ClassResult) -> &SeedLine| -> Vec<(f64, f64)> {
+    let pts = |f: &dyn Fn(&ClassResult) -> &StudyLine| -> Vec<(f64, f64)> {
         cls.iter()
             .map(|c| (f(c).intercept, f(c).slope))
             .filter(|p| p.0.is_finite() && p.1.is_finite())
             .collect()
     };
-    let (p, q) = (pts(&|c| &c.seed_pos), pts(&|c| &c.seed_neg));
+    let (p, q) = (pts(&|c| &c.line_pos), pts(&|c| &c.line_neg));
     let (xlo, xhi) = padded_range(p.iter().chain(&q).map(|t| t.0));
     let (ylo, yhi) = padded_range(p.iter().chain(&q).map(|t| t.1));
     let mut chart = panel(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::ald::{Model, SeedLine};
+use crate::ald::{Model, StudyLine};
 use crate::analysis::{Analysis, ClassResult};
 use crate::error::{Error, Result};
 use crate::head::Head;
@@ -105,7 +105,7 @@ impl InputInfo {
         InputInfo {
             file: head.path.display().to_string(),
             tensor: head.tensor.clone(),
-            choice: head.choice.describe().to_owned(),
+            choice: head.choice.reason().to_owned(),
             classes: head.classes,
             features: head.features,
             dtype: head.dtype.name().to_owned(),
@@ -149,7 +149,7 @@ fn csv_block(
     for (k, c) in classes.iter().enumerate() {
         let k = first + k;
         let (f, b) = (&c.stats.fit, &c.stats.baselines);
-        let (sp, sn) = (&c.seed_pos, &c.seed_neg);
+        let (sp, sn) = (&c.line_pos, &c.line_neg);
         let text = |s: String| Field::Text(s);
         let (lrt, p_lrt) = c.lrt_laplace();
         let (vuong, p_vuong) = c.vuong_gauss();
@@ -348,8 +348,8 @@ pub fn summary_md(analysis: &Analysis, input: &InputInfo, labels: &[String], top
         ("scale s", col(&|c| c.stats.fit.params.scale)),
         ("KS distance", col(&|c| c.stats.ks)),
         ("AIC(ALD) − best other AIC", col(&|c| aic_margin(c))),
-        ("seed R² (positive part)", col(&|c| c.seed_pos.r2)),
-        ("seed R² (negative part)", col(&|c| c.seed_neg.r2)),
+        ("seed R² (positive part)", col(&|c| c.line_pos.r2)),
+        ("seed R² (negative part)", col(&|c| c.line_neg.r2)),
     ];
     let _ = writeln!(s, "\n## Over all classes\n");
     let _ = writeln!(
@@ -485,7 +485,7 @@ pub fn aic_margin(c: &ClassResult) -> f64 {
     crate::ald::aic(Model::Ald, c.stats.fit.nll) - other
 }
 
-fn line_json(l: &SeedLine) -> serde_json::Value {
+fn line_json(l: &StudyLine) -> serde_json::Value {
     let num = |x: f64| {
         if x.is_finite() {
             json!(x)

@@ -4,7 +4,7 @@
 //!
 //! Splits are by value, so on a sorted row every node is a contiguous range and a split is one
 //! partition point. The trees therefore grow level by level on the backend: each level of every
-//! class in the chunk is one batch of segments (`describe` for the node statistics, then
+//! class in the chunk is one batch of segments (`segment_stats` for the node statistics, then
 //! `partition_points` at the pivots); only per-node numbers come back, and the feature indices
 //! once per row at the end.
 
@@ -279,7 +279,7 @@ fn grow_levels(
             .iter()
             .map(|p| Segment::new(p.row, p.lo, p.hi))
             .collect();
-        let stats = backend.describe(&segs)?;
+        let stats = backend.segment_stats(&segs)?;
         let mut ids = Vec::with_capacity(level.len());
         for (p, st) in level.iter().zip(&stats) {
             let t = &mut trees[p.row];

@@ -5,10 +5,10 @@ use rand::Rng;
 
 use crate::ald::{self, AldParams};
 use crate::backend::{Backend, Segment, SegmentStats, Side};
-use crate::contract::{self, GradTerms, Measurement};
 use crate::error::Result;
 use crate::head::Head;
 use crate::synth;
+use crate::tolerances::{self, GradTerms, Measurement};
 use crate::tree;
 
 /// A head to validate on.
@@ -146,14 +146,14 @@ pub fn run(backend: &mut dyn Backend, data: &Dataset) -> Result<Vec<Measurement>
                 ks: ks[i],
                 baselines: base[i],
             };
-            contract::check_stats(x, &got, &want, &mut out);
+            tolerances::check_stats(x, &got, &want, &mut out);
         }
 
         // Seed lines on each side of zero.
         let (pos, neg) = crate::backend::sides(cols, &neg_end, &pos_start);
         let (sp, sn) = (
-            backend.seed(&pos, Side::Positive)?,
-            backend.seed(&neg, Side::Negative)?,
+            backend.study_line(&pos, Side::Positive)?,
+            backend.study_line(&neg, Side::Negative)?,
         );
         for r in 0..rows {
             let x = xs(r);
@@ -161,8 +161,16 @@ pub fn run(backend: &mut dyn Backend, data: &Dataset) -> Result<Vec<Measurement>
                 ald::partition_point_sorted(&x, 0.0, true),
                 ald::partition_point_sorted(&x, 0.0, false),
             );
-            contract::check_seed(&sp[r], &ald::seed_positive_sorted(&x[p..]), &mut out);
-            contract::check_seed(&sn[r], &ald::seed_negative_sorted(&x[..n]), &mut out);
+            tolerances::check_study_line(
+                &sp[r],
+                &ald::study_line_positive_sorted(&x[p..]),
+                &mut out,
+            );
+            tolerances::check_study_line(
+                &sn[r],
+                &ald::study_line_negative_sorted(&x[..n]),
+                &mut out,
+            );
         }
 
         // Vuong's sums at the reference fit and Gaussian of each whole row.
@@ -175,7 +183,7 @@ pub fn run(backend: &mut dyn Backend, data: &Dataset) -> Result<Vec<Measurement>
         let got = backend.loglik_diff(&full, &ald_at, &gauss_at)?;
         for r in 0..rows {
             let want = ald::loglik_diff(&xs(r), &ald_at[r], gauss_at[r].0, gauss_at[r].1);
-            contract::check_loglik(&got[r], &want, &mut out);
+            tolerances::check_loglik(&got[r], &want, &mut out);
         }
 
         // NLL + gradient on the unsorted rows, at the reference fit (or a fixed law when none).
@@ -193,7 +201,7 @@ pub fn run(backend: &mut dyn Backend, data: &Dataset) -> Result<Vec<Measurement>
         for (r, row) in chunk.chunks(cols).enumerate() {
             let sums = ald::TailSums::of(row, at[r].loc);
             let want = ald::NllGrad::from_sums(&sums, &at[r]);
-            contract::check_nll_grad(&got[r], &want, &GradTerms::of(&sums, &at[r]), &mut out);
+            tolerances::check_nll_grad(&got[r], &want, &GradTerms::of(&sums, &at[r]), &mut out);
         }
 
         // Split trees (docs/DESIGN.md 2.5): the same nodes, counts and feature sets as the CPU's,
@@ -242,7 +250,7 @@ pub fn run(backend: &mut dyn Backend, data: &Dataset) -> Result<Vec<Measurement>
 
 /// The bootstrap's generator on a backend against the CPU: the Philox stream bitwise (Random123's
 /// known answers and 4096 scattered counters), and replicate rows of every null model at several
-/// widths within [`contract::GENERATED_REL`].
+/// widths within [`tolerances::GENERATED_REL`].
 pub fn run_generator(backend: &mut dyn Backend) -> Result<Vec<Measurement>> {
     let mut rng = synth::row_rng(0x9e37, 0);
     let mut out = philox_stream(backend, &mut rng)?;
@@ -331,7 +339,7 @@ fn replicate_rows(backend: &mut dyn Backend, rng: &mut impl Rng) -> Result<Vec<M
         };
         let (got, want) = (sorted(backend)?, sorted(&mut cpu)?);
         for ((g, w), r) in got.iter().zip(&want).zip(&rows) {
-            contract::check_generated(g, w, r.spread(), &mut out);
+            tolerances::check_generated(g, w, r.spread(), &mut out);
         }
     }
     Ok(out)
@@ -340,7 +348,7 @@ fn replicate_rows(backend: &mut dyn Backend, rng: &mut impl Rng) -> Result<Vec<M
 /// The header of `aldfit validate`'s table.
 pub fn table_header() -> String {
     format!(
-        "{:<6} {:<10} {:>13} {:>10} {:>9}  worst quantity (dataset)\n",
+        "{:<6} {:<13} {:>13} {:>10} {:>9}  worst quantity (dataset)\n",
         "backend", "kernel", "worst dev", "tolerance", "violated"
     )
 }
@@ -369,7 +377,7 @@ pub fn backend_table(backend: &mut dyn Backend, datasets: &[Dataset]) -> Result<
             .map_or("", |(d, _)| d.as_str());
         held &= violated == 0;
         rows.push_str(&format!(
-            "{:<6} {:<10} {:>13.3e} {:>10.1e} {:>4}/{:<5} {} ({dataset}){}\n",
+            "{:<6} {:<13} {:>13.3e} {:>10.1e} {:>4}/{:<5} {} ({dataset}){}\n",
             name,
             kernel,
             worst.deviation,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use aldfit::ald::{self, AldParams, SeedLine, TailSums};
+use aldfit::ald::{self, AldParams, StudyLine, TailSums};
 use common::{mixture_row, rng, sorted};
 use rand::Rng;
 
@@ -270,24 +270,24 @@ fn baselines_match_their_definitions() {
 fn seed_line_on_a_hand_computed_example() {
     // t = ln P = [0, 1, 3] at u = [0, 1/3, 2/3]: a = 9/2, b = −1/6, R² = 27/28.
     let pos = [1.0f32, std::f32::consts::E, 3f32.exp()];
-    let l = ald::seed_positive_sorted(&pos);
+    let l = ald::study_line_positive_sorted(&pos);
     assert_eq!(l.count, 3);
     assert!((l.slope - 4.5).abs() < 1e-6, "{l:?}");
     assert!((l.intercept + 1.0 / 6.0).abs() < 1e-6, "{l:?}");
     assert!((l.r2 - 27.0 / 28.0).abs() < 1e-6, "{l:?}");
     // The negative part is N = −x ascending: the same line from the mirrored prefix.
     let neg = [-(3f32.exp()), -std::f32::consts::E, -1.0];
-    let m = ald::seed_negative_sorted(&neg);
+    let m = ald::study_line_negative_sorted(&neg);
     assert!((m.slope - l.slope).abs() < 1e-12 && (m.r2 - l.r2).abs() < 1e-12);
     // Fewer than 3 values: no line.
-    assert!(ald::seed_positive_sorted(&[1.0, 2.0]).r2.is_nan());
+    assert!(ald::study_line_positive_sorted(&[1.0, 2.0]).r2.is_nan());
 }
 
 #[test]
 fn seed_line_matches_textbook_least_squares() {
     let mut r = rng(6);
     let pos = sorted((0..777).map(|_| r.random_range(1e-4f32..0.3)).collect());
-    let l = ald::seed_positive_sorted(&pos);
+    let l = ald::study_line_positive_sorted(&pos);
     let n = pos.len() as f64;
     let (u, t): (Vec<f64>, Vec<f64>) = pos
         .iter()
@@ -325,10 +325,10 @@ fn seed_lines_take_exact_logs_of_every_magnitude() {
     for n in [3usize, 4, 5, 6, 7, 8, 61, 3000] {
         let pos = &mags[mags.len() - n..];
         let neg: Vec<f32> = pos.iter().rev().map(|&x| -x).collect();
-        let want = SeedLine::from_logs(pos.iter().map(|&x| (x as f64).ln()));
+        let want = StudyLine::from_logs(pos.iter().map(|&x| (x as f64).ln()));
         for got in [
-            ald::seed_positive_sorted(pos),
-            ald::seed_negative_sorted(&neg),
+            ald::study_line_positive_sorted(pos),
+            ald::study_line_negative_sorted(&neg),
         ] {
             assert_eq!(got.count, n);
             assert!(
@@ -342,8 +342,8 @@ fn seed_lines_take_exact_logs_of_every_magnitude() {
     }
     // All subnormal: libm's path only.
     let tiny: Vec<f32> = (1..50u32).map(|i| f32::from_bits(i * 1001)).collect();
-    let want = SeedLine::from_logs(tiny.iter().map(|&x| (x as f64).ln()));
-    let got = ald::seed_positive_sorted(&tiny);
+    let want = StudyLine::from_logs(tiny.iter().map(|&x| (x as f64).ln()));
+    let got = ald::study_line_positive_sorted(&tiny);
     assert!((got.slope - want.slope).abs() <= 1e-12 * want.slope.abs());
 }
 
@@ -369,11 +369,11 @@ fn pooled_seed_fit_sorts_every_weight_of_the_matrix() {
             }
         })
         .collect();
-    let (p, n) = ald::seed_pooled(values.iter().copied());
+    let (p, n) = ald::study_line_pooled(values.iter().copied());
     let pos = sorted(values.iter().copied().filter(|&x| x > 0.0).collect());
     let neg = sorted(values.iter().copied().filter(|&x| x < 0.0).collect());
-    let want_p = SeedLine::from_logs(pos.iter().map(|&x| (x as f64).ln()));
-    let want_n = SeedLine::from_logs(neg.iter().rev().map(|&x| (-(x as f64)).ln()));
+    let want_p = StudyLine::from_logs(pos.iter().map(|&x| (x as f64).ln()));
+    let want_n = StudyLine::from_logs(neg.iter().rev().map(|&x| (-(x as f64)).ln()));
     assert_eq!(
         p.count + n.count,
         200_000 - values.iter().filter(|&&x| x == 0.0).count()

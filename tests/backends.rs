@@ -8,14 +8,14 @@ use aldfit::analysis::{self, Options};
 use aldfit::backend::{
     Backend, BackendInfo, ReplicateRow, Segment, SegmentStats, Side, SortedSegment,
 };
-use aldfit::contract::{self, Measurement};
 use aldfit::head::Head;
 use aldfit::synth;
+use aldfit::tolerances::{self, Measurement};
 use common::{backends, rng, sorted};
 use rand::Rng;
 
 fn assert_clean(backend: &str, what: &str, measured: &[Measurement]) {
-    let bad = contract::violations(measured);
+    let bad = tolerances::violations(measured);
     assert!(
         bad.is_empty(),
         "{backend}: {what}: {}",
@@ -108,7 +108,7 @@ fn segment_statistics_meet_the_contract_on_nasty_rows() {
         let sorted_rows: Vec<Vec<f32>> = values.chunks(cols).map(|c| sorted(c.to_vec())).collect();
         for (name, mut b) in backends() {
             b.load_sorted(&values, cols, false).unwrap();
-            let got = b.describe(&segs).unwrap();
+            let got = b.segment_stats(&segs).unwrap();
             let fits = b.fit(&segs).unwrap();
             let params: Vec<AldParams> = fits.iter().map(|f| f.params).collect();
             let ks = b.ks(&segs, &params).unwrap();
@@ -122,9 +122,9 @@ fn segment_statistics_meet_the_contract_on_nasty_rows() {
                     baselines: ald::baselines_sorted(xs),
                 };
                 let mut v = Vec::new();
-                contract::check_stats(xs, &got[i], &want, &mut v);
+                tolerances::check_stats(xs, &got[i], &want, &mut v);
                 // The separate primitives agree with the fused one.
-                contract::check_stats(
+                tolerances::check_stats(
                     xs,
                     &SegmentStats {
                         fit: fits[i],
@@ -164,8 +164,8 @@ fn seed_lines_and_partition_points_meet_the_contract() {
         let pos_start = b.partition_points(&segs, &zeros, true).unwrap();
         let (pos, neg) = aldfit::backend::sides(cols, &neg_end, &pos_start);
         let (sp, sn) = (
-            b.seed(&pos, Side::Positive).unwrap(),
-            b.seed(&neg, Side::Negative).unwrap(),
+            b.study_line(&pos, Side::Positive).unwrap(),
+            b.study_line(&neg, Side::Negative).unwrap(),
         );
         for r in 0..rows {
             let row = &values[r * cols..(r + 1) * cols];
@@ -181,14 +181,14 @@ fn seed_lines_and_partition_points_meet_the_contract() {
             );
             let xs = sorted(row.to_vec());
             let mut v = Vec::new();
-            contract::check_seed(
+            tolerances::check_study_line(
                 &sp[r],
-                &ald::seed_positive_sorted(&xs[pos_start[r] as usize..]),
+                &ald::study_line_positive_sorted(&xs[pos_start[r] as usize..]),
                 &mut v,
             );
-            contract::check_seed(
+            tolerances::check_study_line(
                 &sn[r],
-                &ald::seed_negative_sorted(&xs[..neg_end[r] as usize]),
+                &ald::study_line_negative_sorted(&xs[..neg_end[r] as usize]),
                 &mut v,
             );
             assert_clean(&name, &format!("row {r}"), &v);
@@ -224,11 +224,11 @@ fn nll_and_gradient_reduction_meet_the_contract() {
         let uploaded = b.nll_grad_uploaded(&params).unwrap();
         for (i, (a, u)) in got.iter().zip(&uploaded).enumerate() {
             let mut v = Vec::new();
-            let terms = contract::GradTerms::of(
+            let terms = tolerances::GradTerms::of(
                 &ald::TailSums::of(&values[i * cols..(i + 1) * cols], params[i].loc),
                 &params[i],
             );
-            contract::check_nll_grad(u, a, &terms, &mut v);
+            tolerances::check_nll_grad(u, a, &terms, &mut v);
             assert_clean(&name, &format!("uploaded row {i}"), &v);
         }
         assert!(
@@ -238,8 +238,8 @@ fn nll_and_gradient_reduction_meet_the_contract() {
         for (i, row) in values.chunks(cols).enumerate() {
             let mut v = Vec::new();
             let sums = ald::TailSums::of(row, params[i].loc);
-            let terms = contract::GradTerms::of(&sums, &params[i]);
-            contract::check_nll_grad(
+            let terms = tolerances::GradTerms::of(&sums, &params[i]);
+            tolerances::check_nll_grad(
                 &got[i],
                 &ald::NllGrad::from_sums(&sums, &params[i]),
                 &terms,
@@ -341,11 +341,11 @@ impl Backend for SmallChunks<'_> {
     fn baselines(&mut self, s: &[Segment]) -> aldfit::Result<Vec<ald::Baselines>> {
         self.0.baselines(s)
     }
-    fn seed(&mut self, s: &[Segment], side: Side) -> aldfit::Result<Vec<ald::SeedLine>> {
-        self.0.seed(s, side)
+    fn study_line(&mut self, s: &[Segment], side: Side) -> aldfit::Result<Vec<ald::StudyLine>> {
+        self.0.study_line(s, side)
     }
-    fn describe(&mut self, s: &[Segment]) -> aldfit::Result<Vec<SegmentStats>> {
-        self.0.describe(s)
+    fn segment_stats(&mut self, s: &[Segment]) -> aldfit::Result<Vec<SegmentStats>> {
+        self.0.segment_stats(s)
     }
     fn read_sorted(&mut self, s: &[Segment]) -> aldfit::Result<Vec<SortedSegment>> {
         self.0.read_sorted(s)
@@ -443,7 +443,7 @@ fn nonfinite_rows_fail_with_the_class_or_are_flagged_and_skipped() {
             .filter(|(k, _)| *k != 5 && *k != 9)
             .flat_map(|(_, r)| r.to_vec())
             .collect();
-        let (p, n) = ald::seed_pooled(kept);
+        let (p, n) = ald::study_line_pooled(kept);
         assert_eq!(a.pooled.unwrap().0.count, p.count);
         assert_eq!(a.pooled.unwrap().1.count, n.count);
     }

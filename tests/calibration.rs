@@ -249,7 +249,7 @@ fn every_backend_draws_the_cpus_stream() {
         let measured = aldfit::validate::run_generator(b.as_mut()).unwrap();
         assert!(measured.iter().any(|m| m.kernel == "philox"));
         assert!(measured.iter().any(|m| m.kernel == "generate"));
-        let bad = aldfit::contract::violations(&measured);
+        let bad = aldfit::tolerances::violations(&measured);
         assert!(bad.is_empty(), "{name}: {bad:?}");
     }
 }

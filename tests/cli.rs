@@ -93,7 +93,7 @@ fn fit_on_the_bundled_head_writes_round_tripping_results() {
         let pos: Vec<f32> = xs.iter().copied().filter(|&x| x > 0.0).collect();
         assert_eq!(
             get("seed_r2_pos").to_bits(),
-            ald::seed_positive_sorted(&pos).r2.to_bits()
+            ald::study_line_positive_sorted(&pos).r2.to_bits()
         );
         let best = ald::aic_best(fit.nll, b.nll_gauss, b.nll_laplace)
             .unwrap()
@@ -394,7 +394,7 @@ fn validate_checks_every_kernel_and_fails_on_a_missing_backend() {
         "fit",
         "ks",
         "baselines",
-        "seed",
+        "study_line",
         "loglik",
         "nll_grad",
     ] {

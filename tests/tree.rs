@@ -6,9 +6,9 @@ mod common;
 
 use aldfit::ald;
 use aldfit::backend::SegmentStats;
-use aldfit::contract;
 use aldfit::head::Head;
 use aldfit::synth;
+use aldfit::tolerances;
 use aldfit::tree::{self, ClassTree, Rule, Shape, SplitOptions};
 use common::backends;
 
@@ -122,8 +122,8 @@ fn compare(name: &str, class: usize, got: &ClassTree, want: &[Expected]) {
             );
         }
         let mut m = Vec::new();
-        contract::check_stats(&w.values, &n.stats, &w.stats, &mut m);
-        let bad = contract::violations(&m);
+        tolerances::check_stats(&w.values, &n.stats, &w.stats, &mut m);
+        let bad = tolerances::violations(&m);
         assert!(bad.is_empty(), "{ctx}: {}", bad[0]);
     }
 }

@@ -9,7 +9,7 @@ use aldfit::synth;
 fn gpu() -> Option<Gpu> {
     match Gpu::new(true) {
         Ok(g) => {
-            eprintln!("wgpu adapter: {}", g.describe());
+            eprintln!("wgpu adapter: {}", g.adapter_name());
             Some(g)
         }
         Err(e) if common::required("wgpu") => {

@@ -8,7 +8,7 @@ use super::{
     check_lengths, check_rows, check_segments, check_whole_rows, Backend, BackendInfo,
     ReplicateRow, RowSummary, Segment, SegmentStats, Side, SortedSegment,
 };
-use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, SeedLine};
+use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, StudyLine};
 use crate::error::{Error, Result};
 use crate::philox;
 use crate::sort;
@@ -173,15 +173,15 @@ impl Backend for CpuBackend {
         self.map_segments(segs, |_, xs| ald::baselines_sorted(xs))
     }
 
-    fn seed(&mut self, segs: &[Segment], side: Side) -> Result<Vec<SeedLine>> {
+    fn study_line(&mut self, segs: &[Segment], side: Side) -> Result<Vec<StudyLine>> {
         self.map_segments(segs, |_, xs| match side {
-            Side::Positive => ald::seed_positive_sorted(xs),
-            Side::Negative => ald::seed_negative_sorted(xs),
+            Side::Positive => ald::study_line_positive_sorted(xs),
+            Side::Negative => ald::study_line_negative_sorted(xs),
         })
     }
 
     /// Fused: each segment is read once from memory and stays in cache for all three statistics.
-    fn describe(&mut self, segs: &[Segment]) -> Result<Vec<SegmentStats>> {
+    fn segment_stats(&mut self, segs: &[Segment]) -> Result<Vec<SegmentStats>> {
         self.map_segments(segs, |_, xs| {
             let (fit, baselines) = ald::fit_and_baselines_sorted(xs);
             SegmentStats {
@@ -340,8 +340,8 @@ fn summarise_sorted_row(row: &[f32]) -> RowSummary {
         },
         neg_end: neg_end as u32,
         pos_start: pos_start as u32,
-        seed_pos: ald::seed_positive_sorted(&row[pos_start..]),
-        seed_neg: ald::seed_negative_sorted(&row[..neg_end]),
+        line_pos: ald::study_line_positive_sorted(&row[pos_start..]),
+        line_neg: ald::study_line_negative_sorted(&row[..neg_end]),
         loglik_diff: ald::loglik_diff(row, &fit.params, baselines.mean, baselines.std()),
     }
 }

@@ -23,7 +23,7 @@ use super::{
     check_lengths, check_rows, check_segments, check_whole_rows, Backend, BackendInfo,
     ReplicateRow, Segment, SegmentStats, Side, SortedSegment,
 };
-use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, SeedLine, TailSums};
+use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, StudyLine, TailSums};
 use crate::error::{Error, Result};
 use crate::philox;
 
@@ -34,9 +34,12 @@ pub const KERNEL_FILES: [(&str, &str); 9] = [
     ("sort_rows.cu", include_str!("../../kernels/sort_rows.cu")),
     ("merge_runs.cu", include_str!("../../kernels/merge_runs.cu")),
     ("partition.cu", include_str!("../../kernels/partition.cu")),
-    ("describe.cu", include_str!("../../kernels/describe.cu")),
+    (
+        "segment_stats.cu",
+        include_str!("../../kernels/segment_stats.cu"),
+    ),
     ("ks.cu", include_str!("../../kernels/ks.cu")),
-    ("seed.cu", include_str!("../../kernels/seed.cu")),
+    ("study_line.cu", include_str!("../../kernels/study_line.cu")),
     ("nll_grad.cu", include_str!("../../kernels/nll_grad.cu")),
     ("generate.cu", include_str!("../../kernels/generate.cu")),
     ("loglik.cu", include_str!("../../kernels/loglik.cu")),
@@ -57,17 +60,17 @@ pub const ENTRY_POINTS: [&str; 17] = [
     "sort_tile_8192_kv",
     "merge_runs",
     "partition",
-    "describe",
+    "segment_stats",
     "ks",
-    "seed",
+    "study_line",
     "nll_grad",
     "generate",
     "philox_raw",
     "loglik",
 ];
 
-/// Words per segment written by describe.cu.
-const DESCRIBE_WORDS: usize = 14;
+/// Words per segment written by segment_stats.cu.
+const SEGMENT_STATS_WORDS: usize = 14;
 /// Threads per block of the segment kernels (SEG_THREADS in common.cuh).
 const SEG_THREADS: u32 = 256;
 
@@ -243,9 +246,9 @@ struct Functions {
     tiles_kv: Vec<CudaFunction>,
     merge: CudaFunction,
     partition: CudaFunction,
-    describe: CudaFunction,
+    segment_stats: CudaFunction,
     ks: CudaFunction,
-    seed: CudaFunction,
+    study_line: CudaFunction,
     nll_grad: CudaFunction,
     generate: CudaFunction,
     philox: CudaFunction,
@@ -339,9 +342,9 @@ impl CudaBackend {
                 .collect::<Result<_>>()?,
             merge: load("merge_runs")?,
             partition: load("partition")?,
-            describe: load("describe")?,
+            segment_stats: load("segment_stats")?,
             ks: load("ks")?,
-            seed: load("seed")?,
+            study_line: load("study_line")?,
             nll_grad: load("nll_grad")?,
             generate: load("generate")?,
             philox: load("philox_raw")?,
@@ -404,7 +407,7 @@ impl CudaBackend {
         segs.iter().map(|s| [s.row, s.lo, s.hi, 0]).collect()
     }
 
-    /// One launch of a segment kernel (describe, ks or seed: they share one signature, see
+    /// One launch of a segment kernel (segment_stats, ks or study_line: they share one signature, see
     /// common.cuh) over `segs`, with its flag and per-segment f64 parameters; `words` f64 come
     /// back per segment.
     fn segment_kernel(
@@ -447,9 +450,16 @@ impl CudaBackend {
         self.download(&out, segs.len() * words)
     }
 
-    fn run_describe(&self, segs: &[Segment], with_ks: bool) -> Result<Vec<f64>> {
-        let f = &self.f.describe;
-        self.segment_kernel(f, "describe", segs, with_ks as u32, &[], DESCRIBE_WORDS)
+    fn run_segment_stats(&self, segs: &[Segment], with_ks: bool) -> Result<Vec<f64>> {
+        let f = &self.f.segment_stats;
+        self.segment_kernel(
+            f,
+            "segment_stats",
+            segs,
+            with_ks as u32,
+            &[],
+            SEGMENT_STATS_WORDS,
+        )
     }
 
     fn fit_of(o: &[f64]) -> AldFit {
@@ -747,8 +757,8 @@ impl Backend for CudaBackend {
     }
 
     fn fit(&mut self, segs: &[Segment]) -> Result<Vec<AldFit>> {
-        let out = self.run_describe(segs, false)?;
-        Ok(out.chunks(DESCRIBE_WORDS).map(Self::fit_of).collect())
+        let out = self.run_segment_stats(segs, false)?;
+        Ok(out.chunks(SEGMENT_STATS_WORDS).map(Self::fit_of).collect())
     }
 
     fn ks(&mut self, segs: &[Segment], params: &[AldParams]) -> Result<Vec<f64>> {
@@ -777,15 +787,18 @@ impl Backend for CudaBackend {
     }
 
     fn baselines(&mut self, segs: &[Segment]) -> Result<Vec<Baselines>> {
-        let out = self.run_describe(segs, false)?;
-        Ok(out.chunks(DESCRIBE_WORDS).map(Self::baselines_of).collect())
+        let out = self.run_segment_stats(segs, false)?;
+        Ok(out
+            .chunks(SEGMENT_STATS_WORDS)
+            .map(Self::baselines_of)
+            .collect())
     }
 
     /// Fit, KS at the fitted parameters and baselines in one launch.
-    fn describe(&mut self, segs: &[Segment]) -> Result<Vec<SegmentStats>> {
-        let out = self.run_describe(segs, true)?;
+    fn segment_stats(&mut self, segs: &[Segment]) -> Result<Vec<SegmentStats>> {
+        let out = self.run_segment_stats(segs, true)?;
         Ok(out
-            .chunks(DESCRIBE_WORDS)
+            .chunks(SEGMENT_STATS_WORDS)
             .map(|o| {
                 let fit = Self::fit_of(o);
                 SegmentStats {
@@ -801,13 +814,13 @@ impl Backend for CudaBackend {
             .collect())
     }
 
-    fn seed(&mut self, segs: &[Segment], side: Side) -> Result<Vec<SeedLine>> {
+    fn study_line(&mut self, segs: &[Segment], side: Side) -> Result<Vec<StudyLine>> {
         let flag = (side == Side::Negative) as u32;
-        let out = self.segment_kernel(&self.f.seed, "seed", segs, flag, &[], 4)?;
+        let out = self.segment_kernel(&self.f.study_line, "study_line", segs, flag, &[], 4)?;
         Ok(out
             .chunks(4)
             .zip(segs)
-            .map(|(o, s)| SeedLine::from_shifted_sums(s.len(), o[3], o[0], o[1], o[2]))
+            .map(|(o, s)| StudyLine::from_shifted_sums(s.len(), o[3], o[0], o[1], o[2]))
             .collect())
     }
 

@@ -12,7 +12,7 @@ pub mod cuda;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
-use crate::ald::{AldFit, AldParams, Baselines, LogLikDiff, NllGrad, SeedLine};
+use crate::ald::{AldFit, AldParams, Baselines, LogLikDiff, NllGrad, StudyLine};
 use crate::error::{Error, Result};
 pub use crate::philox::{NullModel, ReplicateRow};
 
@@ -66,8 +66,8 @@ pub struct RowSummary {
     pub stats: SegmentStats,
     pub neg_end: u32,
     pub pos_start: u32,
-    pub seed_pos: SeedLine,
-    pub seed_neg: SeedLine,
+    pub line_pos: StudyLine,
+    pub line_neg: StudyLine,
     /// Σd, Σd² of `ℓ_ALD − ℓ_N` at the row's fitted ALD and Gaussian (Vuong's test).
     pub loglik_diff: LogLikDiff,
 }
@@ -143,10 +143,10 @@ pub trait Backend {
     fn baselines(&mut self, segs: &[Segment]) -> Result<Vec<Baselines>>;
 
     /// The study's line on each segment (docs/DESIGN.md 2.4); segments hold one sign only.
-    fn seed(&mut self, segs: &[Segment], side: Side) -> Result<Vec<SeedLine>>;
+    fn study_line(&mut self, segs: &[Segment], side: Side) -> Result<Vec<StudyLine>>;
 
     /// Fit, KS and baselines together. Backends may fuse these; the default runs them in turn.
-    fn describe(&mut self, segs: &[Segment]) -> Result<Vec<SegmentStats>> {
+    fn segment_stats(&mut self, segs: &[Segment]) -> Result<Vec<SegmentStats>> {
         let fits = self.fit(segs)?;
         let params: Vec<AldParams> = fits.iter().map(|f| f.params).collect();
         let ks = self.ks(segs, &params)?;
@@ -176,10 +176,10 @@ pub trait Backend {
         let zeros = vec![0f32; count];
         let neg_end = self.partition_points(&segs, &zeros, false)?;
         let pos_start = self.partition_points(&segs, &zeros, true)?;
-        let stats = self.describe(&segs)?;
+        let stats = self.segment_stats(&segs)?;
         let (pos, neg) = sides(cols, &neg_end, &pos_start);
-        let seed_pos = self.seed(&pos, Side::Positive)?;
-        let seed_neg = self.seed(&neg, Side::Negative)?;
+        let line_pos = self.study_line(&pos, Side::Positive)?;
+        let line_neg = self.study_line(&neg, Side::Negative)?;
         let ald: Vec<AldParams> = stats.iter().map(|s| s.fit.params).collect();
         let gauss: Vec<(f64, f64)> = stats
             .iter()
@@ -191,8 +191,8 @@ pub trait Backend {
                 stats: stats[r],
                 neg_end: neg_end[r],
                 pos_start: pos_start[r],
-                seed_pos: seed_pos[r],
-                seed_neg: seed_neg[r],
+                line_pos: line_pos[r],
+                line_neg: line_neg[r],
                 loglik_diff: diffs[r],
             })
             .collect())

@@ -11,7 +11,7 @@ use super::{
     check_lengths, check_rows, check_segments, Backend, BackendInfo, ReplicateRow, Segment, Side,
     SortedSegment,
 };
-use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, SeedLine, TailSums};
+use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, StudyLine, TailSums};
 use crate::error::{Error, Result};
 use crate::philox;
 
@@ -59,7 +59,7 @@ struct Kernels {
     fit: wgpu::ComputePipeline,
     ks: wgpu::ComputePipeline,
     baselines: wgpu::ComputePipeline,
-    seed: wgpu::ComputePipeline,
+    study_line: wgpu::ComputePipeline,
     nll_grad: wgpu::ComputePipeline,
     generate: wgpu::ComputePipeline,
     philox: wgpu::ComputePipeline,
@@ -244,7 +244,10 @@ impl Gpu {
                 "baselines.wgsl",
                 include_str!("../../shaders/baselines.wgsl"),
             ),
-            seed: segment("seed.wgsl", include_str!("../../shaders/seed.wgsl")),
+            study_line: segment(
+                "study_line.wgsl",
+                include_str!("../../shaders/study_line.wgsl"),
+            ),
             nll_grad: segment("nll_grad.wgsl", include_str!("../../shaders/nll_grad.wgsl")),
             generate: drawing("generate.wgsl", include_str!("../../shaders/generate.wgsl")),
             philox: drawing(
@@ -307,7 +310,7 @@ impl Gpu {
     }
 
     /// The adapter, as `fit` prints it and benchmark ids name it.
-    pub fn describe(&self) -> String {
+    pub fn adapter_name(&self) -> String {
         format!(
             "{} ({:?}, {:?}, driver {})",
             self.info.name, self.info.device_type, self.info.backend, self.info.driver_info
@@ -824,7 +827,7 @@ impl Backend for WgpuBackend {
     fn info(&self) -> BackendInfo {
         BackendInfo {
             name: "wgpu".into(),
-            device: self.gpu.describe(),
+            device: self.gpu.adapter_name(),
             software: self.gpu.is_cpu(),
         }
     }
@@ -979,9 +982,9 @@ impl Backend for WgpuBackend {
             .collect())
     }
 
-    fn seed(&mut self, segs: &[Segment], side: Side) -> Result<Vec<SeedLine>> {
+    fn study_line(&mut self, segs: &[Segment], side: Side) -> Result<Vec<StudyLine>> {
         let flag = (side == Side::Negative) as u32;
-        let out = self.segment_kernel(&self.gpu.kernels.seed, segs, flag, &[], 4)?;
+        let out = self.segment_kernel(&self.gpu.kernels.study_line, segs, flag, &[], 4)?;
         Ok(out
             .chunks(4)
             .zip(segs)
@@ -990,7 +993,7 @@ impl Backend for WgpuBackend {
                 let centre = (l as f64 - 1.0) / 2.0;
                 // Σ i·d from the kernel's Σ (i − centre)·d, in f64.
                 let sid = o[1] as f64 + centre * o[0] as f64;
-                SeedLine::from_shifted_sums(l, o[3] as f64, o[0] as f64, sid, o[2] as f64)
+                StudyLine::from_shifted_sums(l, o[3] as f64, o[0] as f64, sid, o[2] as f64)
             })
             .collect())
     }

@@ -4,7 +4,7 @@
 //! rows at a time, converted from the stored dtype (and layout) into a caller's f32 buffer.
 
 mod npy;
-mod st;
+mod safetensors;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,7 +65,7 @@ pub enum Choice {
 }
 
 impl Choice {
-    pub fn describe(&self) -> &'static str {
+    pub fn reason(&self) -> &'static str {
         match self {
             Choice::Named => "named with --tensor",
             Choice::KnownName => "a known classifier-head name",
@@ -157,13 +157,13 @@ impl Head {
     pub fn open(path: &Path, tensor: Option<&str>, transpose: bool) -> Result<Head> {
         let path = resolve_dir(path)?;
         let located = if is_index(&path) {
-            st::locate_sharded(&path, tensor)?
+            safetensors::locate_sharded(&path, tensor)?
         } else {
             let file = map(&path)?;
             if npy::is_npy(file.as_slice()) {
                 npy::locate(&path, file, tensor)?
-            } else if st::looks_like_safetensors(file.as_slice()) {
-                st::locate(&path, file, tensor)?
+            } else if safetensors::looks_like_safetensors(file.as_slice()) {
+                safetensors::locate(&path, file, tensor)?
             } else {
                 return Err(Error::Format {
                     path,
@@ -178,7 +178,8 @@ impl Head {
 
     /// The bundled EfficientNet-Lite0 ImageNet head, with its 1000 class names.
     pub fn bundled() -> Result<(Head, Vec<String>)> {
-        let located = st::locate(Path::new(BUNDLED_NAME), Bytes::Static(BUNDLED_HEAD), None)?;
+        let located =
+            safetensors::locate(Path::new(BUNDLED_NAME), Bytes::Static(BUNDLED_HEAD), None)?;
         let head = Head::from_located(located, false)?;
         let labels = BUNDLED_LABELS.lines().map(str::to_owned).collect();
         Ok((head, labels))
@@ -394,13 +395,13 @@ fn resolve_dir(path: &Path) -> Result<PathBuf> {
 pub fn list_tensors(path: &Path) -> Result<Vec<TensorEntry>> {
     let path = resolve_dir(path)?;
     if is_index(&path) {
-        return st::list_sharded(&path);
+        return safetensors::list_sharded(&path);
     }
     let file = map(&path)?;
     if npy::is_npy(file.as_slice()) {
         npy::list(&path, file.as_slice())
-    } else if st::looks_like_safetensors(file.as_slice()) {
-        st::list(&path, file.as_slice())
+    } else if safetensors::looks_like_safetensors(file.as_slice()) {
+        safetensors::list(&path, file.as_slice())
     } else {
         Err(Error::Format {
             path,

@@ -4,7 +4,7 @@
 //! f32 backends may land on a neighbouring order statistic, so fits are compared through the
 //! likelihood of the returned parameters, evaluated in f64 — never through indices.
 
-use crate::ald::{self, AldFit, Baselines, LogLikDiff, NllGrad, SeedLine};
+use crate::ald::{self, AldFit, Baselines, LogLikDiff, NllGrad, StudyLine};
 use crate::backend::SegmentStats;
 
 pub const NLL_REL: f64 = 1e-6;
@@ -192,22 +192,22 @@ pub fn check_stats(
     check_baselines(&got.baselines, &want.baselines, xs.len(), out);
 }
 
-pub fn check_seed(got: &SeedLine, want: &SeedLine, out: &mut Vec<Measurement>) {
+pub fn check_study_line(got: &StudyLine, want: &StudyLine, out: &mut Vec<Measurement>) {
     if got.count != want.count {
-        check(out, "seed", "seed count", f64::NAN, 0.0);
+        check(out, "study_line", "line count", f64::NAN, 0.0);
     }
-    check(out, "seed", "seed R²", dev(got.r2, want.r2, 1.0), R2_ABS);
+    check(out, "study_line", "R²", dev(got.r2, want.r2, 1.0), R2_ABS);
     check(
         out,
-        "seed",
-        "seed slope",
+        "study_line",
+        "slope",
         dev(got.slope, want.slope, want.slope.abs().max(1.0)),
         R2_ABS,
     );
     check(
         out,
-        "seed",
-        "seed intercept",
+        "study_line",
+        "intercept",
         dev(got.intercept, want.intercept, want.intercept.abs().max(1.0)),
         R2_ABS,
     );

@@ -7,7 +7,7 @@
 #include "common.cuh"
 
 extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
-    seed(const float* __restrict__ values, const aldfit::Seg* __restrict__ segs, unsigned count,
+    study_line(const float* __restrict__ values, const aldfit::Seg* __restrict__ segs, unsigned count,
          unsigned cols, unsigned negative, const double* __restrict__, double* __restrict__ out) {
     using namespace aldfit;
     typedef cub::BlockReduce<double, SEG_THREADS> Reduce;

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use safetensors::tensor::{Dtype, Metadata};
-use safetensors::SafeTensors;
+use ::safetensors::tensor::{Dtype, Metadata};
+use ::safetensors::SafeTensors;
 
 use super::{choose, describe_tensors, map, Bytes, Choice, DType, Located, TensorEntry};
 use crate::error::{Error, Result};
@@ -17,8 +17,8 @@ pub(super) fn looks_like_safetensors(bytes: &[u8]) -> bool {
 fn metadata(path: &Path, bytes: &[u8]) -> Result<(usize, Metadata)> {
     SafeTensors::read_metadata(bytes).map_err(|e| {
         let hint = match e {
-            safetensors::SafeTensorError::MetadataIncompleteBuffer
-            | safetensors::SafeTensorError::InvalidHeaderLength => {
+            ::safetensors::SafeTensorError::MetadataIncompleteBuffer
+            | ::safetensors::SafeTensorError::InvalidHeaderLength => {
                 " (the file is shorter or longer than its header says: truncated or corrupt?)"
             }
             _ => "",

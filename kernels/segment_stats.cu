@@ -28,7 +28,7 @@ struct BestOp {
 }  // namespace aldfit
 
 extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
-    describe(const float* __restrict__ values, const aldfit::Seg* __restrict__ segs,
+    segment_stats(const float* __restrict__ values, const aldfit::Seg* __restrict__ segs,
              unsigned count, unsigned cols, unsigned with_ks, const double* __restrict__,
              double* __restrict__ out) {
     using namespace aldfit;
