@@ -122,24 +122,9 @@ fn fit_on_the_bundled_head_writes_round_tripping_results() {
     assert_eq!(names.len(), 3, "{names:?}");
 }
 
-fn shared_data(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipping: {} not present (it is beside the checkout in CI)",
-            p.display()
-        );
-        None
-    }
-}
-
 #[test]
 fn fit_on_the_ppocr_head_finds_its_labels_beside_it() {
-    let Some(head) = shared_data("ppocrv4_rec_ch_ctc_head.safetensors") else {
+    let Some(head) = common::shared_data("ppocrv4_rec_ch_ctc_head.safetensors") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -296,7 +281,7 @@ fn synth_writes_a_head_that_fit_reads() {
 #[test]
 fn wgpu_and_cpu_fits_agree_on_the_real_heads() {
     let mut heads: Vec<Option<PathBuf>> = vec![None];
-    if let Some(p) = shared_data("ppocrv4_rec_ch_ctc_head.safetensors") {
+    if let Some(p) = common::shared_data("ppocrv4_rec_ch_ctc_head.safetensors") {
         heads.push(Some(p));
     }
     for head in heads {
@@ -320,8 +305,8 @@ fn wgpu_and_cpu_fits_agree_on_the_real_heads() {
             let o = aldfit(&args);
             if !o.status.success() {
                 let err = text(&o.stderr);
-                if backend == "wgpu" && !common::required("wgpu") && err.contains("not available") {
-                    eprintln!("skipping: {err}");
+                if backend == "wgpu" && err.contains("not available") {
+                    common::skip("wgpu", &err);
                     return;
                 }
                 panic!("{backend}: {err}");

@@ -5,6 +5,8 @@
 //! sha256 of its cells (`tests/golden/*.json`); a change that is meant to move a column is
 //! re-recorded with `ALDFIT_BLESS=1 cargo test --test golden`, and says so in its commit.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -86,12 +88,9 @@ fn the_bundled_heads_classes_csv_is_unchanged() {
 
 #[test]
 fn the_ppocr_heads_tree_csv_is_unchanged() {
-    let head = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/ppocrv4_rec_ch_ctc_head.safetensors");
-    if !head.exists() {
-        eprintln!("skipping: {} is not here", head.display());
+    let Some(head) = common::shared_data("ppocrv4_rec_ch_ctc_head.safetensors") else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     aldfit(&[

@@ -12,11 +12,8 @@ fn gpu() -> Option<Gpu> {
             eprintln!("wgpu adapter: {}", g.adapter_name());
             Some(g)
         }
-        Err(e) if common::required("wgpu") => {
-            panic!("a wgpu adapter is required (ALDFIT_REQUIRE_BACKENDS) but: {e}")
-        }
         Err(e) => {
-            eprintln!("skipping: {e}");
+            common::skip("wgpu", &e.to_string());
             None
         }
     }

@@ -17,14 +17,48 @@ pub fn required(name: &str) -> bool {
         .any(|s| s.trim().eq_ignore_ascii_case(name))
 }
 
+/// Skips what needs `what` (a backend, `nvrtc`, or `data` for the real heads beside the checkout)
+/// because of `reason`: a failure when `ALDFIT_REQUIRE_BACKENDS` lists `what`, otherwise a printed
+/// reason, recorded for the closing line of `cargo test` (tests/zz_skipped.rs).
+pub fn skip(what: &str, reason: &str) {
+    if required(what) {
+        panic!("{what} is required (ALDFIT_REQUIRE_BACKENDS) but unavailable: {reason}");
+    }
+    eprintln!("skipping {what}: {reason}");
+    use std::io::Write;
+    let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(SKIP_LOG);
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        let reason = reason.replace(['\t', '\n'], " ");
+        let _ = writeln!(f, "{what}\t{reason}");
+    }
+}
+
+/// Where skipped tests leave their reasons for tests/zz_skipped.rs.
+pub const SKIP_LOG: &str = "aldfit-skipped.tsv";
+
+/// A real head from `../shared/data` (beside the checkout in CI), or `None` with the skip
+/// recorded.
+pub fn shared_data(name: &str) -> Option<std::path::PathBuf> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        skip("data", &format!("{} is not here", p.display()));
+        None
+    }
+}
+
 pub fn backends() -> Vec<(String, Box<dyn Backend>)> {
     let mut out: Vec<(String, Box<dyn Backend>)> = Vec::new();
     let mut add = |name: &str, made: aldfit::Result<Box<dyn Backend>>| match made {
         Ok(b) => out.push((name.to_owned(), b)),
-        Err(e) if required(name) => {
-            panic!("backend {name} is required (ALDFIT_REQUIRE_BACKENDS) but unavailable: {e}")
-        }
-        Err(e) => eprintln!("skipping backend {name}: {e}"),
+        Err(e) => skip(name, &e.to_string()),
     };
     add("cpu", backend::create(BackendKind::Cpu));
     // Asked for by name, wgpu takes any adapter, software ones (lavapipe) included.
