@@ -19,6 +19,16 @@ pub struct Dataset {
     pub values: Vec<f32>,
 }
 
+/// `rows` nasty rows (every kind in turn) of `cols` values, seeded by the width.
+pub fn nasty(rows: usize, cols: usize) -> Dataset {
+    Dataset {
+        name: format!("nasty {rows}×{cols}"),
+        rows,
+        cols,
+        values: synth::nasty_head(rows, cols, cols as u64),
+    }
+}
+
 /// The seeded synthetic heads: every nasty kind at several widths (including ones wider than a
 /// GPU's workgroup memory), and many rows.
 pub fn synthetic() -> Vec<Dataset> {
@@ -31,12 +41,7 @@ pub fn synthetic() -> Vec<Dataset> {
         (65_536, kinds / 2),
     ]
     .into_iter()
-    .map(|(cols, rows)| Dataset {
-        name: format!("nasty {rows}×{cols}"),
-        rows,
-        cols,
-        values: synth::nasty_head(rows, cols, cols as u64),
-    })
+    .map(|(cols, rows)| nasty(rows, cols))
     .collect();
     let (values, _) = synth::ald_head(5000, 64, 7);
     sets.push(Dataset {
@@ -132,6 +137,8 @@ pub fn run(backend: &mut dyn Backend, data: &Dataset) -> Result<Vec<Measurement>
         let params: Vec<AldParams> = fits.iter().map(|f| f.params).collect();
         let ks = backend.ks(&segs, &params)?;
         let base = backend.baselines(&segs)?;
+        // The fused primitive (one kernel on CUDA) must give what the separate ones give.
+        let fused = backend.segment_stats(&segs)?;
         for (i, s) in segs.iter().enumerate() {
             let x = xs(s.row as usize);
             let x = &x[s.lo as usize..s.hi as usize];
@@ -147,6 +154,7 @@ pub fn run(backend: &mut dyn Backend, data: &Dataset) -> Result<Vec<Measurement>
                 baselines: base[i],
             };
             tolerances::check_stats(x, &got, &want, &mut out);
+            tolerances::check_stats(x, &fused[i], &want, &mut out);
         }
 
         // Seed lines on each side of zero.

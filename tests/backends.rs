@@ -11,7 +11,8 @@ use aldfit::backend::{
 use aldfit::head::Head;
 use aldfit::synth;
 use aldfit::tolerances::{self, Measurement};
-use common::{backends, rng, sorted};
+use aldfit::validate;
+use common::{backends, rng};
 use rand::Rng;
 
 fn assert_clean(backend: &str, what: &str, measured: &[Measurement]) {
@@ -30,38 +31,35 @@ fn full_rows(rows: usize, cols: usize) -> Vec<Segment> {
     (0..rows).map(|r| Segment::new(r, 0, cols)).collect()
 }
 
+/// Every primitive against the reference, through the checks `aldfit validate` runs (one
+/// harness): exact sorts with feature indices, exact partition points, fit, KS and baselines of
+/// whole rows and of random sub-segments (separate and fused), the study's lines, Vuong's sums,
+/// NLL + gradient at the fit, and split trees node for node against the CPU's, on rows built to
+/// be nasty at widths on both sides of a GPU's workgroup tile.
 #[test]
-fn sort_is_an_exact_permutation_with_feature_indices() {
-    let cols = 1000;
-    let values = synth::nasty_head(24, cols, 11);
+fn every_primitive_meets_the_contract_on_nasty_rows() {
+    let sets: Vec<validate::Dataset> = [3usize, 17, 1280, 2049, 4099]
+        .into_iter()
+        .map(|cols| validate::nasty(2 * synth::NASTY_KINDS.len(), cols))
+        .collect();
     for (name, mut b) in backends() {
-        b.load_sorted(&values, cols, true).unwrap();
-        let back = b.read_sorted(&full_rows(24, cols)).unwrap();
-        for (
-            r,
-            SortedSegment {
-                values: v,
-                indices: ix,
-            },
-        ) in back.iter().enumerate()
-        {
-            let row = &values[r * cols..(r + 1) * cols];
-            assert!(
-                v.windows(2).all(|w| w[0] <= w[1]),
-                "{name}: row {r} not sorted"
-            );
-            let mut seen = vec![false; cols];
-            for (&x, &i) in v.iter().zip(ix) {
-                assert_eq!(
-                    row[i as usize].to_bits(),
-                    x.to_bits(),
-                    "{name}: row {r} index {i}"
-                );
+        for set in &sets {
+            let measured = validate::run(b.as_mut(), set).unwrap();
+            for kernel in [
+                "sort",
+                "partition",
+                "fit",
+                "ks",
+                "baselines",
+                "study_line",
+                "loglik",
+            ] {
                 assert!(
-                    !std::mem::replace(&mut seen[i as usize], true),
-                    "{name}: index {i} twice"
+                    measured.iter().any(|m| m.kernel == kernel),
+                    "{kernel} unchecked"
                 );
             }
+            assert_clean(&name, &set.name, &measured);
         }
     }
 }
@@ -93,106 +91,12 @@ fn upload_then_sort_is_load_sorted_and_keeps_the_upload() {
 }
 
 #[test]
-fn segment_statistics_meet_the_contract_on_nasty_rows() {
-    for cols in [3, 17, 1280, 4099] {
-        let rows = 2 * synth::NASTY_KINDS.len();
-        let values = synth::nasty_head(rows, cols, cols as u64);
-        let mut r = rng(cols as u64);
-        // Whole rows plus random sub-segments, as the split trees will ask for.
-        let mut segs = full_rows(rows, cols);
-        for _ in 0..40 {
-            let row = r.random_range(0..rows);
-            let lo = r.random_range(0..cols);
-            segs.push(Segment::new(row, lo, r.random_range(lo..=cols)));
-        }
-        let sorted_rows: Vec<Vec<f32>> = values.chunks(cols).map(|c| sorted(c.to_vec())).collect();
-        for (name, mut b) in backends() {
-            b.load_sorted(&values, cols, false).unwrap();
-            let got = b.segment_stats(&segs).unwrap();
-            let fits = b.fit(&segs).unwrap();
-            let params: Vec<AldParams> = fits.iter().map(|f| f.params).collect();
-            let ks = b.ks(&segs, &params).unwrap();
-            let base = b.baselines(&segs).unwrap();
-            for (i, s) in segs.iter().enumerate() {
-                let xs = &sorted_rows[s.row as usize][s.lo as usize..s.hi as usize];
-                let fit = ald::fit_sorted(xs);
-                let want = SegmentStats {
-                    fit,
-                    ks: ald::ks_sorted(xs, &fit.params),
-                    baselines: ald::baselines_sorted(xs),
-                };
-                let mut v = Vec::new();
-                tolerances::check_stats(xs, &got[i], &want, &mut v);
-                // The separate primitives agree with the fused one.
-                tolerances::check_stats(
-                    xs,
-                    &SegmentStats {
-                        fit: fits[i],
-                        ks: ks[i],
-                        baselines: base[i],
-                    },
-                    &want,
-                    &mut v,
-                );
-                let kind = synth::NASTY_KINDS[s.row as usize % synth::NASTY_KINDS.len()];
-                assert_clean(&name, &format!("{cols} cols, segment {s:?} ({kind})"), &v);
-            }
-        }
-    }
-}
-
-#[test]
 fn design_counterexample_on_every_backend() {
     let xs = [6.1f32, -4.3, 5.9, -6.9, -3.5];
     for (name, mut b) in backends() {
         b.load_sorted(&xs, 5, false).unwrap();
         let fit = b.fit(&full_rows(1, 5)).unwrap()[0];
         assert_eq!(fit.params.loc, 5.9f32 as f64, "{name}");
-    }
-}
-
-#[test]
-fn seed_lines_and_partition_points_meet_the_contract() {
-    let cols = 2049;
-    let rows = synth::NASTY_KINDS.len();
-    let values = synth::nasty_head(rows, cols, 5);
-    for (name, mut b) in backends() {
-        b.load_sorted(&values, cols, false).unwrap();
-        let segs = full_rows(rows, cols);
-        let zeros = vec![0f32; rows];
-        let neg_end = b.partition_points(&segs, &zeros, false).unwrap();
-        let pos_start = b.partition_points(&segs, &zeros, true).unwrap();
-        let (pos, neg) = aldfit::backend::sides(cols, &neg_end, &pos_start);
-        let (sp, sn) = (
-            b.study_line(&pos, Side::Positive).unwrap(),
-            b.study_line(&neg, Side::Negative).unwrap(),
-        );
-        for r in 0..rows {
-            let row = &values[r * cols..(r + 1) * cols];
-            assert_eq!(
-                neg_end[r] as usize,
-                row.iter().filter(|&&x| x < 0.0).count(),
-                "{name} row {r}"
-            );
-            assert_eq!(
-                cols - pos_start[r] as usize,
-                row.iter().filter(|&&x| x > 0.0).count(),
-                "{name} row {r}"
-            );
-            let xs = sorted(row.to_vec());
-            let mut v = Vec::new();
-            tolerances::check_study_line(
-                &sp[r],
-                &ald::study_line_positive_sorted(&xs[pos_start[r] as usize..]),
-                &mut v,
-            );
-            tolerances::check_study_line(
-                &sn[r],
-                &ald::study_line_negative_sorted(&xs[..neg_end[r] as usize]),
-                &mut v,
-            );
-            assert_clean(&name, &format!("row {r}"), &v);
-        }
     }
 }
 
