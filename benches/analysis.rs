@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the whole analysis, the split trees and each backend primitive, per
-//! backend and shape, on seeded synthetic ALD heads of the shapes of real classifier heads.
+//! backend and shape, on seeded synthetic ALD heads of the shapes of real classifier heads. The
+//! stages are `aldfit::bench::STAGES`, the list `aldfit bench` runs too.
 //! Throughput is bytes of f32 input, so criterion reports GB/s; GPU work is synchronised inside
 //! the timed loop; ids name the backend, its device and the shape.
 //!
@@ -11,11 +12,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-use aldfit::ald::AldParams;
-use aldfit::analysis::{self, Options};
-use aldfit::backend::{self, Backend, BackendKind, Segment, Side};
-use aldfit::head::Head;
-use aldfit::synth;
+use aldfit::backend::{self, Backend, BackendKind};
+use aldfit::bench::{Fixture, Scope, STAGES};
 
 /// Classifier heads of real models: (classes, features, model).
 const MODELS: [(usize, usize, &str); 9] = [
@@ -73,9 +71,7 @@ fn bench(c: &mut Criterion) {
     for (classes, features) in shapes() {
         let shape = shape_id(classes, features);
         let bytes = (classes * features * 4) as u64;
-        let mut made = None;
-        let big = bytes > 64 << 20;
-
+        let mut made: Option<Fixture> = None;
         for mut b in backends() {
             let name = id(b.as_ref());
             let info = b.info();
@@ -90,153 +86,44 @@ fn bench(c: &mut Criterion) {
                 );
                 continue;
             }
-            let (values, truth) =
-                &*made.get_or_insert_with(|| synth::ald_head(classes, features, 42));
-            let head = Head::from_f32(&shape, classes, features, values).expect("synthetic head");
-            let mut group = c.benchmark_group("analysis");
-            group.throughput(Throughput::Bytes(bytes));
-            if big {
-                group
-                    .sample_size(10)
-                    .measurement_time(Duration::from_secs(20));
+            // One head per shape; the chunk is as large as this backend holds.
+            let chunk_rows = b.max_chunk_rows(features);
+            if made
+                .as_ref()
+                .is_none_or(|f| f.rows != chunk_rows.clamp(1, classes))
+            {
+                made = Some(Fixture::new(classes, features, chunk_rows).expect("head"));
             }
-            // The study's split trees of every class (docs/DESIGN.md 2.5), level by level.
-            group.bench_function(BenchmarkId::new(format!("{name}/split"), &shape), |bench| {
-                bench.iter(|| {
-                    aldfit::tree::split_head(
-                        &head,
-                        &[],
-                        b.as_mut(),
-                        &aldfit::tree::SplitOptions::default(),
-                        &mut |_| {},
-                    )
-                    .expect("split")
-                })
-            });
-            for (variant, pooled) in [("full", true), ("no-pooled", false)] {
-                let opts = Options {
-                    pooled,
-                    ..Options::default()
-                };
-                group.bench_function(
-                    BenchmarkId::new(format!("{name}/{variant}"), &shape),
-                    |bench| {
+            let fx = made.as_ref().expect("made above");
+            let cid = format!("{}x{features}", fx.rows);
+            for (group_name, scope, group_bytes, what) in [
+                ("analysis", Scope::Head, bytes, &shape),
+                (
+                    "primitives",
+                    Scope::Chunk,
+                    (fx.rows * features * 4) as u64,
+                    &cid,
+                ),
+            ] {
+                let mut group = c.benchmark_group(group_name);
+                group.throughput(Throughput::Bytes(group_bytes));
+                if scope == Scope::Head && bytes > 64 << 20 {
+                    group
+                        .sample_size(10)
+                        .measurement_time(Duration::from_secs(20));
+                }
+                for stage in STAGES.iter().filter(|s| s.scope == scope) {
+                    (stage.prepare)(b.as_mut(), fx).expect("prepare");
+                    let bid = BenchmarkId::new(format!("{name}/{}", stage.name), what);
+                    group.bench_function(bid, |bench| {
                         bench.iter(|| {
-                            analysis::analyse(&head, &[], b.as_mut(), &opts, &mut |_| {})
-                                .expect("analysis")
+                            (stage.run)(b.as_mut(), fx).expect(stage.name);
+                            b.synchronize().expect("sync")
                         })
-                    },
-                );
+                    });
+                }
+                group.finish();
             }
-            group.finish();
-
-            // Primitives on one chunk as large as the backend takes.
-            let rows = b.max_chunk_rows(features).min(classes);
-            let chunk = &values[..rows * features];
-            let chunk_bytes = (rows * features * 4) as u64;
-            let segs: Vec<Segment> = (0..rows).map(|r| Segment::new(r, 0, features)).collect();
-            let mut group = c.benchmark_group("primitives");
-            group.throughput(Throughput::Bytes(chunk_bytes));
-            let cid = format!("{rows}x{features}");
-            // The host-to-device copy and sort together, then the sort alone of rows already
-            // uploaded (what a GPU's kernels cost).
-            group.bench_function(
-                BenchmarkId::new(format!("{name}/upload+sort"), &cid),
-                |bench| {
-                    bench.iter(|| {
-                        b.load_sorted(chunk, features, false).expect("sort");
-                        b.synchronize().expect("sync")
-                    })
-                },
-            );
-            b.upload(chunk, features).expect("upload");
-            group.bench_function(BenchmarkId::new(format!("{name}/sort"), &cid), |bench| {
-                bench.iter(|| {
-                    b.sort_uploaded(false).expect("sort");
-                    b.synchronize().expect("sync")
-                })
-            });
-            group.bench_function(
-                BenchmarkId::new(format!("{name}/sort-with-indices"), &cid),
-                |bench| {
-                    bench.iter(|| {
-                        b.sort_uploaded(true).expect("sort");
-                        b.synchronize().expect("sync")
-                    })
-                },
-            );
-            // One level of the split trees: every row's root described, then split at its mean.
-            b.sort_uploaded(true).expect("sort");
-            group.bench_function(
-                BenchmarkId::new(format!("{name}/split-level"), &cid),
-                |bench| {
-                    bench.iter(|| {
-                        let stats = b.segment_stats(&segs).expect("segment_stats");
-                        let pivots: Vec<f32> = stats
-                            .iter()
-                            .map(|s| aldfit::tree::threshold(s.baselines.mean))
-                            .collect();
-                        b.partition_points(&segs, &pivots, false)
-                            .expect("partition")
-                    })
-                },
-            );
-            b.sort_uploaded(false).expect("sort");
-            group.bench_function(BenchmarkId::new(format!("{name}/fit"), &cid), |bench| {
-                bench.iter(|| b.fit(&segs).expect("fit"))
-            });
-            let params: Vec<AldParams> = truth[..rows].to_vec();
-            group.bench_function(BenchmarkId::new(format!("{name}/ks"), &cid), |bench| {
-                bench.iter(|| b.ks(&segs, &params).expect("ks"))
-            });
-            group.bench_function(
-                BenchmarkId::new(format!("{name}/baselines"), &cid),
-                |bench| bench.iter(|| b.baselines(&segs).expect("baselines")),
-            );
-            group.bench_function(
-                BenchmarkId::new(format!("{name}/segment_stats"), &cid),
-                |bench| bench.iter(|| b.segment_stats(&segs).expect("segment_stats")),
-            );
-            // The bootstrap's unit of work: replicate rows drawn on the device, then drawn, sorted
-            // and summarised (Gaussian and ALD rows mixed).
-            let reps = aldfit::bootstrap::bench_rows(&params);
-            group.bench_function(
-                BenchmarkId::new(format!("{name}/generate"), &cid),
-                |bench| {
-                    bench.iter(|| {
-                        b.generate(&reps, features, 7).expect("generate");
-                        b.synchronize().expect("sync")
-                    })
-                },
-            );
-            group.bench_function(
-                BenchmarkId::new(format!("{name}/bootstrap"), &cid),
-                |bench| {
-                    bench.iter(|| {
-                        b.summarise_generated(&reps, features, 7)
-                            .expect("bootstrap");
-                        b.synchronize().expect("sync")
-                    })
-                },
-            );
-            // Back to the head's own rows for the primitives below.
-            b.load_sorted(chunk, features, false).expect("sort");
-            // Both seed lines of every row, on the row's negative prefix and positive suffix.
-            let zeros = vec![0f32; rows];
-            let neg_end = b.partition_points(&segs, &zeros, false).expect("partition");
-            let pos_start = b.partition_points(&segs, &zeros, true).expect("partition");
-            let (pos, neg) = backend::sides(features, &neg_end, &pos_start);
-            group.bench_function(BenchmarkId::new(format!("{name}/seed"), &cid), |bench| {
-                bench.iter(|| {
-                    b.study_line(&pos, Side::Positive).expect("study_line");
-                    b.study_line(&neg, Side::Negative).expect("study_line")
-                })
-            });
-            group.bench_function(
-                BenchmarkId::new(format!("{name}/nll-grad"), &cid),
-                |bench| bench.iter(|| b.nll_grad_uploaded(&params).expect("nll_grad")),
-            );
-            group.finish();
         }
     }
 }

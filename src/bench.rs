@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::ald::AldParams;
+use crate::ald::{self, AldParams};
 use crate::analysis::{self, Options};
 use crate::backend::{self, best_time, Backend, Segment, Side};
 use crate::error::{Error, Result};
@@ -71,6 +71,234 @@ pub fn parse_shapes(s: &str) -> Result<Vec<(usize, usize)>> {
         .collect()
 }
 
+/// What a stage's time covers: the whole head from host memory (the host-to-device copy
+/// included), or one chunk already on the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Head,
+    Chunk,
+}
+
+/// A seeded synthetic head, and the chunk of it the primitives run on.
+pub struct Fixture {
+    pub shape: String,
+    pub head: Head,
+    pub values: Vec<f32>,
+    pub features: usize,
+    /// Rows in the chunk: as many as the backend holds at once, at most the head's.
+    pub rows: usize,
+    /// The chunk's whole rows, and their negative prefixes and positive suffixes.
+    pub segs: Vec<Segment>,
+    pub pos: Vec<Segment>,
+    pub neg: Vec<Segment>,
+    /// The laws the chunk's rows were drawn from.
+    pub params: Vec<AldParams>,
+    /// Replicate rows for the bootstrap's stages, one per chunk row.
+    pub reps: Vec<crate::backend::ReplicateRow>,
+}
+
+impl Fixture {
+    /// The head of `classes × features` (seed 42) and a chunk of `chunk_rows` rows.
+    pub fn new(classes: usize, features: usize, chunk_rows: usize) -> Result<Self> {
+        let shape = format!("{classes}x{features}");
+        let (values, truth) = synth::ald_head(classes, features, 42);
+        let head = Head::from_f32(&shape, classes, features, &values)?;
+        let rows = chunk_rows.clamp(1, classes);
+        let segs: Vec<Segment> = (0..rows).map(|r| Segment::new(r, 0, features)).collect();
+        // Partition points are exact on every backend: the reference gives them.
+        let (mut neg_end, mut pos_start) = (Vec::new(), Vec::new());
+        for row in values[..rows * features].chunks(features) {
+            let mut xs = row.to_vec();
+            xs.sort_by(f32::total_cmp);
+            neg_end.push(ald::partition_point_sorted(&xs, 0.0, false) as u32);
+            pos_start.push(ald::partition_point_sorted(&xs, 0.0, true) as u32);
+        }
+        let (pos, neg) = backend::sides(features, &neg_end, &pos_start);
+        let params = truth[..rows].to_vec();
+        let reps = crate::bootstrap::bench_rows(&params);
+        Ok(Fixture {
+            shape,
+            head,
+            values,
+            features,
+            rows,
+            segs,
+            pos,
+            neg,
+            params,
+            reps,
+        })
+    }
+
+    pub fn chunk(&self) -> &[f32] {
+        &self.values[..self.rows * self.features]
+    }
+}
+
+type Step = fn(&mut dyn Backend, &Fixture) -> Result<()>;
+
+/// One timed stage: criterion and `aldfit bench` both run this list.
+pub struct Stage {
+    pub name: &'static str,
+    pub scope: Scope,
+    per_second: PerSecond,
+    /// Puts the backend where the stage starts (untimed).
+    pub prepare: Step,
+    /// The timed work; callers synchronise the device after it.
+    pub run: Step,
+}
+
+fn nothing(_: &mut dyn Backend, _: &Fixture) -> Result<()> {
+    Ok(())
+}
+
+fn uploaded(b: &mut dyn Backend, f: &Fixture) -> Result<()> {
+    b.upload(f.chunk(), f.features)
+}
+
+fn resident(b: &mut dyn Backend, f: &Fixture) -> Result<()> {
+    b.load_sorted(f.chunk(), f.features, false)
+}
+
+fn resident_with_indices(b: &mut dyn Backend, f: &Fixture) -> Result<()> {
+    b.load_sorted(f.chunk(), f.features, true)
+}
+
+fn analyse(b: &mut dyn Backend, f: &Fixture, pooled: bool) -> Result<()> {
+    let opts = Options {
+        pooled,
+        ..Options::default()
+    };
+    analysis::analyse(&f.head, &[], b, &opts, &mut |_| {}).map(|_| ())
+}
+
+/// Every stage, in the order the table shows them.
+pub const STAGES: &[Stage] = &[
+    Stage {
+        name: "analysis",
+        scope: Scope::Head,
+        per_second: PerSecond::None,
+        prepare: nothing,
+        run: |b, f| analyse(b, f, false),
+    },
+    Stage {
+        name: "analysis+joint",
+        scope: Scope::Head,
+        per_second: PerSecond::None,
+        prepare: nothing,
+        run: |b, f| analyse(b, f, true),
+    },
+    Stage {
+        name: "split",
+        scope: Scope::Head,
+        per_second: PerSecond::None,
+        prepare: nothing,
+        run: |b, f| {
+            let opts = crate::tree::SplitOptions::default();
+            crate::tree::split_head(&f.head, &[], b, &opts, &mut |_| {}).map(|_| ())
+        },
+    },
+    Stage {
+        name: "upload+sort",
+        scope: Scope::Chunk,
+        per_second: PerSecond::Keys,
+        prepare: nothing,
+        run: |b, f| b.load_sorted(f.chunk(), f.features, false),
+    },
+    Stage {
+        name: "sort",
+        scope: Scope::Chunk,
+        per_second: PerSecond::Keys,
+        prepare: uploaded,
+        run: |b, _| b.sort_uploaded(false),
+    },
+    Stage {
+        name: "sort-with-indices",
+        scope: Scope::Chunk,
+        per_second: PerSecond::Keys,
+        prepare: uploaded,
+        run: |b, _| b.sort_uploaded(true),
+    },
+    Stage {
+        // One level of the split trees: every row's root described, then split at its mean.
+        name: "split-level",
+        scope: Scope::Chunk,
+        per_second: PerSecond::None,
+        prepare: resident_with_indices,
+        run: |b, f| {
+            let stats = b.segment_stats(&f.segs)?;
+            let pivots: Vec<f32> = stats
+                .iter()
+                .map(|s| crate::tree::threshold(s.baselines.mean))
+                .collect();
+            b.partition_points(&f.segs, &pivots, false).map(|_| ())
+        },
+    },
+    Stage {
+        name: "fit",
+        scope: Scope::Chunk,
+        per_second: PerSecond::None,
+        prepare: resident,
+        run: |b, f| b.fit(&f.segs).map(|_| ()),
+    },
+    Stage {
+        name: "ks",
+        scope: Scope::Chunk,
+        per_second: PerSecond::None,
+        prepare: resident,
+        run: |b, f| b.ks(&f.segs, &f.params).map(|_| ()),
+    },
+    Stage {
+        name: "baselines",
+        scope: Scope::Chunk,
+        per_second: PerSecond::None,
+        prepare: resident,
+        run: |b, f| b.baselines(&f.segs).map(|_| ()),
+    },
+    Stage {
+        name: "segment_stats",
+        scope: Scope::Chunk,
+        per_second: PerSecond::None,
+        prepare: resident,
+        run: |b, f| b.segment_stats(&f.segs).map(|_| ()),
+    },
+    Stage {
+        // Both study lines of every row, on its negative prefix and positive suffix.
+        name: "study_line",
+        scope: Scope::Chunk,
+        per_second: PerSecond::None,
+        prepare: resident,
+        run: |b, f| {
+            b.study_line(&f.pos, Side::Positive)?;
+            b.study_line(&f.neg, Side::Negative).map(|_| ())
+        },
+    },
+    Stage {
+        // A pure streaming reduction of the uploaded rows: the one to hold against the floor.
+        name: "nll_grad",
+        scope: Scope::Chunk,
+        per_second: PerSecond::None,
+        prepare: uploaded,
+        run: |b, f| b.nll_grad_uploaded(&f.params).map(|_| ()),
+    },
+    Stage {
+        // Replicate rows (Gaussian and ALD mixed) drawn on the device.
+        name: "generate",
+        scope: Scope::Chunk,
+        per_second: PerSecond::Values,
+        prepare: nothing,
+        run: |b, f| b.generate(&f.reps, f.features, 7),
+    },
+    Stage {
+        // The bootstrap's unit of work: replicate rows drawn, sorted and summarised.
+        name: "bootstrap",
+        scope: Scope::Chunk,
+        per_second: PerSecond::Values,
+        prepare: nothing,
+        run: |b, f| b.summarise_generated(&f.reps, f.features, 7).map(|_| ()),
+    },
+];
+
 /// Times every stage of `b` on a seeded synthetic head of each shape; `runs` timings per stage,
 /// the best kept, after one untimed warm-up. The copy bandwidth is measured once per backend,
 /// on 256 MiB.
@@ -84,110 +312,48 @@ pub fn run(
     let copy = b.copy_bandwidth(256 << 20)?;
     let mut out = Vec::new();
     for &(classes, features) in shapes {
-        let shape = format!("{classes}x{features}");
         if info.software && classes * features * 4 > 32 << 20 {
             progress(&format!(
-                "skipping {shape} on {}: a software adapter would take hours",
+                "skipping {classes}x{features} on {}: a software adapter would take hours",
                 info.name
             ));
             continue;
         }
-        progress(&format!("{} {shape}: making the head", info.name));
-        let (values, truth) = synth::ald_head(classes, features, 42);
-        let head = Head::from_f32(&shape, classes, features, &values)?;
-        let mut push = |stage: &str, rows: usize, seconds: f64, per_s: PerSecond| {
-            let per = (rows * features) as f64 / seconds / 1e9;
+        progress(&format!(
+            "{} {classes}x{features}: making the head",
+            info.name
+        ));
+        let fx = Fixture::new(classes, features, b.max_chunk_rows(features))?;
+        for stage in STAGES {
+            progress(&format!("{} {}: {}", info.name, fx.shape, stage.name));
+            (stage.prepare)(b, &fx)?;
+            let mut once = || -> Result<()> {
+                (stage.run)(b, &fx)?;
+                b.synchronize()
+            };
+            once()?;
+            let seconds = best_time(runs, once)?;
+            let rows = match stage.scope {
+                Scope::Head => classes,
+                Scope::Chunk => fx.rows,
+            };
             let bytes = (rows * features * 4) as f64;
+            let per = (rows * features) as f64 / seconds / 1e9;
             out.push(Timing {
                 backend: info.name.clone(),
                 device: info.device.clone(),
-                shape: shape.clone(),
-                stage: stage.into(),
+                shape: fx.shape.clone(),
+                stage: stage.name.into(),
                 rows,
                 seconds,
                 gb_per_s: bytes / seconds / 1e9,
                 pct_of_floor: 100.0 * bytes / copy / seconds,
                 copy_gb_per_s: copy / 1e9,
-                gkeys_per_s: (per_s == PerSecond::Keys).then_some(per),
-                gvalues_per_s: (per_s == PerSecond::Values).then_some(per),
+                gkeys_per_s: (stage.per_second == PerSecond::Keys).then_some(per),
+                gvalues_per_s: (stage.per_second == PerSecond::Values).then_some(per),
                 speedup_vs_cpu: None,
             });
-        };
-
-        // The per-class analysis, then the same with the study's joint fit (a second, global
-        // sort of every weight on the host, whatever the backend).
-        for (stage, pooled) in [("analysis", false), ("analysis+joint", true)] {
-            progress(&format!("{} {shape}: {stage}", info.name));
-            let opts = Options {
-                pooled,
-                ..Options::default()
-            };
-            let mut once = || -> Result<()> {
-                analysis::analyse(&head, &[], b, &opts, &mut |_| {})?;
-                b.synchronize()
-            };
-            once()?;
-            push(stage, classes, best_time(runs, once)?, PerSecond::None);
         }
-
-        progress(&format!("{} {shape}: split trees", info.name));
-        let split = crate::tree::SplitOptions::default();
-        let mut trees = || -> Result<()> {
-            crate::tree::split_head(&head, &[], b, &split, &mut |_| {})?;
-            b.synchronize()
-        };
-        trees()?;
-        push("split", classes, best_time(runs, trees)?, PerSecond::None);
-
-        // The primitives on one chunk that stays on the device.
-        let rows = b.max_chunk_rows(features).clamp(1, classes);
-        let chunk = &values[..rows * features];
-        let segs: Vec<Segment> = (0..rows).map(|r| Segment::new(r, 0, features)).collect();
-        b.upload(chunk, features)?;
-        progress(&format!("{} {shape}: primitives", info.name));
-        let mut sort = || -> Result<()> {
-            b.sort_uploaded(false)?;
-            b.synchronize()
-        };
-        sort()?;
-        push("sort", rows, best_time(runs, sort)?, PerSecond::Keys);
-        let t = best_time(runs, || b.segment_stats(&segs).map(|_| ()))?;
-        push("segment_stats", rows, t, PerSecond::None);
-        let zeros = vec![0f32; rows];
-        let neg_end = b.partition_points(&segs, &zeros, false)?;
-        let pos_start = b.partition_points(&segs, &zeros, true)?;
-        let (pos, neg) = backend::sides(features, &neg_end, &pos_start);
-        let t = best_time(runs, || {
-            b.study_line(&pos, Side::Positive)?;
-            b.study_line(&neg, Side::Negative).map(|_| ())
-        })?;
-        push("study_line", rows, t, PerSecond::None);
-        let params: Vec<AldParams> = truth[..rows].to_vec();
-        b.nll_grad_uploaded(&params)?;
-        let t = best_time(runs, || b.nll_grad_uploaded(&params).map(|_| ()))?;
-        push("nll_grad", rows, t, PerSecond::None);
-
-        // The bootstrap's unit of work on one chunk of replicate rows (Gaussian and ALD rows
-        // mixed): drawn on the device, then drawn, sorted and summarised.
-        progress(&format!("{} {shape}: bootstrap", info.name));
-        let reps = crate::bootstrap::bench_rows(&params);
-        let mut generate = || -> Result<()> {
-            b.generate(&reps, features, 7)?;
-            b.synchronize()
-        };
-        generate()?;
-        push(
-            "generate",
-            rows,
-            best_time(runs, generate)?,
-            PerSecond::Values,
-        );
-        let mut boot = || -> Result<()> {
-            b.summarise_generated(&reps, features, 7)?;
-            b.synchronize()
-        };
-        boot()?;
-        push("bootstrap", rows, best_time(runs, boot)?, PerSecond::Values);
     }
     Ok(out)
 }
@@ -221,13 +387,13 @@ pub fn table(timings: &[Timing]) -> String {
                 t.backend, t.device, t.shape, t.copy_gb_per_s
             ));
             s.push_str(&format!(
-                "  {:<14} {:>7} {:>11} {:>9} {:>9} {:>9} {:>9}\n",
+                "  {:<17} {:>7} {:>11} {:>9} {:>9} {:>9} {:>9}\n",
                 "stage", "rows", "time", "GB/s", "% floor", "G/s", "vs cpu"
             ));
             last = Some(key);
         }
         s.push_str(&format!(
-            "  {:<14} {:>7} {:>11} {:>9.2} {:>8.1}% {:>9} {:>9}\n",
+            "  {:<17} {:>7} {:>11} {:>9.2} {:>8.1}% {:>9} {:>9}\n",
             t.stage,
             t.rows,
             seconds(t.seconds),
