@@ -71,8 +71,8 @@ pub const ENTRY_POINTS: [&str; 17] = [
 
 /// Words per segment written by segment_stats.cu.
 const SEGMENT_STATS_WORDS: usize = 14;
-/// Threads per block of the segment kernels (SEG_THREADS in common.cuh).
-const SEG_THREADS: u32 = 256;
+/// Threads per block of the segment kernels (SEG_THREADS in common.cuh; tests/abi.rs checks it).
+const SEG_THREADS: u32 = super::abi::SEGMENT_THREADS;
 
 fn unavailable(reason: impl Into<String>) -> Error {
     Error::BackendUnavailable {
@@ -403,8 +403,9 @@ impl CudaBackend {
         Ok(v)
     }
 
-    fn segment_words(segs: &[Segment]) -> Vec<[u32; 4]> {
-        segs.iter().map(|s| [s.row, s.lo, s.hi, 0]).collect()
+    /// The segments as `Seg` structs (`abi::Seg`), in words for the driver.
+    fn segment_words(segs: &[Segment]) -> Vec<u32> {
+        bytemuck::cast_slice(&super::segment_words(segs)).to_vec()
     }
 
     /// One launch of a segment kernel (segment_stats, ks or study_line: they share one signature, see
@@ -635,7 +636,8 @@ impl CudaBackend {
 
 /// One thread per item, 256 to a block.
 fn per_thread(items: u64) -> Result<LaunchConfig> {
-    let blocks = items.div_ceil(256).max(1);
+    let threads = super::abi::DRAW_THREADS as u64;
+    let blocks = items.div_ceil(threads).max(1);
     if blocks > i32::MAX as u64 {
         return Err(failed(format!(
             "{items} items are more than one launch covers"
@@ -643,7 +645,7 @@ fn per_thread(items: u64) -> Result<LaunchConfig> {
     }
     Ok(LaunchConfig {
         grid_dim: (blocks as u32, 1, 1),
-        block_dim: (256, 1, 1),
+        block_dim: (threads as u32, 1, 1),
         shared_mem_bytes: 0,
     })
 }
@@ -909,7 +911,8 @@ impl Backend for CudaBackend {
         self.uploaded = None;
         let mut values = self.output::<f32>(rows.len() * cols)?;
         if !rows.is_empty() {
-            let reps = self.to_device(&super::replicate_words(rows), "uploading replicate rows")?;
+            let words: Vec<u32> = bytemuck::cast_slice(&super::replicate_words(rows)).to_vec();
+            let reps = self.to_device(&words, "uploading replicate rows")?;
             let blocks = (rows.len() * cols.div_ceil(4)) as u64;
             let [k0, k1] = philox::key_of(seed);
             let c32 = cols as u32;

@@ -6,6 +6,7 @@
 //! baselines, the seed line, readback of a segment, and the NLL + gradient of unsorted rows.
 //! The pipeline above it (`crate::analysis`) is written once for every backend.
 
+pub mod abi;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
@@ -396,23 +397,14 @@ pub(crate) fn check_lengths(what: &str, segs: usize, other: usize) -> Result<()>
     Ok(())
 }
 
-/// The replicate rows as the GPU kernels read them: 8 words each,
-/// `[class, replicate, model, 0, p0, p1, p2, 0]` (parameters as f32 bits).
-pub(crate) fn replicate_words(rows: &[ReplicateRow]) -> Vec<u32> {
-    rows.iter()
-        .flat_map(|r| {
-            [
-                r.class,
-                r.replicate,
-                r.model as u32,
-                0,
-                r.params[0].to_bits(),
-                r.params[1].to_bits(),
-                r.params[2].to_bits(),
-                0,
-            ]
-        })
-        .collect()
+/// The replicate rows as the GPU kernels read them.
+pub(crate) fn replicate_words(rows: &[ReplicateRow]) -> Vec<abi::Replicate> {
+    rows.iter().map(abi::Replicate::from).collect()
+}
+
+/// The segments as the GPU kernels read them.
+pub(crate) fn segment_words(segs: &[Segment]) -> Vec<abi::Seg> {
+    segs.iter().map(abi::Seg::from).collect()
 }
 
 /// An f64 as an f32 pair `(hi, lo)` whose sum keeps the f64's precision.

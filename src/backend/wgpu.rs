@@ -8,8 +8,8 @@
 use std::sync::mpsc;
 
 use super::{
-    check_lengths, check_rows, check_segments, Backend, BackendInfo, ReplicateRow, Segment, Side,
-    SortedSegment,
+    abi, check_lengths, check_rows, check_segments, Backend, BackendInfo, ReplicateRow, Segment,
+    Side, SortedSegment,
 };
 use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, StudyLine, TailSums};
 use crate::error::{Error, Result};
@@ -303,7 +303,8 @@ impl Gpu {
             });
         let input_buf = self.upload(bytemuck::cast_slice(input), wgpu::BufferUsages::STORAGE);
         let out = self.output((n * out_per * 4) as u64);
-        let params = self.params([1f32.to_bits(), n as u32, 0, 0]);
+        // The probe bodies' own uniform: (1.0 as bits, n, 0, 0).
+        let params = self.uniform(&[1f32.to_bits(), n as u32, 0, 0]);
         let groups = n.div_ceil(64).min(MAX_GROUPS) as u32;
         self.dispatch(&pipeline, &[&input_buf, &out, &params], groups, 1);
         self.read_f32(&out, n * out_per)
@@ -406,7 +407,12 @@ impl Gpu {
         if cols <= self.tile {
             let (gx, gy) = grid(rows);
             let padded = cols.next_power_of_two() as u32;
-            let params = self.params([cols as u32, padded, rows as u32, gx]);
+            let params = self.uniform(&abi::SortParams {
+                cols: cols as u32,
+                padded,
+                rows: rows as u32,
+                groups_x: gx,
+            });
             self.dispatch(&self.sort, &[&values_buf, &indices_buf, &params], gx, gy);
         } else {
             self.sort_wide(&values_buf, &indices_buf, rows, cols);
@@ -462,17 +468,15 @@ impl Gpu {
             .iter()
             .map(|&(_, invocations, k, j)| {
                 let (gx, gy) = grid(invocations.div_ceil(256));
-                let p = [
-                    cols as u32,
-                    padded as u32,
-                    rows as u32,
-                    gx,
-                    k as u32,
-                    j as u32,
-                    0,
-                    0,
-                ];
-                let params = self.upload(bytemuck::cast_slice(&p), wgpu::BufferUsages::UNIFORM);
+                let params = self.uniform(&abi::WideSortParams {
+                    cols: cols as u32,
+                    padded: padded as u32,
+                    rows: rows as u32,
+                    groups_x: gx,
+                    k: k as u32,
+                    j: j as u32,
+                    ..Default::default()
+                });
                 let bind = self.bind(&w.layout, &[values, indices, &keys, &ids, &params]);
                 (bind, gx, gy)
             })
@@ -528,8 +532,9 @@ impl Gpu {
         })
     }
 
-    fn params(&self, p: [u32; 4]) -> wgpu::Buffer {
-        self.upload(bytemuck::cast_slice(&p), wgpu::BufferUsages::UNIFORM)
+    /// A uniform holding one of the kernels' parameter structs (`abi`).
+    fn uniform<T: bytemuck::Pod>(&self, p: &T) -> wgpu::Buffer {
+        self.upload(bytemuck::bytes_of(p), wgpu::BufferUsages::UNIFORM)
     }
 
     fn output(&self, bytes: u64) -> wgpu::Buffer {
@@ -615,18 +620,15 @@ impl Gpu {
                 "{blocks} blocks are more than one dispatch draws"
             )));
         }
-        let (gx, gy) = grid(blocks.div_ceil(256));
-        let draw: [u32; 8] = [
-            cols as u32,
-            cols.div_ceil(4).max(1) as u32,
-            blocks as u32,
-            gx,
-            key[0],
-            key[1],
-            0,
-            0,
-        ];
-        let uniform = self.upload(bytemuck::cast_slice(&draw), wgpu::BufferUsages::UNIFORM);
+        let (gx, gy) = grid(blocks.div_ceil(abi::DRAW_THREADS as usize));
+        let uniform = self.uniform(&abi::Draw {
+            cols: cols as u32,
+            blocks_per_row: cols.div_ceil(4).max(1) as u32,
+            blocks: blocks as u32,
+            groups_x: gx,
+            key,
+            pad: [0; 2],
+        });
         self.dispatch(pipeline, &[input, &uniform, out], gx, gy);
         Ok(())
     }
@@ -649,7 +651,12 @@ impl Gpu {
             .collect();
         let loc_buf = self.upload(bytemuck::cast_slice(&loc), wgpu::BufferUsages::STORAGE);
         let (gx, gy) = grid(n);
-        let params_buf = self.params([cols as u32, n as u32, gx, 0]);
+        let params_buf = self.uniform(&abi::SegmentParams {
+            cols: cols as u32,
+            count: n as u32,
+            groups_x: gx,
+            flag: 0,
+        });
         let out = self.output((n * 16) as u64);
         self.dispatch(
             &self.kernels.nll_grad,
@@ -807,13 +814,18 @@ impl WgpuBackend {
             return Ok(Vec::new());
         }
         let g = &self.gpu;
-        let seg_words: Vec<u32> = segs.iter().flat_map(|s| [s.row, s.lo, s.hi, 0]).collect();
+        let seg_words = super::segment_words(segs);
         let seg_buf = g.upload(
             bytemuck::cast_slice(&seg_words),
             wgpu::BufferUsages::STORAGE,
         );
         let (gx, gy) = grid(segs.len());
-        let params = g.params([r.cols as u32, segs.len() as u32, gx, flag]);
+        let params = g.uniform(&abi::SegmentParams {
+            cols: r.cols as u32,
+            count: segs.len() as u32,
+            groups_x: gx,
+            flag,
+        });
         let out = g.output((segs.len() * words * 4) as u64);
         let mut buffers = vec![&r.values, &seg_buf, &params];
         buffers.extend_from_slice(extra);
@@ -873,14 +885,19 @@ impl Backend for WgpuBackend {
             return Ok(Vec::new());
         }
         let g = &self.gpu;
-        let seg_words: Vec<u32> = segs.iter().flat_map(|s| [s.row, s.lo, s.hi, 0]).collect();
+        let seg_words = super::segment_words(segs);
         let seg_buf = g.upload(
             bytemuck::cast_slice(&seg_words),
             wgpu::BufferUsages::STORAGE,
         );
         let pivot_buf = g.upload(bytemuck::cast_slice(pivots), wgpu::BufferUsages::STORAGE);
         let (gx, gy) = grid(segs.len().div_ceil(256));
-        let params = g.params([r.cols as u32, segs.len() as u32, gx, strict as u32]);
+        let params = g.uniform(&abi::SegmentParams {
+            cols: r.cols as u32,
+            count: segs.len() as u32,
+            groups_x: gx,
+            flag: strict as u32,
+        });
         let out = g.output((segs.len() * 4) as u64);
         g.dispatch(
             &g.kernels.partition,

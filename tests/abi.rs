@@ -1,0 +1,158 @@
+//! The kernels' parameter structs are declared three times: in Rust (`backend::abi`), in WGSL and
+//! in CUDA. These tests read the shader and kernel sources and check, field by field and constant
+//! by constant, that the three agree, so a field moved in one place fails here and not on a GPU.
+
+use aldfit::backend::abi::{self, Draw, Replicate, Seg, SegmentParams, SortParams, WideSortParams};
+
+const SEGMENTS: &str = include_str!("../shaders/segments.wgsl");
+const SORT_ROWS: &str = include_str!("../shaders/sort_rows.wgsl");
+const SORT_WIDE: &str = include_str!("../shaders/sort_wide.wgsl");
+const PHILOX: &str = include_str!("../shaders/philox.wgsl");
+const GENERATE: &str = include_str!("../shaders/generate.wgsl");
+const COMMON: &str = include_str!("../kernels/common.cuh");
+
+/// The lines between `struct NAME {` and its `}`, comments removed.
+fn struct_body<'a>(src: &'a str, name: &str) -> Vec<&'a str> {
+    let open = format!("struct {name} {{");
+    let start = src
+        .find(&open)
+        .unwrap_or_else(|| panic!("no `{open}` in the source"));
+    src[start + open.len()..]
+        .lines()
+        .map(|l| l.split("//").next().unwrap().trim())
+        .take_while(|l| !l.starts_with('}'))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// `name: type,` fields of a WGSL struct.
+fn wgsl_fields(src: &str, name: &str) -> Vec<(String, String)> {
+    struct_body(src, name)
+        .into_iter()
+        .map(|l| {
+            let (n, t) = l.trim_end_matches(',').split_once(':').unwrap();
+            (n.trim().to_owned(), t.trim().to_owned())
+        })
+        .collect()
+}
+
+/// `type name;` / `type name[N];` fields of a CUDA struct, as WGSL would spell them.
+fn cuda_fields(src: &str, name: &str) -> Vec<(String, String)> {
+    struct_body(src, name)
+        .into_iter()
+        .map(|l| {
+            let l = l.trim_end_matches(';');
+            let (ty, field) = l.rsplit_once(' ').unwrap();
+            let wgsl = |t: &str| match t {
+                "unsigned" => "u32",
+                "float" => "f32",
+                other => panic!("unmapped CUDA type {other}"),
+            };
+            match field.split_once('[') {
+                Some((f, n)) => {
+                    let n = n.trim_end_matches(']');
+                    (f.to_owned(), format!("vec{n}<{}>", wgsl(ty)))
+                }
+                None => (field.to_owned(), wgsl(ty).to_owned()),
+            }
+        })
+        .collect()
+}
+
+fn rust(fields: &[(&str, &str)]) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect()
+}
+
+fn size(fields: &[(&str, &str)]) -> usize {
+    fields.iter().map(|(_, t)| abi::wgsl_size(t)).sum()
+}
+
+#[test]
+fn wgsl_structs_match_the_rust_ones_field_by_field() {
+    type Fields = &'static [(&'static str, &'static str)];
+    let cases: [(&str, &str, Fields, usize); 6] = [
+        (SEGMENTS, "Seg", Seg::FIELDS, std::mem::size_of::<Seg>()),
+        (
+            SEGMENTS,
+            "Params",
+            SegmentParams::FIELDS,
+            std::mem::size_of::<SegmentParams>(),
+        ),
+        (
+            SORT_ROWS,
+            "Params",
+            SortParams::FIELDS,
+            std::mem::size_of::<SortParams>(),
+        ),
+        (
+            SORT_WIDE,
+            "Params",
+            WideSortParams::FIELDS,
+            std::mem::size_of::<WideSortParams>(),
+        ),
+        (PHILOX, "Draw", Draw::FIELDS, std::mem::size_of::<Draw>()),
+        (
+            PHILOX,
+            "Replicate",
+            Replicate::FIELDS,
+            std::mem::size_of::<Replicate>(),
+        ),
+    ];
+    for (src, name, fields, bytes) in cases {
+        assert_eq!(wgsl_fields(src, name), rust(fields), "WGSL struct {name}");
+        assert_eq!(
+            size(fields),
+            bytes,
+            "Rust struct behind {name}: FIELDS miss bytes"
+        );
+    }
+}
+
+#[test]
+fn cuda_structs_match_the_rust_ones_field_by_field() {
+    assert_eq!(cuda_fields(COMMON, "Seg"), rust(Seg::FIELDS));
+    // CUDA's `cls` is WGSL's `class_`: both step around the keyword.
+    let mut replicate = rust(Replicate::FIELDS);
+    replicate[0].0 = "cls".into();
+    assert_eq!(cuda_fields(COMMON, "Replicate"), replicate);
+}
+
+/// `const NAME: u32 = 256u;` (WGSL) or `constexpr int NAME = 256;` (CUDA), as a number.
+fn constant(src: &str, name: &str) -> u32 {
+    let line = src
+        .lines()
+        .find(|l| {
+            let l = l.trim_start();
+            (l.starts_with("const ") || l.starts_with("constexpr "))
+                && l.split_whitespace()
+                    .any(|w| w.trim_end_matches(':') == name)
+        })
+        .unwrap_or_else(|| panic!("no constant {name}"));
+    let value = line.split('=').nth(1).unwrap().trim().trim_end_matches(';');
+    let value = value.trim_end_matches('u');
+    match value.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).unwrap(),
+        None => value.parse().unwrap(),
+    }
+}
+
+#[test]
+fn constants_are_the_same_everywhere() {
+    assert_eq!(constant(SEGMENTS, "WG"), abi::SEGMENT_THREADS);
+    assert_eq!(constant(COMMON, "SEG_THREADS"), abi::SEGMENT_THREADS);
+    assert_eq!(
+        constant(PHILOX, "SECOND_BLOCK"),
+        aldfit::philox::SECOND_BLOCK
+    );
+    assert_eq!(
+        constant(COMMON, "SECOND_BLOCK"),
+        aldfit::philox::SECOND_BLOCK
+    );
+    // The drawing kernels: workgroups of DRAW_THREADS, indexed by it.
+    let size = format!("@workgroup_size({})", abi::DRAW_THREADS);
+    assert!(GENERATE.contains(&size), "generate.wgsl: {size}");
+    assert!(PHILOX.contains(&format!("* {}u + lid", abi::DRAW_THREADS)));
+}
