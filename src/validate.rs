@@ -63,197 +63,256 @@ pub fn of_head(name: &str, head: &Head) -> Dataset {
     }
 }
 
-/// All comparisons of `backend` with the reference on one dataset.
+/// All comparisons of `backend` with the reference on one dataset, chunk by chunk.
 pub fn run(backend: &mut dyn Backend, data: &Dataset) -> Result<Vec<Measurement>> {
     let mut out = Vec::new();
     let cols = data.cols;
     let chunk_rows = backend.max_chunk_rows(cols).clamp(1, data.rows.max(1));
     let mut rng = synth::row_rng(cols as u64, data.rows);
-    for chunk in data.values.chunks(chunk_rows * cols) {
-        let rows = chunk.len() / cols;
-        let sorted: Vec<Vec<(f32, u32)>> = chunk
+    for values in data.values.chunks(chunk_rows * cols) {
+        let c = Chunk::new(values, cols);
+        check_sort(backend, &c, &mut out)?;
+        let (neg_end, pos_start) = check_partition(backend, &c, &mut out)?;
+        check_segment_stats(backend, &c, &mut rng, &mut out)?;
+        check_study_lines(backend, &c, &neg_end, &pos_start, &mut out)?;
+        check_loglik(backend, &c, &mut out)?;
+        check_nll_grad(backend, &c, &mut out)?;
+        check_trees(backend, &c, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// One chunk of a dataset, with its rows sorted by the reference (stable, with feature order).
+struct Chunk<'a> {
+    values: &'a [f32],
+    cols: usize,
+    rows: usize,
+    sorted: Vec<Vec<f32>>,
+    full: Vec<Segment>,
+}
+
+impl<'a> Chunk<'a> {
+    fn new(values: &'a [f32], cols: usize) -> Self {
+        let rows = values.len() / cols;
+        let sorted = values
             .chunks(cols)
             .map(|r| {
-                let mut v: Vec<(f32, u32)> = r.iter().copied().zip(0u32..).collect();
-                v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                let mut v = r.to_vec();
+                v.sort_by(f32::total_cmp);
                 v
             })
             .collect();
-        let xs = |r: usize| -> Vec<f32> { sorted[r].iter().map(|p| p.0).collect() };
-        let full: Vec<Segment> = (0..rows).map(|r| Segment::new(r, 0, cols)).collect();
+        let full = (0..rows).map(|r| Segment::new(r, 0, cols)).collect();
+        Chunk {
+            values,
+            cols,
+            rows,
+            sorted,
+            full,
+        }
+    }
 
-        // Sort: an exact permutation, non-decreasing, each value with its feature index.
-        backend.load_sorted(chunk, cols, true)?;
-        let back = backend.read_sorted(&full)?;
-        let mut wrong = 0usize;
-        for (r, seg) in back.iter().enumerate() {
-            let row = &chunk[r * cols..(r + 1) * cols];
-            let ok =
-                seg.values.len() == cols
+    fn row(&self, r: usize) -> &[f32] {
+        &self.values[r * self.cols..(r + 1) * self.cols]
+    }
+}
+
+fn exact(kernel: &'static str, what: &'static str, wrong: usize, of: usize) -> Measurement {
+    Measurement {
+        kernel,
+        what,
+        deviation: wrong as f64 / of.max(1) as f64,
+        tolerance: 0.0,
+    }
+}
+
+/// Sort: an exact permutation, non-decreasing, each value with its feature index.
+fn check_sort(b: &mut dyn Backend, c: &Chunk, out: &mut Vec<Measurement>) -> Result<()> {
+    b.load_sorted(c.values, c.cols, true)?;
+    let back = b.read_sorted(&c.full)?;
+    let wrong =
+        back.iter()
+            .enumerate()
+            .filter(|(r, seg)| {
+                let row = c.row(*r);
+                let mut seen = seg.indices.clone();
+                seen.sort_unstable();
+                !(seg.values.len() == c.cols
                     && seg.values.windows(2).all(|w| w[0] <= w[1])
-                    && seg.indices.len() == cols
+                    && seg.indices.len() == c.cols
                     && seg.indices.iter().zip(&seg.values).all(|(&i, &x)| {
                         row.get(i as usize).map(|v| v.to_bits()) == Some(x.to_bits())
                     })
-                    && {
-                        let mut seen = seg.indices.clone();
-                        seen.sort_unstable();
-                        seen.iter().enumerate().all(|(k, &i)| i as usize == k)
-                    };
-            wrong += !ok as usize;
-        }
-        out.push(Measurement {
-            kernel: "sort",
-            what: "rows not an exact sorted permutation (fraction)",
-            deviation: wrong as f64 / rows.max(1) as f64,
-            tolerance: 0.0,
-        });
-
-        // Partition points: exact.
-        let zeros = vec![0f32; rows];
-        let neg_end = backend.partition_points(&full, &zeros, false)?;
-        let pos_start = backend.partition_points(&full, &zeros, true)?;
-        let mut wrong = 0usize;
-        for r in 0..rows {
-            let x = xs(r);
-            wrong += (neg_end[r] as usize != ald::partition_point_sorted(&x, 0.0, false)) as usize;
-            wrong += (pos_start[r] as usize != ald::partition_point_sorted(&x, 0.0, true)) as usize;
-        }
-        out.push(Measurement {
-            kernel: "partition",
-            what: "wrong partition points (fraction)",
-            deviation: wrong as f64 / (2 * rows.max(1)) as f64,
-            tolerance: 0.0,
-        });
-
-        // Fit, KS, baselines on whole rows and on random sub-segments (tree nodes).
-        let mut segs = full.clone();
-        for _ in 0..rows.min(64) {
-            let r = rng.random_range(0..rows);
-            let lo = rng.random_range(0..cols);
-            segs.push(Segment::new(r, lo, rng.random_range(lo..=cols)));
-        }
-        let fits = backend.fit(&segs)?;
-        let params: Vec<AldParams> = fits.iter().map(|f| f.params).collect();
-        let ks = backend.ks(&segs, &params)?;
-        let base = backend.baselines(&segs)?;
-        // The fused primitive (one kernel on CUDA) must give what the separate ones give.
-        let fused = backend.segment_stats(&segs)?;
-        for (i, s) in segs.iter().enumerate() {
-            let x = xs(s.row as usize);
-            let x = &x[s.lo as usize..s.hi as usize];
-            let (fit, baselines) = ald::fit_and_baselines_sorted(x);
-            let want = SegmentStats {
-                fit,
-                ks: ald::ks_sorted(x, &fit.params),
-                baselines,
-            };
-            let got = SegmentStats {
-                fit: fits[i],
-                ks: ks[i],
-                baselines: base[i],
-            };
-            tolerances::check_stats(x, &got, &want, &mut out);
-            tolerances::check_stats(x, &fused[i], &want, &mut out);
-        }
-
-        // Seed lines on each side of zero.
-        let (pos, neg) = crate::backend::sides(cols, &neg_end, &pos_start);
-        let (sp, sn) = (
-            backend.study_line(&pos, Side::Positive)?,
-            backend.study_line(&neg, Side::Negative)?,
-        );
-        for r in 0..rows {
-            let x = xs(r);
-            let (p, n) = (
-                ald::partition_point_sorted(&x, 0.0, true),
-                ald::partition_point_sorted(&x, 0.0, false),
-            );
-            tolerances::check_study_line(
-                &sp[r],
-                &ald::study_line_positive_sorted(&x[p..]),
-                &mut out,
-            );
-            tolerances::check_study_line(
-                &sn[r],
-                &ald::study_line_negative_sorted(&x[..n]),
-                &mut out,
-            );
-        }
-
-        // Vuong's sums at the reference fit and Gaussian of each whole row.
-        let (ald_at, gauss_at): (Vec<AldParams>, Vec<(f64, f64)>) = (0..rows)
-            .map(|r| {
-                let (f, b) = ald::fit_and_baselines_sorted(&xs(r));
-                (f.params, (b.mean, b.std()))
+                    && seen.iter().enumerate().all(|(k, &i)| i as usize == k))
             })
-            .unzip();
-        let got = backend.loglik_diff(&full, &ald_at, &gauss_at)?;
-        for r in 0..rows {
-            let want = ald::loglik_diff(&xs(r), &ald_at[r], gauss_at[r].0, gauss_at[r].1);
-            tolerances::check_loglik(&got[r], &want, &mut out);
-        }
+            .count();
+    let what = "rows not an exact sorted permutation (fraction)";
+    out.push(exact("sort", what, wrong, c.rows));
+    Ok(())
+}
 
-        // NLL + gradient on the unsorted rows, at the reference fit (or a fixed law when none).
-        let at: Vec<AldParams> = (0..rows)
-            .map(|r| {
-                let f = ald::fit_sorted(&xs(r)).params;
-                if f.is_valid() {
-                    f
-                } else {
-                    AldParams::new(0.0, 1.0, 1.0)
-                }
-            })
-            .collect();
-        let got = backend.nll_grad(chunk, cols, &at)?;
-        for (r, row) in chunk.chunks(cols).enumerate() {
-            let sums = ald::TailSums::of(row, at[r].loc);
-            let want = ald::NllGrad::from_sums(&sums, &at[r]);
-            tolerances::check_nll_grad(&got[r], &want, &GradTerms::of(&sums, &at[r]), &mut out);
-        }
+/// Partition points at zero (where the study's lines start): exact. Returns them.
+fn check_partition(
+    b: &mut dyn Backend,
+    c: &Chunk,
+    out: &mut Vec<Measurement>,
+) -> Result<(Vec<u32>, Vec<u32>)> {
+    let zeros = vec![0f32; c.rows];
+    let neg_end = b.partition_points(&c.full, &zeros, false)?;
+    let pos_start = b.partition_points(&c.full, &zeros, true)?;
+    let wrong: usize = (0..c.rows)
+        .map(|r| {
+            let x = &c.sorted[r];
+            usize::from(neg_end[r] as usize != ald::partition_point_sorted(x, 0.0, false))
+                + usize::from(pos_start[r] as usize != ald::partition_point_sorted(x, 0.0, true))
+        })
+        .sum();
+    let what = "wrong partition points (fraction)";
+    out.push(exact("partition", what, wrong, 2 * c.rows));
+    Ok((neg_end, pos_start))
+}
 
-        // Split trees (docs/DESIGN.md 2.5): the same nodes, counts and feature sets as the CPU's,
-        // exactly, under the study's rule and under the ALD rule.
-        backend.load_sorted(chunk, cols, true)?;
-        let mut cpu = crate::backend::cpu::CpuBackend::new();
-        cpu.load_sorted(chunk, cols, true)?;
-        for rule in [tree::Rule::Mean, tree::Rule::Ald] {
-            let opts = tree::SplitOptions {
-                rule,
-                ..tree::SplitOptions::default()
-            };
-            let got = tree::grow(backend, rows, cols, 0, &[], &opts)?;
-            let want = tree::grow(&mut cpu, rows, cols, 0, &[], &opts)?;
-            let (mut nodes, mut wrong) = (0usize, 0usize);
-            for (g, w) in got.iter().zip(&want) {
-                nodes += w.nodes.len();
-                for (i, n) in w.nodes.iter().enumerate() {
-                    let same = g
-                        .nodes
-                        .iter()
-                        .position(|m| m.path == n.path)
-                        .is_some_and(|j| {
-                            let (mut a, mut b) = (g.features(j).to_vec(), w.features(i).to_vec());
-                            a.sort_unstable();
-                            b.sort_unstable();
-                            a == b
-                        });
-                    wrong += !same as usize;
-                }
-                wrong += g.nodes.len().saturating_sub(w.nodes.len());
-            }
-            out.push(Measurement {
-                kernel: "tree",
-                what: match rule {
-                    tree::Rule::Mean => "nodes unlike the CPU's, mean rule (fraction)",
-                    _ => "nodes unlike the CPU's, ALD rule (fraction)",
-                },
-                deviation: wrong as f64 / nodes.max(1) as f64,
-                tolerance: 0.0,
-            });
-        }
+/// Fit, KS, baselines on whole rows and on random sub-segments (tree nodes), by the separate
+/// primitives and by the fused one (one kernel on CUDA).
+fn check_segment_stats(
+    b: &mut dyn Backend,
+    c: &Chunk,
+    rng: &mut impl Rng,
+    out: &mut Vec<Measurement>,
+) -> Result<()> {
+    let mut segs = c.full.clone();
+    for _ in 0..c.rows.min(64) {
+        let r = rng.random_range(0..c.rows);
+        let lo = rng.random_range(0..c.cols);
+        segs.push(Segment::new(r, lo, rng.random_range(lo..=c.cols)));
     }
-    Ok(out)
+    let fits = b.fit(&segs)?;
+    let params: Vec<AldParams> = fits.iter().map(|f| f.params).collect();
+    let ks = b.ks(&segs, &params)?;
+    let base = b.baselines(&segs)?;
+    let fused = b.segment_stats(&segs)?;
+    for (i, s) in segs.iter().enumerate() {
+        let x = &c.sorted[s.row as usize][s.lo as usize..s.hi as usize];
+        let (fit, baselines) = ald::fit_and_baselines_sorted(x);
+        let want = SegmentStats {
+            fit,
+            ks: ald::ks_sorted(x, &fit.params),
+            baselines,
+        };
+        let got = SegmentStats {
+            fit: fits[i],
+            ks: ks[i],
+            baselines: base[i],
+        };
+        tolerances::check_stats(x, &got, &want, out);
+        tolerances::check_stats(x, &fused[i], &want, out);
+    }
+    Ok(())
+}
+
+/// The study's lines on each side of zero.
+fn check_study_lines(
+    b: &mut dyn Backend,
+    c: &Chunk,
+    neg_end: &[u32],
+    pos_start: &[u32],
+    out: &mut Vec<Measurement>,
+) -> Result<()> {
+    let (pos, neg) = crate::backend::sides(c.cols, neg_end, pos_start);
+    let (sp, sn) = (
+        b.study_line(&pos, Side::Positive)?,
+        b.study_line(&neg, Side::Negative)?,
+    );
+    for (r, x) in c.sorted.iter().enumerate() {
+        let p = ald::partition_point_sorted(x, 0.0, true);
+        let n = ald::partition_point_sorted(x, 0.0, false);
+        let want_pos = ald::study_line_positive_sorted(&x[p..]);
+        tolerances::check_study_line(&sp[r], &want_pos, out);
+        let want_neg = ald::study_line_negative_sorted(&x[..n]);
+        tolerances::check_study_line(&sn[r], &want_neg, out);
+    }
+    Ok(())
+}
+
+/// Vuong's sums at the reference fit and Gaussian of each whole row.
+fn check_loglik(b: &mut dyn Backend, c: &Chunk, out: &mut Vec<Measurement>) -> Result<()> {
+    let (ald_at, gauss_at): (Vec<AldParams>, Vec<(f64, f64)>) = c
+        .sorted
+        .iter()
+        .map(|x| {
+            let (f, b) = ald::fit_and_baselines_sorted(x);
+            (f.params, (b.mean, b.std()))
+        })
+        .unzip();
+    let got = b.loglik_diff(&c.full, &ald_at, &gauss_at)?;
+    for (r, x) in c.sorted.iter().enumerate() {
+        let want = ald::loglik_diff(x, &ald_at[r], gauss_at[r].0, gauss_at[r].1);
+        tolerances::check_loglik(&got[r], &want, out);
+    }
+    Ok(())
+}
+
+/// NLL + gradient on the unsorted rows, at the reference fit (or a fixed law when none).
+fn check_nll_grad(b: &mut dyn Backend, c: &Chunk, out: &mut Vec<Measurement>) -> Result<()> {
+    let at: Vec<AldParams> = c
+        .sorted
+        .iter()
+        .map(|x| {
+            let f = ald::fit_sorted(x).params;
+            if f.is_valid() {
+                f
+            } else {
+                AldParams::new(0.0, 1.0, 1.0)
+            }
+        })
+        .collect();
+    let got = b.nll_grad(c.values, c.cols, &at)?;
+    for (r, row) in c.values.chunks(c.cols).enumerate() {
+        let sums = ald::TailSums::of(row, at[r].loc);
+        let want = ald::NllGrad::from_sums(&sums, &at[r]);
+        tolerances::check_nll_grad(&got[r], &want, &GradTerms::of(&sums, &at[r]), out);
+    }
+    Ok(())
+}
+
+/// Split trees (docs/DESIGN.md 2.5): the same nodes, counts and feature sets as the CPU's,
+/// exactly, under the study's rule and under the ALD rule.
+fn check_trees(b: &mut dyn Backend, c: &Chunk, out: &mut Vec<Measurement>) -> Result<()> {
+    b.load_sorted(c.values, c.cols, true)?;
+    let mut cpu = crate::backend::cpu::CpuBackend::new();
+    cpu.load_sorted(c.values, c.cols, true)?;
+    for rule in [tree::Rule::Mean, tree::Rule::Ald] {
+        let opts = tree::SplitOptions {
+            rule,
+            ..tree::SplitOptions::default()
+        };
+        let got = tree::grow(b, c.rows, c.cols, 0, &[], &opts)?;
+        let want = tree::grow(&mut cpu, c.rows, c.cols, 0, &[], &opts)?;
+        let (mut nodes, mut wrong) = (0usize, 0usize);
+        for (g, w) in got.iter().zip(&want) {
+            nodes += w.nodes.len();
+            for (i, n) in w.nodes.iter().enumerate() {
+                let same = g
+                    .nodes
+                    .iter()
+                    .position(|m| m.path == n.path)
+                    .is_some_and(|j| {
+                        let (mut a, mut b) = (g.features(j).to_vec(), w.features(i).to_vec());
+                        a.sort_unstable();
+                        b.sort_unstable();
+                        a == b
+                    });
+                wrong += usize::from(!same);
+            }
+            wrong += g.nodes.len().saturating_sub(w.nodes.len());
+        }
+        let what = match rule {
+            tree::Rule::Mean => "nodes unlike the CPU's, mean rule (fraction)",
+            _ => "nodes unlike the CPU's, ALD rule (fraction)",
+        };
+        out.push(exact("tree", what, wrong, nodes));
+    }
+    Ok(())
 }
 
 /// The bootstrap's generator on a backend against the CPU: the Philox stream bitwise (Random123's
