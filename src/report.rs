@@ -286,21 +286,49 @@ fn label_of(labels: &[String], k: usize) -> String {
 
 /// The human summary, also printed by `fit`.
 pub fn summary_md(analysis: &Analysis, input: &InputInfo, labels: &[String], top: usize) -> String {
+    let mut s = summary_header(analysis, input);
+    match &analysis.verdict {
+        Ok(v) => s.push_str(&crate::verdict::markdown(v)),
+        Err(why) => s.push_str(&crate::verdict::markdown_off(why)),
+    }
     let cls = &analysis.classes;
-    let n = cls.len();
+    summary_aic_wins(&mut s, cls);
+    summary_overall(&mut s, cls);
+    summary_joint_fit(&mut s, analysis.pooled.as_ref());
+    let ranked = ranked_by_ks(cls);
+    let best = "Classes that fit the ALD best (smallest KS)";
+    summary_ranked(&mut s, best, cls, labels, &mut ranked.iter().take(top));
+    let worst = "Classes that fit the ALD worst (largest KS)";
+    summary_ranked(
+        &mut s,
+        worst,
+        cls,
+        labels,
+        &mut ranked.iter().rev().take(top),
+    );
+    summary_flags(&mut s, cls, labels);
+    let _ = writeln!(s, "\n## Time\n");
+    let _ = writeln!(s, "| stage | seconds |\n|---|---:|");
+    for (stage, t) in &analysis.timings.0 {
+        let _ = writeln!(s, "| {stage} | {t:.4} |");
+    }
+    let _ = writeln!(s, "| total | {:.4} |", analysis.timings.total());
+    s
+}
+
+/// The title and what was analysed, where and by which version.
+fn summary_header(analysis: &Analysis, input: &InputInfo) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# aldfit summary\n");
+    let transposed = if input.transposed {
+        ", read transposed"
+    } else {
+        ""
+    };
     let _ = writeln!(
         s,
-        "- head: `{}`, tensor `{}` ({}){}",
-        input.file,
-        input.tensor,
-        input.choice,
-        if input.transposed {
-            ", read transposed"
-        } else {
-            ""
-        }
+        "- head: `{}`, tensor `{}` ({}){transposed}",
+        input.file, input.tensor, input.choice
     );
     let _ = writeln!(
         s,
@@ -310,38 +338,37 @@ pub fn summary_md(analysis: &Analysis, input: &InputInfo, labels: &[String], top
     if let Some(l) = &input.labels {
         let _ = writeln!(s, "- labels: `{l}`");
     }
+    let b = &analysis.backend;
+    let chunks = analysis.chunks;
+    let plural = if chunks == 1 { "" } else { "s" };
     let _ = writeln!(
         s,
-        "- backend: {} on {} ({} chunk{})",
-        analysis.backend.name,
-        analysis.backend.device,
-        analysis.chunks,
-        if analysis.chunks == 1 { "" } else { "s" }
+        "- backend: {} on {} ({chunks} chunk{plural})",
+        b.name, b.device
     );
     let _ = writeln!(s, "- aldfit {}\n", env!("CARGO_PKG_VERSION"));
-    match &analysis.verdict {
-        Ok(v) => s.push_str(&crate::verdict::markdown(v)),
-        Err(why) => s.push_str(&crate::verdict::markdown_off(why)),
-    }
+    s
+}
 
+fn summary_aic_wins(s: &mut String, cls: &[ClassResult]) {
     let wins = aic_wins(cls);
-    let pct = |k: usize| 100.0 * k as f64 / n.max(1) as f64;
+    let pct = |k: usize| 100.0 * k as f64 / cls.len().max(1) as f64;
     let _ = writeln!(s, "## Which model fits each class best (AIC)\n");
     let _ = writeln!(s, "| model | classes | share |\n|---|---:|---:|");
-    for (name, k) in [
+    let names = [
         "ALD (3 params)",
         "Gaussian (2)",
         "Laplace (2)",
         "none (degenerate or skipped)",
-    ]
-    .iter()
-    .zip(wins)
-    {
+    ];
+    for (name, k) in names.iter().zip(wins) {
         if k > 0 || !name.starts_with("none") {
             let _ = writeln!(s, "| {name} | {k} | {:.1} % |", pct(k));
         }
     }
+}
 
+fn summary_overall(s: &mut String, cls: &[ClassResult]) {
     let col = |f: &dyn Fn(&ClassResult) -> f64| -> Vec<f64> { cls.iter().map(f).collect() };
     let rows: [(&str, Vec<f64>); 6] = [
         ("κ (kappa)", col(&|c| c.stats.fit.params.kappa)),
@@ -357,79 +384,71 @@ pub fn summary_md(analysis: &Analysis, input: &InputInfo, labels: &[String], top
         "| statistic | median | 5th pct | 95th pct |\n|---|---:|---:|---:|"
     );
     for (name, v) in &rows {
-        let _ = writeln!(
-            s,
-            "| {name} | {} | {} | {} |",
-            fmt4(quantile(v, 0.5)),
-            fmt4(quantile(v, 0.05)),
-            fmt4(quantile(v, 0.95))
-        );
+        let q = |p| fmt4(quantile(v, p));
+        let _ = writeln!(s, "| {name} | {} | {} | {} |", q(0.5), q(0.05), q(0.95));
     }
+}
 
-    if let Some((p, q)) = &analysis.pooled {
-        let _ = writeln!(
-            s,
-            "\n## The study's joint fit (all weights pooled, docs/DESIGN.md 2.4)\n"
-        );
-        let _ = writeln!(
-            s,
-            "| part | values | slope a | intercept b | R² | k | λ | mean |\n|---|---:|---:|---:|---:|---:|---:|---:|"
-        );
-        for (name, l) in [("positive", p), ("negative", q)] {
-            let _ = writeln!(
-                s,
-                "| {name} | {} | {} | {} | {} | {} | {} | {} |",
-                l.count,
-                fmt4(l.slope),
-                fmt4(l.intercept),
-                fmt4(l.r2),
-                fmt4(l.k()),
-                fmt4(l.lambda()),
-                fmt4(l.mean())
-            );
-        }
-    }
-
-    if analysis.pooled.is_none() {
+fn summary_joint_fit(s: &mut String, pooled: Option<&(StudyLine, StudyLine)>) {
+    let Some((p, q)) = pooled else {
         let _ = writeln!(
             s,
             "\n(The study's joint fit over all weights pooled was not run; `--pooled on` runs it.)"
         );
-    }
-
-    let ranked = ranked_by_ks(cls);
-    let table = |s: &mut String, title: &str, ks: &mut dyn Iterator<Item = &usize>| {
-        let _ = writeln!(s, "\n## {title}\n");
+        return;
+    };
+    let _ = writeln!(
+        s,
+        "\n## The study's joint fit (all weights pooled, docs/DESIGN.md 2.4)\n"
+    );
+    let _ = writeln!(
+        s,
+        "| part | values | slope a | intercept b | R² | k | λ | mean |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (name, l) in [("positive", p), ("negative", q)] {
         let _ = writeln!(
             s,
-            "| class | label | KS | κ | loc | scale | AIC best |\n|---:|---|---:|---:|---:|---:|---|"
+            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+            l.count,
+            fmt4(l.slope),
+            fmt4(l.intercept),
+            fmt4(l.r2),
+            fmt4(l.k()),
+            fmt4(l.lambda()),
+            fmt4(l.mean())
         );
-        for &k in ks {
-            let c = &cls[k];
-            let p = c.stats.fit.params;
-            let _ = writeln!(
-                s,
-                "| {k} | {} | {} | {} | {} | {} | {} |",
-                label_of(labels, k),
-                fmt4(c.stats.ks),
-                fmt4(p.kappa),
-                fmt4(p.loc),
-                fmt4(p.scale),
-                c.aic_best().map_or("none", Model::name)
-            );
-        }
-    };
-    table(
-        &mut s,
-        "Classes that fit the ALD best (smallest KS)",
-        &mut ranked.iter().take(top),
-    );
-    table(
-        &mut s,
-        "Classes that fit the ALD worst (largest KS)",
-        &mut ranked.iter().rev().take(top),
-    );
+    }
+}
 
+fn summary_ranked(
+    s: &mut String,
+    title: &str,
+    cls: &[ClassResult],
+    labels: &[String],
+    ks: &mut dyn Iterator<Item = &usize>,
+) {
+    let _ = writeln!(s, "\n## {title}\n");
+    let _ = writeln!(
+        s,
+        "| class | label | KS | κ | loc | scale | AIC best |\n|---:|---|---:|---:|---:|---:|---|"
+    );
+    for &k in ks {
+        let c = &cls[k];
+        let p = c.stats.fit.params;
+        let _ = writeln!(
+            s,
+            "| {k} | {} | {} | {} | {} | {} | {} |",
+            label_of(labels, k),
+            fmt4(c.stats.ks),
+            fmt4(p.kappa),
+            fmt4(p.loc),
+            fmt4(p.scale),
+            c.aic_best().map_or("none", Model::name)
+        );
+    }
+}
+
+fn summary_flags(s: &mut String, cls: &[ClassResult], labels: &[String]) {
     let _ = writeln!(s, "\n## Flagged rows\n");
     let flags = [
         (
@@ -448,33 +467,21 @@ pub fn summary_md(analysis: &Analysis, input: &InputInfo, labels: &[String], top
             .iter()
             .take(10)
             .map(|&k| match labels.get(k) {
-                Some(_) => format!(
-                    "{k} ({})",
-                    label_of(labels, k).chars().take(40).collect::<String>()
-                ),
+                Some(_) => {
+                    let label: String = label_of(labels, k).chars().take(40).collect();
+                    format!("{k} ({label})")
+                }
                 None => k.to_string(),
             })
             .collect();
         let more = if ks.len() > 10 { ", …" } else { "" };
-        let _ = writeln!(
-            s,
-            "- {name}: {}{}",
-            ks.len(),
-            if ks.is_empty() {
-                String::new()
-            } else {
-                format!(" — {}{more}", list.join(", "))
-            }
-        );
+        let shown = if ks.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}{more}", list.join(", "))
+        };
+        let _ = writeln!(s, "- {name}: {}{shown}", ks.len());
     }
-
-    let _ = writeln!(s, "\n## Time\n");
-    let _ = writeln!(s, "| stage | seconds |\n|---|---:|");
-    for (stage, t) in &analysis.timings.0 {
-        let _ = writeln!(s, "| {stage} | {t:.4} |");
-    }
-    let _ = writeln!(s, "| total | {:.4} |", analysis.timings.total());
-    s
 }
 
 /// How far the ALD is from winning: AIC(ALD) minus the better of the two alternatives.
