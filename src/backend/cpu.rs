@@ -9,7 +9,7 @@ use super::{
     ReplicateRow, RowSummary, Segment, SegmentStats, Side, SortedSegment,
 };
 use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, StudyLine};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::philox;
 use crate::sort;
 
@@ -107,9 +107,7 @@ impl Backend for CpuBackend {
 
     fn sort_uploaded(&mut self, with_indices: bool) -> Result<()> {
         if self.uploaded_cols == 0 {
-            return Err(Error::Invalid(
-                "nothing is uploaded: call upload first".into(),
-            ));
+            return Err(super::nothing_uploaded());
         }
         let mut owned = std::mem::take(&mut self.values);
         owned.clear();

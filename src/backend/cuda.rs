@@ -365,10 +365,7 @@ impl CudaBackend {
     }
 
     fn resident(&self, segs: &[Segment]) -> Result<&Resident> {
-        let r = self
-            .resident
-            .as_ref()
-            .ok_or_else(|| Error::Invalid("no chunk is loaded: call load_sorted first".into()))?;
+        let r = self.resident.as_ref().ok_or_else(super::no_chunk)?;
         check_segments(segs, r.rows, r.cols)?;
         Ok(r)
     }
@@ -704,10 +701,7 @@ impl Backend for CudaBackend {
     }
 
     fn sort_uploaded(&mut self, with_indices: bool) -> Result<()> {
-        let up = self
-            .uploaded
-            .as_ref()
-            .ok_or_else(|| Error::Invalid("nothing is uploaded: call upload first".into()))?;
+        let up = self.uploaded.as_ref().ok_or_else(super::nothing_uploaded)?;
         let (rows, cols) = (up.rows, up.cols);
         self.resident = None;
         let (values, indices) = if rows == 0 {
@@ -765,27 +759,9 @@ impl Backend for CudaBackend {
 
     fn ks(&mut self, segs: &[Segment], params: &[AldParams]) -> Result<Vec<f64>> {
         check_lengths("ks", segs.len(), params.len())?;
-        let words: Vec<f64> = params
-            .iter()
-            .flat_map(|p| {
-                if p.is_valid() {
-                    [p.loc, p.scale, p.kappa]
-                } else {
-                    [0.0, 1.0, 1.0]
-                }
-            })
-            .collect();
+        let words: Vec<f64> = super::ks_laws(params).concat();
         let d = self.segment_kernel(&self.f.ks, "ks", segs, 0, &words, 1)?;
-        Ok(d.into_iter()
-            .zip(params.iter().zip(segs))
-            .map(|(d, (p, s))| {
-                if p.is_valid() && !s.is_empty() {
-                    d
-                } else {
-                    f64::NAN
-                }
-            })
-            .collect())
+        Ok(super::ks_finish(d, params, segs))
     }
 
     fn baselines(&mut self, segs: &[Segment]) -> Result<Vec<Baselines>> {
@@ -892,10 +868,7 @@ impl Backend for CudaBackend {
     }
 
     fn nll_grad_uploaded(&mut self, params: &[AldParams]) -> Result<Vec<NllGrad>> {
-        let up = self
-            .uploaded
-            .as_ref()
-            .ok_or_else(|| Error::Invalid("nothing is uploaded: call upload first".into()))?;
+        let up = self.uploaded.as_ref().ok_or_else(super::nothing_uploaded)?;
         check_lengths("nll_grad_uploaded", up.rows, params.len())?;
         if params.is_empty() {
             return Ok(Vec::new());

@@ -377,6 +377,49 @@ pub(crate) fn check_whole_rows(len: usize, cols: usize) -> Result<()> {
     Ok(())
 }
 
+/// The error of a primitive that needs uploaded rows when none are.
+pub(crate) fn nothing_uploaded() -> Error {
+    Error::Invalid("nothing is uploaded: call upload first".into())
+}
+
+/// The error of a primitive that needs a resident (sorted) chunk when none is.
+pub(crate) fn no_chunk() -> Error {
+    Error::Invalid("no chunk is loaded: call load_sorted first".into())
+}
+
+/// KS parameters as a device reads them: (μ, s, κ) per segment, a harmless law where the fit is
+/// missing (its result is then masked by [`ks_finish`]).
+pub(crate) fn ks_laws(params: &[AldParams]) -> Vec<[f64; 3]> {
+    params
+        .iter()
+        .map(|p| {
+            if p.is_valid() {
+                [p.loc, p.scale, p.kappa]
+            } else {
+                [0.0, 1.0, 1.0]
+            }
+        })
+        .collect()
+}
+
+/// A device's KS distances, NaN where the law or the segment was empty.
+pub(crate) fn ks_finish(
+    d: impl IntoIterator<Item = f64>,
+    params: &[AldParams],
+    segs: &[Segment],
+) -> Vec<f64> {
+    d.into_iter()
+        .zip(params.iter().zip(segs))
+        .map(|(d, (p, s))| {
+            if p.is_valid() && !s.is_empty() {
+                d
+            } else {
+                f64::NAN
+            }
+        })
+        .collect()
+}
+
 /// Checks the inputs of [`Backend::loglik_diff`]: one ALD and one Gaussian per segment.
 pub(crate) fn check_loglik_inputs(
     segs: &[Segment],

@@ -790,10 +790,7 @@ impl WgpuBackend {
     }
 
     fn resident(&self, segs: &[Segment]) -> Result<&Resident> {
-        let r = self
-            .resident
-            .as_ref()
-            .ok_or_else(|| Error::Invalid("no chunk is loaded: call load_sorted first".into()))?;
+        let r = self.resident.as_ref().ok_or_else(super::no_chunk)?;
         check_segments(segs, r.rows, r.cols)?;
         Ok(r)
     }
@@ -856,10 +853,7 @@ impl Backend for WgpuBackend {
 
     /// Always with indices: the sort carries them in either case.
     fn sort_uploaded(&mut self, _with_indices: bool) -> Result<()> {
-        let up = self
-            .uploaded
-            .as_ref()
-            .ok_or_else(|| Error::Invalid("nothing is uploaded: call upload first".into()))?;
+        let up = self.uploaded.as_ref().ok_or_else(super::nothing_uploaded)?;
         self.resident = None;
         self.resident = Some(self.gpu.sort_copy(up));
         Ok(())
@@ -940,31 +934,20 @@ impl Backend for WgpuBackend {
 
     fn ks(&mut self, segs: &[Segment], params: &[AldParams]) -> Result<Vec<f64>> {
         check_lengths("ks", segs.len(), params.len())?;
-        let words: Vec<f32> = params
+        // (μ, s, κ, 0) in f32: ks.wgsl evaluates F in f32 (the contract allows 1e-4).
+        let words: Vec<f32> = super::ks_laws(params)
             .iter()
-            .flat_map(|p| {
-                if p.is_valid() {
-                    [p.loc as f32, p.scale as f32, p.kappa as f32, 0.0]
-                } else {
-                    [0.0, 1.0, 1.0, 0.0]
-                }
-            })
+            .flat_map(|&[m, s, k]| [m as f32, s as f32, k as f32, 0.0])
             .collect();
         let ald_buf = self
             .gpu
             .upload(bytemuck::cast_slice(&words), wgpu::BufferUsages::STORAGE);
         let out = self.segment_kernel(&self.gpu.kernels.ks, segs, 0, &[&ald_buf], 1)?;
-        Ok(out
-            .iter()
-            .zip(params.iter().zip(segs))
-            .map(|(&d, (p, s))| {
-                if p.is_valid() && !s.is_empty() {
-                    d as f64
-                } else {
-                    f64::NAN
-                }
-            })
-            .collect())
+        Ok(super::ks_finish(
+            out.iter().map(|&d| d as f64),
+            params,
+            segs,
+        ))
     }
 
     fn baselines(&mut self, segs: &[Segment]) -> Result<Vec<Baselines>> {
@@ -1065,10 +1048,7 @@ impl Backend for WgpuBackend {
     }
 
     fn nll_grad_uploaded(&mut self, params: &[AldParams]) -> Result<Vec<NllGrad>> {
-        let up = self
-            .uploaded
-            .as_ref()
-            .ok_or_else(|| Error::Invalid("nothing is uploaded: call upload first".into()))?;
+        let up = self.uploaded.as_ref().ok_or_else(super::nothing_uploaded)?;
         check_lengths("nll_grad_uploaded", up.rows, params.len())?;
         self.gpu.nll_grad_buffer(&up.buffer, up.cols, params)
     }
