@@ -280,27 +280,7 @@ fn grow_levels(
             .map(|p| Segment::new(p.row, p.lo, p.hi))
             .collect();
         let stats = backend.segment_stats(&segs)?;
-        let mut ids = Vec::with_capacity(level.len());
-        for (p, st) in level.iter().zip(&stats) {
-            let t = &mut trees[p.row];
-            let id = t.nodes.len();
-            t.nodes.push(Node {
-                path: p.path.clone(),
-                depth,
-                lo: p.lo,
-                hi: p.hi,
-                pivot: f64::NAN,
-                stats: *st,
-                plus: None,
-                minus: None,
-            });
-            match p.parent {
-                Some((parent, true)) => t.nodes[parent].plus = Some(id),
-                Some((parent, false)) => t.nodes[parent].minus = Some(id),
-                None => {}
-            }
-            ids.push(id);
-        }
+        let ids = add_level(&mut trees, &level, &stats, depth);
         // Nodes big enough, shallow enough and with a pivot are split at it.
         let deeper = depth < opts.depth_limit();
         let candidates: Vec<(usize, f64)> = level
@@ -323,35 +303,75 @@ fn grow_levels(
                 continue;
             }
             trees[p.row].nodes[ids[i]].pivot = pv;
-            let (plus, minus) = match opts.shape {
-                Shape::Full => (true, true),
-                Shape::Chains if p.path == "root" => (true, true),
-                Shape::Chains => (p.path.ends_with('+'), p.path.ends_with('-')),
-            };
-            let stem = if p.path == "root" { "" } else { &p.path };
-            if plus {
-                next.push(Pending {
-                    row: p.row,
-                    parent: Some((ids[i], true)),
-                    path: format!("{stem}+"),
-                    lo: k,
-                    hi: p.hi,
-                });
-            }
-            if minus {
-                next.push(Pending {
-                    row: p.row,
-                    parent: Some((ids[i], false)),
-                    path: format!("{stem}-"),
-                    lo: p.lo,
-                    hi: k,
-                });
-            }
+            next.extend(children(p, ids[i], k, opts.shape));
         }
         level = next;
         depth += 1;
     }
     Ok(trees)
+}
+
+/// Adds a level's nodes to their trees, linked to their parents; returns each node's index.
+fn add_level(
+    trees: &mut [ClassTree],
+    level: &[Pending],
+    stats: &[SegmentStats],
+    depth: usize,
+) -> Vec<usize> {
+    level
+        .iter()
+        .zip(stats)
+        .map(|(p, st)| {
+            let t = &mut trees[p.row];
+            let id = t.nodes.len();
+            t.nodes.push(Node {
+                path: p.path.clone(),
+                depth,
+                lo: p.lo,
+                hi: p.hi,
+                pivot: f64::NAN,
+                stats: *st,
+                plus: None,
+                minus: None,
+            });
+            match p.parent {
+                Some((parent, true)) => t.nodes[parent].plus = Some(id),
+                Some((parent, false)) => t.nodes[parent].minus = Some(id),
+                None => {}
+            }
+            id
+        })
+        .collect()
+}
+
+/// The children a node split at `k` makes under `shape` (docs/DESIGN.md 2.5).
+fn children(p: &Pending, id: usize, k: usize, shape: Shape) -> Vec<Pending> {
+    let (plus, minus) = match shape {
+        Shape::Full => (true, true),
+        Shape::Chains if p.path == "root" => (true, true),
+        Shape::Chains => (p.path.ends_with('+'), p.path.ends_with('-')),
+    };
+    let stem = if p.path == "root" { "" } else { &p.path };
+    let mut out = Vec::with_capacity(2);
+    if plus {
+        out.push(Pending {
+            row: p.row,
+            parent: Some((id, true)),
+            path: format!("{stem}+"),
+            lo: k,
+            hi: p.hi,
+        });
+    }
+    if minus {
+        out.push(Pending {
+            row: p.row,
+            parent: Some((id, false)),
+            path: format!("{stem}-"),
+            lo: p.lo,
+            hi: k,
+        });
+    }
+    out
 }
 
 /// Splits every class of `head`, chunk by chunk. `progress` is told how many rows are done.
@@ -633,9 +653,17 @@ pub fn summary_md(
         grown.len(),
         sizes.iter().sum::<f64>(),
     ));
+    s.push_str(&sizes_md(&depths, &sizes));
+    s.push_str(&by_depth_md(&grown, null));
+    s
+}
+
+/// Depth and node count per class: median, 5 %, 95 %, max.
+fn sizes_md(depths: &[f64], sizes: &[f64]) -> String {
+    let mut s = String::new();
     let q = |v: &[f64], p: f64| crate::report::quantile(v, p);
     s.push_str("| per class | median | 5% | 95% | max |\n|---|---:|---:|---:|---:|\n");
-    for (what, v) in [("depth", &depths), ("nodes", &sizes)] {
+    for (what, v) in [("depth", depths), ("nodes", sizes)] {
         s.push_str(&format!(
             "| {what} | {} | {} | {} | {} |\n",
             q(v, 0.5),
@@ -644,6 +672,13 @@ pub fn summary_md(
             v.iter().copied().fold(0.0, f64::max)
         ));
     }
+    s
+}
+
+/// Which model wins the nodes at each depth below the root, and with the bootstrap, the ALD's
+/// share beside its nulls.
+fn by_depth_md(grown: &[&ClassTree], null: Option<&crate::bootstrap::TreeNull>) -> String {
+    let mut s = String::new();
     s.push_str(
         "\nDo the parts follow an ALD again? Nodes below the root by depth, and which model \
          fits each best by AIC",
