@@ -409,6 +409,47 @@ fn head_tests(ex: &Exceed, b: usize, rows: &[Option<ClassResult>]) -> HeadTests 
     }
 }
 
+/// Draws and summarises every replicate row of `jobs` × `fitted` classes, chunk by chunk, into
+/// `tally`; returns how many values were drawn.
+fn stream(
+    backend: &mut dyn Backend,
+    jobs: &[Job],
+    fitted: &[(usize, [[f32; 3]; 3])],
+    cols: usize,
+    seed: u64,
+    tally: &mut Tally,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<u64> {
+    let total_rows = jobs.len() * fitted.len();
+    let chunk = backend.max_chunk_rows(cols).clamp(1, total_rows.max(1));
+    let at = |i: usize| (jobs[i / fitted.len()], fitted[i % fitted.len()]);
+    let (mut done, mut values) = (0usize, 0u64);
+    while done < total_rows {
+        let range = done..done + chunk.min(total_rows - done);
+        let specs: Vec<ReplicateRow> = range
+            .clone()
+            .map(|i| {
+                let (job, (k, laws)) = at(i);
+                ReplicateRow {
+                    class: k as u32,
+                    replicate: job.replicate,
+                    model: job.model,
+                    params: laws[job.model as usize],
+                }
+            })
+            .collect();
+        let rows = backend.summarise_generated(&specs, cols, seed)?;
+        values += (specs.len() * cols) as u64;
+        for (i, row) in range.clone().zip(&rows) {
+            let (job, (k, _)) = at(i);
+            tally.record(job, k, (i + 1) % fitted.len() == 0, row, cols);
+        }
+        done = range.end;
+        progress(done, total_rows);
+    }
+    Ok(values)
+}
+
 /// Runs the bootstrap for the classes of an analysed head of `cols` features.
 /// `progress(done, total)` is told replicate rows.
 pub fn run(
@@ -430,35 +471,16 @@ pub fn run(
         .enumerate()
         .filter_map(|(k, c)| laws(c).map(|l| (k, l)))
         .collect();
-    let jobs = jobs(b);
     let mut tally = Tally::new(classes);
-    let total_rows = jobs.len() * fitted.len();
-    let chunk = backend.max_chunk_rows(cols).clamp(1, total_rows.max(1));
-    let (mut done, mut values) = (0usize, 0u64);
-    while done < total_rows {
-        let range = done..done + chunk.min(total_rows - done);
-        let at = |i: usize| (jobs[i / fitted.len()], fitted[i % fitted.len()]);
-        let specs: Vec<ReplicateRow> = range
-            .clone()
-            .map(|i| {
-                let (job, (k, laws)) = at(i);
-                ReplicateRow {
-                    class: k as u32,
-                    replicate: job.replicate,
-                    model: job.model,
-                    params: laws[job.model as usize],
-                }
-            })
-            .collect();
-        let rows = backend.summarise_generated(&specs, cols, opts.seed)?;
-        values += (specs.len() * cols) as u64;
-        for (i, row) in range.clone().zip(&rows) {
-            let (job, (k, _)) = at(i);
-            tally.record(job, k, (i + 1) % fitted.len() == 0, row, cols);
-        }
-        done = range.end;
-        progress(done, total_rows);
-    }
+    let mut values = stream(
+        backend,
+        &jobs(b),
+        &fitted,
+        cols,
+        opts.seed,
+        &mut tally,
+        progress,
+    )?;
 
     let observed = head_tests(
         &tally.observed,
