@@ -81,6 +81,53 @@ impl Gpu {
     }
 
     async fn open(allow_cpu: bool) -> Result<Self> {
+        let adapter = Self::adapter(allow_cpu).await?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("aldfit"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| unavailable(format!("{} refused a device: {e}", info.name)))?;
+        let errors = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+        device.on_uncaptured_error(std::sync::Arc::new({
+            let errors = errors.clone();
+            move |e: wgpu::Error| {
+                if let Ok(mut slot) = errors.lock() {
+                    slot.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }));
+        // Keys and indices of a row in workgroup memory: 8 bytes per value.
+        let tile_limit = (limits.max_compute_workgroup_storage_size as usize / 8).min(1 << 14);
+        if tile_limit < 256 {
+            return Err(unavailable(format!(
+                "{} has only {} bytes of workgroup memory",
+                info.name, limits.max_compute_workgroup_storage_size
+            )));
+        }
+        let tile = 1usize << tile_limit.ilog2();
+        let (sort, wide, kernels) = Self::pipelines(&device, tile);
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            tile,
+            sort,
+            wide,
+            kernels,
+            binding_cap: None,
+            errors,
+        })
+    }
+
+    /// The best adapter there is (discrete, integrated, virtual, other, then CPU), or why none.
+    async fn adapter(allow_cpu: bool) -> Result<wgpu::Adapter> {
         let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
         if wgpu::Instance::enabled_backend_features().is_empty() {
             return Err(unavailable(
@@ -121,35 +168,11 @@ impl Gpu {
                     ))
                 }
             })?;
-        let info = adapter.get_info();
-        let limits = adapter.limits();
-        let (device, queue) = adapter
-            .request_device(&wgpu::DeviceDescriptor {
-                label: Some("aldfit"),
-                required_features: wgpu::Features::empty(),
-                required_limits: limits.clone(),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| unavailable(format!("{} refused a device: {e}", info.name)))?;
-        let errors = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
-        device.on_uncaptured_error(std::sync::Arc::new({
-            let errors = errors.clone();
-            move |e: wgpu::Error| {
-                if let Ok(mut slot) = errors.lock() {
-                    slot.get_or_insert_with(|| e.to_string());
-                }
-            }
-        }));
-        // Keys and indices of a row in workgroup memory: 8 bytes per value.
-        let tile_limit = (limits.max_compute_workgroup_storage_size as usize / 8).min(1 << 14);
-        if tile_limit < 256 {
-            return Err(unavailable(format!(
-                "{} has only {} bytes of workgroup memory",
-                info.name, limits.max_compute_workgroup_storage_size
-            )));
-        }
-        let tile = 1usize << tile_limit.ilog2();
+        Ok(adapter)
+    }
+
+    /// Every kernel compiled for `device`, the row sort for rows of up to `tile` values.
+    fn pipelines(device: &wgpu::Device, tile: usize) -> (wgpu::ComputePipeline, WideSort, Kernels) {
         let pipeline = |name: &str, source: String| {
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(name),
@@ -172,64 +195,7 @@ impl Gpu {
             "sort_rows.wgsl",
             include_str!("../../shaders/sort_rows.wgsl").replace("{{TILE}}", &tile.to_string()),
         );
-        let wide = {
-            let storage = |binding| wgpu::BindGroupLayoutEntry {
-                binding,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only: false },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            };
-            let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some("sort_wide"),
-                entries: &[
-                    storage(0),
-                    storage(1),
-                    storage(2),
-                    storage(3),
-                    wgpu::BindGroupLayoutEntry {
-                        binding: 4,
-                        visibility: wgpu::ShaderStages::COMPUTE,
-                        ty: wgpu::BindingType::Buffer {
-                            ty: wgpu::BufferBindingType::Uniform,
-                            has_dynamic_offset: false,
-                            min_binding_size: None,
-                        },
-                        count: None,
-                    },
-                ],
-            });
-            let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("sort_wide"),
-                bind_group_layouts: &[Some(&layout)],
-                immediate_size: 0,
-            });
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("sort_wide.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(
-                    include_str!("../../shaders/sort_wide.wgsl").into(),
-                ),
-            });
-            let entry = |name: &str| {
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(name),
-                    layout: Some(&pipeline_layout),
-                    module: &module,
-                    entry_point: Some(name),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-            };
-            WideSort {
-                load: entry("load"),
-                step: entry("step"),
-                store: entry("store"),
-                layout,
-            }
-        };
+        let wide = Self::wide_sort(device);
         let kernels = Kernels {
             partition: segment(
                 "partition.wgsl",
@@ -256,18 +222,65 @@ impl Gpu {
             ),
             loglik: segment("loglik.wgsl", include_str!("../../shaders/loglik.wgsl")),
         };
-        Ok(Gpu {
-            device,
-            queue,
-            info,
-            limits,
-            tile,
-            sort,
-            wide,
-            kernels,
-            binding_cap: None,
-            errors,
-        })
+        (sort, wide, kernels)
+    }
+
+    /// The three entry points of sort_wide.wgsl over one explicit layout.
+    fn wide_sort(device: &wgpu::Device) -> WideSort {
+        let storage = |binding| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: false },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("sort_wide"),
+            entries: &[
+                storage(0),
+                storage(1),
+                storage(2),
+                storage(3),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 4,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("sort_wide"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("sort_wide.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/sort_wide.wgsl").into()),
+        });
+        let entry = |name: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(name),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        WideSort {
+            load: entry("load"),
+            step: entry("step"),
+            store: entry("store"),
+            layout,
+        }
     }
 
     /// The error the device reported since the last check, if any.
