@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::head::Head;
 
 /// The columns of `classes.csv`, in order. The first twenty are the interface promised to users.
-pub const CLASS_COLUMNS: &[&str] = &[
+pub const CLASS_COLUMNS: [&str; CLASS_COLUMNS_LEN] = [
     "class",
     "label",
     "n",
@@ -56,6 +56,8 @@ pub const CLASS_COLUMNS: &[&str] = &[
     "q_boot_gauss",
     "q_boot_ks",
 ];
+
+const CLASS_COLUMNS_LEN: usize = 41;
 
 /// Shortest text that parses back to the same f64 (`NaN`, `inf` for the special values).
 pub(crate) fn float_into(buf: &mut ryu::Buffer, x: f64) -> &str {
@@ -148,58 +150,7 @@ fn csv_block(
     let mut num = ryu::Buffer::new();
     for (k, c) in classes.iter().enumerate() {
         let k = first + k;
-        let (f, b) = (&c.stats.fit, &c.stats.baselines);
-        let (sp, sn) = (&c.line_pos, &c.line_neg);
-        let text = |s: String| Field::Text(s);
-        let (lrt, p_lrt) = c.lrt_laplace();
-        let (vuong, p_vuong) = c.vuong_gauss();
-        let boot_of = |v: fn(&crate::bootstrap::HeadTests) -> &Vec<f64>| {
-            boot.and_then(|b| v(&b.observed).get(k).copied())
-                .unwrap_or(f64::NAN)
-        };
-        let fields = [
-            text(k.to_string()),
-            text(labels.get(k).cloned().unwrap_or_default()),
-            text(c.n.to_string()),
-            text(c.zeros.to_string()),
-            Field::Float(f.params.loc),
-            Field::Float(f.params.scale),
-            Field::Float(f.params.kappa),
-            Field::Float(f.nll),
-            Field::Flag(f.boundary),
-            Field::Flag(f.degenerate),
-            Field::Float(c.stats.ks),
-            Field::Float(b.nll_gauss),
-            Field::Float(b.nll_laplace),
-            Field::Static(c.aic_best().map_or("NaN", Model::name)),
-            Field::Float(sp.slope),
-            Field::Float(sp.intercept),
-            Field::Float(sp.r2),
-            Field::Float(sn.slope),
-            Field::Float(sn.intercept),
-            Field::Float(sn.r2),
-            Field::Flag(c.nonfinite),
-            Field::Float(b.mean),
-            Field::Float(b.std()),
-            Field::Float(b.median),
-            Field::Float(b.mad),
-            text(sp.count.to_string()),
-            text(sn.count.to_string()),
-            Field::Float(sp.k()),
-            Field::Float(sp.lambda()),
-            Field::Float(sp.mean()),
-            Field::Float(sn.k()),
-            Field::Float(sn.lambda()),
-            Field::Float(sn.mean()),
-            Field::Float(lrt),
-            Field::Float(p_lrt),
-            Field::Float(vuong),
-            Field::Float(p_vuong),
-            Field::Float(boot_of(|t| &t.p_gauss)),
-            Field::Float(boot_of(|t| &t.p_ks)),
-            Field::Float(boot_of(|t| &t.q_gauss)),
-            Field::Float(boot_of(|t| &t.q_ks)),
-        ];
+        let fields = class_fields(k, c, labels, boot);
         for field in &fields {
             let bytes: &[u8] = match field {
                 Field::Text(s) => s.as_bytes(),
@@ -214,6 +165,67 @@ fn csv_block(
     }
     w.into_inner()
         .map_err(|e| Error::Invalid(format!("cannot render classes.csv: {e}")))
+}
+
+/// One class's `classes.csv` fields, in the order of [`CLASS_COLUMNS`].
+fn class_fields(
+    k: usize,
+    c: &ClassResult,
+    labels: &[String],
+    boot: Option<&crate::bootstrap::Bootstrap>,
+) -> [Field; CLASS_COLUMNS_LEN] {
+    let (f, b) = (&c.stats.fit, &c.stats.baselines);
+    let (sp, sn) = (&c.line_pos, &c.line_neg);
+    let text = |s: String| Field::Text(s);
+    let (lrt, p_lrt) = c.lrt_laplace();
+    let (vuong, p_vuong) = c.vuong_gauss();
+    let boot_of = |v: fn(&crate::bootstrap::HeadTests) -> &Vec<f64>| {
+        boot.and_then(|b| v(&b.observed).get(k).copied())
+            .unwrap_or(f64::NAN)
+    };
+    [
+        text(k.to_string()),
+        text(labels.get(k).cloned().unwrap_or_default()),
+        text(c.n.to_string()),
+        text(c.zeros.to_string()),
+        Field::Float(f.params.loc),
+        Field::Float(f.params.scale),
+        Field::Float(f.params.kappa),
+        Field::Float(f.nll),
+        Field::Flag(f.boundary),
+        Field::Flag(f.degenerate),
+        Field::Float(c.stats.ks),
+        Field::Float(b.nll_gauss),
+        Field::Float(b.nll_laplace),
+        Field::Static(c.aic_best().map_or("NaN", Model::name)),
+        Field::Float(sp.slope),
+        Field::Float(sp.intercept),
+        Field::Float(sp.r2),
+        Field::Float(sn.slope),
+        Field::Float(sn.intercept),
+        Field::Float(sn.r2),
+        Field::Flag(c.nonfinite),
+        Field::Float(b.mean),
+        Field::Float(b.std()),
+        Field::Float(b.median),
+        Field::Float(b.mad),
+        text(sp.count.to_string()),
+        text(sn.count.to_string()),
+        Field::Float(sp.k()),
+        Field::Float(sp.lambda()),
+        Field::Float(sp.mean()),
+        Field::Float(sn.k()),
+        Field::Float(sn.lambda()),
+        Field::Float(sn.mean()),
+        Field::Float(lrt),
+        Field::Float(p_lrt),
+        Field::Float(vuong),
+        Field::Float(p_vuong),
+        Field::Float(boot_of(|t| &t.p_gauss)),
+        Field::Float(boot_of(|t| &t.p_ks)),
+        Field::Float(boot_of(|t| &t.q_gauss)),
+        Field::Float(boot_of(|t| &t.q_ks)),
+    ]
 }
 
 /// Linear-interpolated quantile (numpy's default) of the finite values; NaN when there are none.
