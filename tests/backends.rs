@@ -6,7 +6,7 @@ mod common;
 use aldfit::ald::{self, AldParams};
 use aldfit::analysis::{self, Options};
 use aldfit::backend::{
-    Backend, BackendInfo, ReplicateRow, Segment, SegmentStats, Side, SortedSegment,
+    Backend, BackendInfo, Benchmarked, ReplicateRow, Segment, SegmentStats, Side, SortedSegment,
 };
 use aldfit::head::Head;
 use aldfit::synth;
@@ -262,12 +262,6 @@ impl Backend for SmallChunks<'_> {
     ) -> aldfit::Result<Vec<ald::NllGrad>> {
         self.0.nll_grad(r, c, p)
     }
-    fn nll_grad_uploaded(&mut self, p: &[AldParams]) -> aldfit::Result<Vec<ald::NllGrad>> {
-        self.0.nll_grad_uploaded(p)
-    }
-    fn copy_bandwidth(&mut self, bytes: usize) -> aldfit::Result<f64> {
-        self.0.copy_bandwidth(bytes)
-    }
     fn generate(&mut self, rows: &[ReplicateRow], cols: usize, seed: u64) -> aldfit::Result<()> {
         self.0.generate(rows, cols, seed)
     }
@@ -281,6 +275,19 @@ impl Backend for SmallChunks<'_> {
         g: &[(f64, f64)],
     ) -> aldfit::Result<Vec<ald::LogLikDiff>> {
         self.0.loglik_diff(s, a, g)
+    }
+}
+
+impl Benchmarked for SmallChunks<'_> {
+    fn synchronize(&mut self) -> aldfit::Result<()> {
+        self.0.synchronize()
+    }
+    fn nll_grad_uploaded(&mut self, p: &[AldParams]) -> aldfit::Result<Vec<ald::NllGrad>> {
+        self.0.nll_grad_uploaded(p)
+    }
+
+    fn copy_bandwidth(&mut self, bytes: usize) -> aldfit::Result<f64> {
+        self.0.copy_bandwidth(bytes)
     }
 }
 

@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use super::{
-    check_lengths, check_rows, check_segments, check_whole_rows, Backend, BackendInfo,
+    check_lengths, check_rows, check_segments, check_whole_rows, Backend, BackendInfo, Benchmarked,
     ReplicateRow, RowSummary, Segment, SegmentStats, Side, SortedSegment,
 };
 use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, StudyLine};
@@ -300,7 +300,9 @@ impl Backend for CpuBackend {
             .map(|(xs, p)| ald::nll_grad(xs, p))
             .collect())
     }
+}
 
+impl Benchmarked for CpuBackend {
     fn nll_grad_uploaded(&mut self, params: &[AldParams]) -> Result<Vec<NllGrad>> {
         let rows = std::mem::take(&mut self.uploaded);
         let result = self.nll_grad(&rows, self.uploaded_cols, params);

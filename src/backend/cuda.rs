@@ -20,7 +20,7 @@ use cudarc::driver::{
 use cudarc::nvrtc::{CompileError, CompileOptions, Ptx};
 
 use super::{
-    check_lengths, check_rows, check_segments, check_whole_rows, Backend, BackendInfo,
+    check_lengths, check_rows, check_segments, check_whole_rows, Backend, BackendInfo, Benchmarked,
     ReplicateRow, Segment, SegmentStats, Side, SortedSegment,
 };
 use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, StudyLine, TailSums};
@@ -802,10 +802,6 @@ impl Backend for CudaBackend {
             .collect())
     }
 
-    fn synchronize(&mut self) -> Result<()> {
-        drv(self.stream.synchronize(), "waiting for the device")
-    }
-
     fn read_sorted(&mut self, segs: &[Segment]) -> Result<Vec<SortedSegment>> {
         let r = self.resident(segs)?;
         segs.iter()
@@ -865,15 +861,6 @@ impl Backend for CudaBackend {
             result.extend(self.nll_grad_device(&rows_buf, cols, ps)?);
         }
         Ok(result)
-    }
-
-    fn nll_grad_uploaded(&mut self, params: &[AldParams]) -> Result<Vec<NllGrad>> {
-        let up = self.uploaded.as_ref().ok_or_else(super::nothing_uploaded)?;
-        check_lengths("nll_grad_uploaded", up.rows, params.len())?;
-        if params.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.nll_grad_device(&up.values, up.cols, params)
     }
 
     fn generate(&mut self, rows: &[ReplicateRow], cols: usize, seed: u64) -> Result<()> {
@@ -968,6 +955,21 @@ impl Backend for CudaBackend {
         Ok(super::loglik_finish(segs, ald, gauss, |i| {
             (out[2 * i], out[2 * i + 1])
         }))
+    }
+}
+
+impl Benchmarked for CudaBackend {
+    fn synchronize(&mut self) -> Result<()> {
+        drv(self.stream.synchronize(), "waiting for the device")
+    }
+
+    fn nll_grad_uploaded(&mut self, params: &[AldParams]) -> Result<Vec<NllGrad>> {
+        let up = self.uploaded.as_ref().ok_or_else(super::nothing_uploaded)?;
+        check_lengths("nll_grad_uploaded", up.rows, params.len())?;
+        if params.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.nll_grad_device(&up.values, up.cols, params)
     }
 
     fn copy_bandwidth(&mut self, bytes: usize) -> Result<f64> {

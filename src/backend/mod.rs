@@ -90,8 +90,9 @@ pub struct BackendInfo {
     pub software: bool,
 }
 
-/// The primitives every backend implements; see the module docs.
-pub trait Backend {
+/// The primitives every backend implements; see the module docs. The benchmarks' extra
+/// entry points are the supertrait [`Benchmarked`].
+pub trait Backend: Benchmarked {
     fn info(&self) -> BackendInfo;
 
     /// How many rows of `cols` values one chunk may hold (device memory, binding limits).
@@ -231,11 +232,6 @@ pub trait Backend {
         gauss: &[(f64, f64)],
     ) -> Result<Vec<LogLikDiff>>;
 
-    /// Waits until the device has finished all submitted work (benchmarks time inside this).
-    fn synchronize(&mut self) -> Result<()> {
-        Ok(())
-    }
-
     /// Reads segments of the sorted chunk back (tests, tree leaves): small results only.
     fn read_sorted(&mut self, segs: &[Segment]) -> Result<Vec<SortedSegment>>;
 
@@ -253,8 +249,17 @@ pub trait Backend {
     /// row's parameters. Independent of the resident chunk.
     fn nll_grad(&mut self, rows: &[f32], cols: usize, params: &[AldParams])
         -> Result<Vec<NllGrad>>;
+}
 
-    /// [`nll_grad`](Self::nll_grad) of the uploaded rows, where they are: a pure streaming
+/// What only the benchmarks need of a backend: waiting for the device, a streaming reduction of
+/// uploaded rows, and the copy bandwidth that is their floor.
+pub trait Benchmarked {
+    /// Waits until the device has finished all submitted work (benchmarks time inside this).
+    fn synchronize(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// [`Backend::nll_grad`] of the uploaded rows, where they are: a pure streaming
     /// reduction, whose speed benchmarks compare with [`copy_bandwidth`](Self::copy_bandwidth).
     fn nll_grad_uploaded(&mut self, params: &[AldParams]) -> Result<Vec<NllGrad>>;
 

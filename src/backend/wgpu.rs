@@ -8,8 +8,8 @@
 use std::sync::mpsc;
 
 use super::{
-    abi, check_lengths, check_rows, check_segments, Backend, BackendInfo, ReplicateRow, Segment,
-    Side, SortedSegment,
+    abi, check_lengths, check_rows, check_segments, Backend, BackendInfo, Benchmarked,
+    ReplicateRow, Segment, Side, SortedSegment,
 };
 use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, StudyLine, TailSums};
 use crate::error::{Error, Result};
@@ -1011,14 +1011,6 @@ impl Backend for WgpuBackend {
             .collect())
     }
 
-    fn synchronize(&mut self) -> Result<()> {
-        self.gpu
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| failed(format!("waiting for the device: {e}")))?;
-        self.gpu.check_errors()
-    }
-
     fn read_sorted(&mut self, segs: &[Segment]) -> Result<Vec<SortedSegment>> {
         let r = self.resident(segs)?;
         let mut parts = self.gpu.gather(&[&r.values, &r.indices], r.cols, segs)?;
@@ -1058,12 +1050,6 @@ impl Backend for WgpuBackend {
             result.extend(g.nll_grad_buffer(&rows_buf, cols, ps)?);
         }
         Ok(result)
-    }
-
-    fn nll_grad_uploaded(&mut self, params: &[AldParams]) -> Result<Vec<NllGrad>> {
-        let up = self.uploaded.as_ref().ok_or_else(super::nothing_uploaded)?;
-        check_lengths("nll_grad_uploaded", up.rows, params.len())?;
-        self.gpu.nll_grad_buffer(&up.buffer, up.cols, params)
     }
 
     fn generate(&mut self, rows: &[ReplicateRow], cols: usize, seed: u64) -> Result<()> {
@@ -1122,6 +1108,22 @@ impl Backend for WgpuBackend {
         Ok(super::loglik_finish(segs, ald, gauss, |i| {
             (out[2 * i] as f64, out[2 * i + 1] as f64)
         }))
+    }
+}
+
+impl Benchmarked for WgpuBackend {
+    fn synchronize(&mut self) -> Result<()> {
+        self.gpu
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| failed(format!("waiting for the device: {e}")))?;
+        self.gpu.check_errors()
+    }
+
+    fn nll_grad_uploaded(&mut self, params: &[AldParams]) -> Result<Vec<NllGrad>> {
+        let up = self.uploaded.as_ref().ok_or_else(super::nothing_uploaded)?;
+        check_lengths("nll_grad_uploaded", up.rows, params.len())?;
+        self.gpu.nll_grad_buffer(&up.buffer, up.cols, params)
     }
 
     fn copy_bandwidth(&mut self, bytes: usize) -> Result<f64> {
