@@ -90,6 +90,22 @@ fn upload_then_sort_is_load_sorted_and_keeps_the_upload() {
     }
 }
 
+/// Every backend says what its device holds; the GPUs' sort tile is what their sort uses.
+#[test]
+fn every_backend_reports_its_limits() {
+    for (name, b) in backends() {
+        let l = b.limits();
+        assert_eq!(b.info().limits, l, "{name}");
+        match name.as_str() {
+            "cpu" => assert!(l.chunk_values.is_some_and(|v| v > 0), "{name}: {l:?}"),
+            _ => {
+                assert!(l.sort_tile.is_some_and(|t| t >= 256), "{name}: {l:?}");
+                assert!(l.max_binding_bytes.is_some_and(|b| b > 0), "{name}: {l:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn design_counterexample_on_every_backend() {
     let xs = [6.1f32, -4.3, 5.9, -6.9, -3.5];
@@ -207,6 +223,9 @@ struct SmallChunks<'a>(&'a mut dyn Backend, usize);
 impl Backend for SmallChunks<'_> {
     fn info(&self) -> BackendInfo {
         self.0.info()
+    }
+    fn limits(&self) -> aldfit::backend::Limits {
+        self.0.limits()
     }
     fn max_chunk_rows(&self, cols: usize) -> usize {
         self.0.max_chunk_rows(cols).min(self.1)

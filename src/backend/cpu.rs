@@ -90,6 +90,14 @@ impl Backend for CpuBackend {
                 1 => format!("{} (1 thread)", Self::cpu_name()),
                 t => format!("{} ({t} threads)", Self::cpu_name()),
             },
+            limits: self.limits(),
+        }
+    }
+
+    fn limits(&self) -> super::Limits {
+        super::Limits {
+            chunk_values: Some(CHUNK_VALUES),
+            ..Default::default()
         }
     }
 

@@ -662,6 +662,20 @@ impl Backend for CudaBackend {
             name: "cuda".into(),
             device: self.device.clone(),
             software: false,
+            limits: self.limits(),
+        }
+    }
+
+    fn limits(&self) -> super::Limits {
+        let free = self.ctx.mem_get_info().map(|(free, _)| free as u64).ok();
+        super::Limits {
+            memory_bytes: free,
+            max_binding_bytes: free,
+            // The tiles' shared memory is static (≤ 48 KiB: no opt-in needed).
+            workgroup_memory_bytes: Some(48 << 10),
+            max_workgroups_per_dim: Some(i32::MAX as u64),
+            sort_tile: Some(TILES[TILES.len() - 1]),
+            chunk_values: None,
         }
     }
 

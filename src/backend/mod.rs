@@ -88,12 +88,36 @@ pub struct BackendInfo {
     pub device: String,
     /// A GPU API emulated on the CPU (e.g. Mesa lavapipe): correct, but no measure of a GPU.
     pub software: bool,
+    /// What the device can hold and run (recorded in `run.json`).
+    pub limits: Limits,
+}
+
+/// What a backend's device can hold and run, in one place (as cubecl's `HardwareProperties`):
+/// the chunking and the kernels' launch shapes follow from it. `None` where a limit does not apply
+/// (the CPU has no workgroups).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Limits {
+    /// Device memory in bytes (free memory on CUDA; host memory is not asked for on the CPU).
+    pub memory_bytes: Option<u64>,
+    /// The largest buffer one kernel binding (or allocation) takes.
+    pub max_binding_bytes: Option<u64>,
+    /// Workgroup (shared) memory per workgroup or block.
+    pub workgroup_memory_bytes: Option<u64>,
+    /// Workgroups per grid dimension.
+    pub max_workgroups_per_dim: Option<u64>,
+    /// The longest row sorted in one workgroup's memory; longer rows are merged.
+    pub sort_tile: Option<usize>,
+    /// Values per chunk the backend aims for (the CPU: cache-sized chunks).
+    pub chunk_values: Option<usize>,
 }
 
 /// The primitives every backend implements; see the module docs. The benchmarks' extra
 /// entry points are the supertrait [`Benchmarked`].
 pub trait Backend: Benchmarked {
     fn info(&self) -> BackendInfo;
+
+    /// What the device can hold and run.
+    fn limits(&self) -> Limits;
 
     /// How many rows of `cols` values one chunk may hold (device memory, binding limits).
     fn max_chunk_rows(&self, cols: usize) -> usize;

@@ -851,6 +851,19 @@ impl Backend for WgpuBackend {
             name: "wgpu".into(),
             device: self.gpu.adapter_name(),
             software: self.gpu.is_cpu(),
+            limits: self.limits(),
+        }
+    }
+
+    fn limits(&self) -> super::Limits {
+        let l = &self.gpu.limits;
+        super::Limits {
+            memory_bytes: None,
+            max_binding_bytes: Some(self.gpu.binding_bytes()),
+            workgroup_memory_bytes: Some(l.max_compute_workgroup_storage_size as u64),
+            max_workgroups_per_dim: Some(l.max_compute_workgroups_per_dimension as u64),
+            sort_tile: Some(self.gpu.tile),
+            chunk_values: None,
         }
     }
 
