@@ -20,8 +20,8 @@ use cudarc::driver::{
 use cudarc::nvrtc::{CompileError, CompileOptions, Ptx};
 
 use super::{
-    check_lengths, check_rows, check_segments, check_whole_rows, Backend, BackendInfo, Benchmarked,
-    ReplicateRow, Segment, SegmentStats, Side, SortedSegment,
+    check_lengths, check_rows, check_whole_rows, Backend, BackendInfo, Benchmarked, ReplicateRow,
+    Segment, SegmentStats, Side, SortedSegment,
 };
 use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, StudyLine, TailSums};
 use crate::error::{Error, Result};
@@ -255,6 +255,24 @@ struct Functions {
     loglik: CudaFunction,
 }
 
+impl super::Shaped for Uploaded {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+    fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
+impl super::Shaped for Resident {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+    fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
 /// Unsorted rows on the device.
 struct Uploaded {
     values: CudaSlice<f32>,
@@ -276,8 +294,7 @@ pub struct CudaBackend {
     _module: Arc<CudaModule>,
     f: Functions,
     device: String,
-    uploaded: Option<Uploaded>,
-    resident: Option<Resident>,
+    state: super::DeviceState<Uploaded, Resident>,
 }
 
 impl CudaBackend {
@@ -359,15 +376,12 @@ impl CudaBackend {
             _module: module,
             f,
             device,
-            uploaded: None,
-            resident: None,
+            state: Default::default(),
         })
     }
 
     fn resident(&self, segs: &[Segment]) -> Result<&Resident> {
-        let r = self.resident.as_ref().ok_or_else(super::no_chunk)?;
-        check_segments(segs, r.rows, r.cols)?;
-        Ok(r)
+        self.state.resident(segs)
     }
 
     fn to_device<T: cudarc::driver::DeviceRepr>(
@@ -700,13 +714,13 @@ impl Backend for CudaBackend {
         if cols > u32::MAX as usize / 2 {
             return Err(Error::Invalid(format!("{cols} values per row is too many")));
         }
-        self.uploaded = None;
+        self.state.uploaded = None;
         let values = if rows.is_empty() {
             self.output::<f32>(1)?
         } else {
             self.to_device(rows, "uploading the chunk")?
         };
-        self.uploaded = Some(Uploaded {
+        self.state.uploaded = Some(Uploaded {
             values,
             rows: rows.len() / cols,
             cols,
@@ -715,15 +729,19 @@ impl Backend for CudaBackend {
     }
 
     fn sort_uploaded(&mut self, with_indices: bool) -> Result<()> {
-        let up = self.uploaded.as_ref().ok_or_else(super::nothing_uploaded)?;
+        let up = self
+            .state
+            .uploaded
+            .as_ref()
+            .ok_or_else(super::nothing_uploaded)?;
         let (rows, cols) = (up.rows, up.cols);
-        self.resident = None;
+        self.state.resident = None;
         let (values, indices) = if rows == 0 {
             (self.output::<f32>(1)?, None)
         } else {
             self.sort_device(&up.values, with_indices, rows, cols)?
         };
-        self.resident = Some(Resident {
+        self.state.resident = Some(Resident {
             values,
             indices,
             rows,
@@ -882,7 +900,7 @@ impl Backend for CudaBackend {
         if cols > u32::MAX as usize / 2 {
             return Err(Error::Invalid(format!("{cols} values per row is too many")));
         }
-        self.uploaded = None;
+        self.state.uploaded = None;
         let mut values = self.output::<f32>(rows.len() * cols)?;
         if !rows.is_empty() {
             let words: Vec<u32> = bytemuck::cast_slice(&super::replicate_words(rows)).to_vec();
@@ -905,7 +923,7 @@ impl Backend for CudaBackend {
                 "launching generate",
             )?;
         }
-        self.uploaded = Some(Uploaded {
+        self.state.uploaded = Some(Uploaded {
             values,
             rows: rows.len(),
             cols,
@@ -978,7 +996,7 @@ impl Benchmarked for CudaBackend {
     }
 
     fn nll_grad_uploaded(&mut self, params: &[AldParams]) -> Result<Vec<NllGrad>> {
-        let up = self.uploaded.as_ref().ok_or_else(super::nothing_uploaded)?;
+        let up = self.state.uploaded()?;
         check_lengths("nll_grad_uploaded", up.rows, params.len())?;
         if params.is_empty() {
             return Ok(Vec::new());

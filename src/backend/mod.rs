@@ -406,6 +406,44 @@ pub(crate) fn check_whole_rows(len: usize, cols: usize) -> Result<()> {
     Ok(())
 }
 
+/// Rows held on a device, whatever buffers hold them.
+pub(crate) trait Shaped {
+    fn rows(&self) -> usize;
+    fn cols(&self) -> usize;
+}
+
+/// What a GPU backend keeps between calls, and the checks before a kernel reads it: the uploaded
+/// (unsorted) rows and the resident sorted chunk, each in the backend's own buffers. A backend
+/// sets a field to `None` before allocating its replacement, so old and new never coexist on the
+/// device.
+pub(crate) struct DeviceState<U, R> {
+    pub uploaded: Option<U>,
+    pub resident: Option<R>,
+}
+
+impl<U, R> Default for DeviceState<U, R> {
+    fn default() -> Self {
+        DeviceState {
+            uploaded: None,
+            resident: None,
+        }
+    }
+}
+
+impl<U: Shaped, R: Shaped> DeviceState<U, R> {
+    /// The uploaded rows, or the error that says to upload first.
+    pub fn uploaded(&self) -> Result<&U> {
+        self.uploaded.as_ref().ok_or_else(nothing_uploaded)
+    }
+
+    /// The resident chunk, once every segment is checked to lie inside it.
+    pub fn resident(&self, segs: &[Segment]) -> Result<&R> {
+        let r = self.resident.as_ref().ok_or_else(no_chunk)?;
+        check_segments(segs, r.rows(), r.cols())?;
+        Ok(r)
+    }
+}
+
 /// The error of a primitive that needs uploaded rows when none are.
 pub(crate) fn nothing_uploaded() -> Error {
     Error::Invalid("nothing is uploaded: call upload first".into())

@@ -8,8 +8,8 @@
 use std::sync::mpsc;
 
 use super::{
-    abi, check_lengths, check_rows, check_segments, Backend, BackendInfo, Benchmarked,
-    ReplicateRow, Segment, Side, SortedSegment,
+    abi, check_lengths, check_rows, Backend, BackendInfo, Benchmarked, ReplicateRow, Segment, Side,
+    SortedSegment,
 };
 use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, StudyLine, TailSums};
 use crate::error::{Error, Result};
@@ -751,6 +751,24 @@ impl Gpu {
     }
 }
 
+impl super::Shaped for Uploaded {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+    fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
+impl super::Shaped for Resident {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+    fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
 /// Unsorted rows kept on the device.
 struct Uploaded {
     buffer: wgpu::Buffer,
@@ -781,16 +799,14 @@ fn grid(n: usize) -> (u32, u32) {
 /// The wgpu backend (see the module docs for what is missing).
 pub struct WgpuBackend {
     gpu: Gpu,
-    uploaded: Option<Uploaded>,
-    resident: Option<Resident>,
+    state: super::DeviceState<Uploaded, Resident>,
 }
 
 impl WgpuBackend {
     pub fn new(allow_cpu: bool) -> Result<Self> {
         Ok(WgpuBackend {
             gpu: Gpu::new(allow_cpu)?,
-            uploaded: None,
-            resident: None,
+            state: Default::default(),
         })
     }
 
@@ -803,9 +819,7 @@ impl WgpuBackend {
     }
 
     fn resident(&self, segs: &[Segment]) -> Result<&Resident> {
-        let r = self.resident.as_ref().ok_or_else(super::no_chunk)?;
-        check_segments(segs, r.rows, r.cols)?;
-        Ok(r)
+        self.state.resident(segs)
     }
 
     /// Runs a per-segment kernel: `extra` buffers bind after (values, segments, params), then the
@@ -872,24 +886,28 @@ impl Backend for WgpuBackend {
     }
 
     fn upload(&mut self, rows: &[f32], cols: usize) -> Result<()> {
-        self.uploaded = None;
-        self.uploaded = Some(self.gpu.upload_rows(rows, cols)?);
+        self.state.uploaded = None;
+        self.state.uploaded = Some(self.gpu.upload_rows(rows, cols)?);
         Ok(())
     }
 
     /// Always with indices: the sort carries them in either case.
     fn sort_uploaded(&mut self, _with_indices: bool) -> Result<()> {
-        let up = self.uploaded.as_ref().ok_or_else(super::nothing_uploaded)?;
-        self.resident = None;
-        self.resident = Some(self.gpu.sort_copy(up));
+        let up = self
+            .state
+            .uploaded
+            .as_ref()
+            .ok_or_else(super::nothing_uploaded)?;
+        self.state.resident = None;
+        self.state.resident = Some(self.gpu.sort_copy(up));
         Ok(())
     }
 
     /// Sorts in the uploaded buffer itself: the analysis keeps no unsorted copy.
     fn load_sorted(&mut self, rows: &[f32], cols: usize, _with_indices: bool) -> Result<()> {
-        self.uploaded = None;
-        self.resident = None;
-        self.resident = Some(self.gpu.sort_resident(rows, cols)?);
+        self.state.uploaded = None;
+        self.state.resident = None;
+        self.state.resident = Some(self.gpu.sort_resident(rows, cols)?);
         Ok(())
     }
 
@@ -1067,7 +1085,7 @@ impl Backend for WgpuBackend {
 
     fn generate(&mut self, rows: &[ReplicateRow], cols: usize, seed: u64) -> Result<()> {
         super::check_whole_rows(cols, cols)?;
-        self.uploaded = None;
+        self.state.uploaded = None;
         let g = &self.gpu;
         let words = super::replicate_words(rows);
         let reps = g.upload(bytemuck::cast_slice(&words), wgpu::BufferUsages::STORAGE);
@@ -1085,7 +1103,7 @@ impl Backend for WgpuBackend {
             blocks,
             philox::key_of(seed),
         )?;
-        self.uploaded = Some(Uploaded {
+        self.state.uploaded = Some(Uploaded {
             buffer,
             rows: rows.len(),
             cols,
@@ -1134,7 +1152,7 @@ impl Benchmarked for WgpuBackend {
     }
 
     fn nll_grad_uploaded(&mut self, params: &[AldParams]) -> Result<Vec<NllGrad>> {
-        let up = self.uploaded.as_ref().ok_or_else(super::nothing_uploaded)?;
+        let up = self.state.uploaded()?;
         check_lengths("nll_grad_uploaded", up.rows, params.len())?;
         self.gpu.nll_grad_buffer(&up.buffer, up.cols, params)
     }
