@@ -255,23 +255,7 @@ struct Functions {
     loglik: CudaFunction,
 }
 
-impl super::Shaped for Uploaded {
-    fn rows(&self) -> usize {
-        self.rows
-    }
-    fn cols(&self) -> usize {
-        self.cols
-    }
-}
-
-impl super::Shaped for Resident {
-    fn rows(&self) -> usize {
-        self.rows
-    }
-    fn cols(&self) -> usize {
-        self.cols
-    }
-}
+super::shaped!(Uploaded, Resident);
 
 /// Unsorted rows on the device.
 struct Uploaded {

@@ -412,6 +412,21 @@ pub(crate) trait Shaped {
     fn cols(&self) -> usize;
 }
 
+/// `Shaped` for structs with `rows` and `cols` fields.
+macro_rules! shaped {
+    ($($t:ty),*) => {
+        $(impl $crate::backend::Shaped for $t {
+            fn rows(&self) -> usize {
+                self.rows
+            }
+            fn cols(&self) -> usize {
+                self.cols
+            }
+        })*
+    };
+}
+pub(crate) use shaped;
+
 /// What a GPU backend keeps between calls, and the checks before a kernel reads it: the uploaded
 /// (unsorted) rows and the resident sorted chunk, each in the backend's own buffers. A backend
 /// sets a field to `None` before allocating its replacement, so old and new never coexist on the

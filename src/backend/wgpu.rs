@@ -751,23 +751,7 @@ impl Gpu {
     }
 }
 
-impl super::Shaped for Uploaded {
-    fn rows(&self) -> usize {
-        self.rows
-    }
-    fn cols(&self) -> usize {
-        self.cols
-    }
-}
-
-impl super::Shaped for Resident {
-    fn rows(&self) -> usize {
-        self.rows
-    }
-    fn cols(&self) -> usize {
-        self.cols
-    }
-}
+super::shaped!(Uploaded, Resident);
 
 /// Unsorted rows kept on the device.
 struct Uploaded {
