@@ -320,7 +320,17 @@ fn class_fit_on<DB: DrawingBackend>(
     }
     legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
 
-    // The study's view: ln v(i) against u = i/L for P and for N = −x, with the fitted lines.
+    study_view(&right, &xs, c)
+}
+
+/// The study's view of one class: ln v(i) against u = i/L for P and for N = −x, with the fitted
+/// lines (docs/DESIGN.md 2.4). `xs` are the row's finite values, sorted.
+fn study_view<DB: DrawingBackend>(
+    right: &DrawingArea<DB, Shift>,
+    xs: &[f64],
+    c: &ClassResult,
+) -> Result<()> {
+    let e = draw_err("a class plot");
     let pos: Vec<f64> = xs.iter().copied().filter(|&x| x > 0.0).collect();
     let neg: Vec<f64> = xs
         .iter()
@@ -340,7 +350,7 @@ fn class_fit_on<DB: DrawingBackend>(
     let (ylo, yhi) = finite_range(p.iter().chain(&q).map(|t| t.1)).unwrap_or((-1.0, 0.0));
     let (ylo, yhi) = padded(ylo, yhi);
     let mut chart = panel(
-        &right,
+        right,
         "the study's view: log of sorted weights",
         true,
         0.0..1.0,
