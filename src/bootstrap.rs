@@ -539,6 +539,9 @@ pub fn ald_wins_by_depth(trees: &[tree::ClassTree]) -> Vec<(usize, usize)> {
 }
 
 /// Split trees of replicate heads `1..=count` under each model: the by-depth ALD-win shares.
+/// The rows are drawn again (the same counters give the same rows): the trees need them resident
+/// and sorted, which the stream of [`run`] never keeps, and drawing costs less than holding
+/// `count` replicate heads.
 fn null_trees(
     backend: &mut dyn Backend,
     fitted: &[(usize, [[f32; 3]; 3])],
