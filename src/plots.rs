@@ -588,43 +588,8 @@ fn split_tree_on<DB: DrawingBackend>(
         .map_err(&e)?;
         return Ok(());
     }
-    // Only as many levels as fit side by side: the drawn leaves (nodes at the cut, and leaves
-    // above it) must not outnumber MAX_SLOTS.
-    const MAX_SLOTS: usize = 24;
-    let slots_at = |cut: usize| {
-        t.nodes
-            .iter()
-            .filter(|n| n.depth == cut || (n.depth < cut && n.is_leaf()))
-            .count()
-    };
-    let cut = (0..=t.depth())
-        .take_while(|&d| slots_at(d) <= MAX_SLOTS)
-        .last()
-        .unwrap_or(0);
+    let (cut, x, slots) = tree_layout(t);
     let shown = |i: usize| t.nodes[i].depth <= cut;
-    // Leaves get consecutive slots left to right (the − side on the left); a parent sits
-    // above the middle of its children.
-    let mut x = vec![0.0f64; t.nodes.len()];
-    let mut next = 0.0;
-    fn place(t: &ClassTree, i: usize, cut: usize, x: &mut [f64], next: &mut f64) {
-        let n = &t.nodes[i];
-        let kids: Vec<usize> = if n.depth < cut {
-            [n.minus, n.plus].iter().flatten().copied().collect()
-        } else {
-            Vec::new()
-        };
-        if kids.is_empty() {
-            x[i] = *next;
-            *next += 1.0;
-        } else {
-            for &k in &kids {
-                place(t, k, cut, x, next);
-            }
-            x[i] = kids.iter().map(|&k| x[k]).sum::<f64>() / kids.len() as f64;
-        }
-    }
-    place(t, 0, cut, &mut x, &mut next);
-    let slots = next.max(1.0);
     let depth = cut as f64 + 1.0;
     let (w, h) = root.dim_in_pixel();
     let (w, h) = (w as f64, h as f64);
@@ -714,6 +679,48 @@ fn split_tree_on<DB: DrawingBackend>(
     ))
     .map_err(&e)?;
     Ok(())
+}
+
+/// Where a tree's nodes go: the deepest level `cut` whose drawn leaves still fit side by side,
+/// each shown node's horizontal slot, and how many slots there are.
+fn tree_layout(t: &ClassTree) -> (usize, Vec<f64>, f64) {
+    // Only as many levels as fit side by side: the drawn leaves (nodes at the cut, and leaves
+    // above it) must not outnumber MAX_SLOTS.
+    const MAX_SLOTS: usize = 24;
+    let slots_at = |cut: usize| {
+        t.nodes
+            .iter()
+            .filter(|n| n.depth == cut || (n.depth < cut && n.is_leaf()))
+            .count()
+    };
+    let cut = (0..=t.depth())
+        .take_while(|&d| slots_at(d) <= MAX_SLOTS)
+        .last()
+        .unwrap_or(0);
+    // Leaves get consecutive slots left to right (the − side on the left); a parent sits
+    // above the middle of its children.
+    let mut x = vec![0.0f64; t.nodes.len()];
+    let mut next = 0.0;
+    fn place(t: &ClassTree, i: usize, cut: usize, x: &mut [f64], next: &mut f64) {
+        let n = &t.nodes[i];
+        let kids: Vec<usize> = if n.depth < cut {
+            [n.minus, n.plus].iter().flatten().copied().collect()
+        } else {
+            Vec::new()
+        };
+        if kids.is_empty() {
+            x[i] = *next;
+            *next += 1.0;
+        } else {
+            for &k in &kids {
+                place(t, k, cut, x, next);
+            }
+            x[i] = kids.iter().map(|&k| x[k]).sum::<f64>() / kids.len() as f64;
+        }
+    }
+    place(t, 0, cut, &mut x, &mut next);
+    let slots = next.max(1.0);
+    (cut, x, slots)
 }
 
 /// Classes picked for per-class plots: the given ones, or the `worst` worst and `best` best by
