@@ -489,6 +489,17 @@ pub fn build(boot: &Bootstrap, trees: Option<&[ClassTree]>) -> Verdict {
         band: null_band(n),
     };
     let mut claims = vec![judge.ald_rather_than_gauss(), judge.ald_adequate()];
+    // With B < 20 no bootstrap p-value can fall below 0.05: those claims cannot be decided.
+    if 1.0 / (boot.replicates as f64 + 1.0) >= 0.05 {
+        for c in &mut claims {
+            c.outcome = "untested".into();
+            c.follows = format!(
+                "B = {} replicates cannot give a p-value below 0.05 (the smallest is 1/(B + 1)): \
+                 run --bootstrap 99 or more",
+                boot.replicates
+            );
+        }
+    }
     claims.extend(judge.study_r2());
     if let Some(trees) = trees {
         claims.extend(judge.parts_by_depth(trees));

@@ -156,7 +156,7 @@ fn on_pure_noise_the_split_claim_reads_like_its_null() {
     let split = SplitOptions::default();
     let trees = tree::split_head(&head, &[], &mut cpu, &split, &mut |_| {}).unwrap();
     let opts = bootstrap::Options {
-        replicates: 19,
+        replicates: 39,
         seed: 8,
         tree_replicates: 19,
         split: Some(split),

@@ -558,6 +558,12 @@ fn fit_reports_the_verdict_with_p_values_that_the_seed_fixes() {
     assert_eq!(json["options"]["seed"], 3);
     let claims = json["verdict"]["claims"].as_array().unwrap();
     assert!(claims.len() >= 6, "{claims:?}");
+    // B = 19 cannot reach p < 0.05: the bootstrap's claims say so instead of reading as no.
+    assert_eq!(claims[0]["outcome"], "untested", "{}", claims[0]);
+    assert!(claims[0]["follows"]
+        .as_str()
+        .unwrap()
+        .contains("--bootstrap 99"));
     for c in claims {
         assert!(summary.contains(c["follows"].as_str().unwrap()));
     }
@@ -604,7 +610,7 @@ fn noise_is_not_read_as_support() {
         "cpu",
         "--quiet",
         "--bootstrap",
-        "19",
+        "39",
         "--bootstrap-trees",
         "9",
         "--out",
