@@ -21,6 +21,66 @@ struct Seg {
     unsigned pad;
 };
 
+// Per-segment inputs and outputs, field for field as src/backend/abi.rs declares them (checked by
+// tests/abi.rs); the host finishes each output in f64 beside its Rust declaration.
+
+// The law ks.cu measures a segment against.
+struct KsLaw {
+    double mu;
+    double s;
+    double kappa;
+};
+
+// loglik.cu's two laws: v(x) = −κ/s·(x − μ)⁺ − (μ − x)⁺/(κs) + ((x − m)/σ)²/2.
+struct LoglikLaw {
+    double mu;
+    double k_over_s;
+    double inv_ks;
+    double m;
+    double inv_sd;
+};
+
+// segment_stats.cu: j* (−1: no interior candidate), A*, B*, the best objective, boundary (0/1),
+// x(j*), mean, variance, median, mean |x − median|, KS (NaN unless asked for), n, min, max.
+struct SegmentStatsOut {
+    double j;
+    double a;
+    double b;
+    double objective;
+    double boundary;
+    double loc;
+    double mean;
+    double var;
+    double median;
+    double mad;
+    double ks;
+    double n;
+    double min;
+    double max;
+};
+
+// study_line.cu: Σd, Σi·d, Σd² of d = t − t0, and t0.
+struct LineSums {
+    double sum_d;
+    double sum_id;
+    double sum_dd;
+    double t0;
+};
+
+// loglik.cu: Σv, Σv².
+struct LoglikSums {
+    double sum_v;
+    double sum_vv;
+};
+
+// nll_grad.cu: Σ(x − μ)⁺, Σ(μ − x)⁺, and how many values lie above and below μ.
+struct TailSumsOut {
+    double above;
+    double below;
+    double n_above;
+    double n_below;
+};
+
 // f32 bit patterns mapped to u32 keys that order like the values, -0.0 before +0.0: the order of
 // the CPU backend's radix sort, so the sorted rows (and their feature indices) agree bitwise.
 __device__ __forceinline__ unsigned to_key(unsigned bits) {
@@ -31,9 +91,10 @@ __device__ __forceinline__ unsigned from_key(unsigned key) {
     return (key & 0x80000000u) ? (key & 0x7fffffffu) : ~key;
 }
 
-// Every segment kernel takes the same arguments, so that the host launches them all one way:
-// (values, segs, count, cols, flag, params, out). `flag` and `params` (per-segment f64) mean what
-// each kernel says; a kernel that needs neither ignores them.
+// Every segment kernel takes its arguments in the same order, so that the host launches them all
+// one way: (values, segs, count, cols, flag, params, out). `flag` means what each kernel says;
+// `params` (one input struct per segment, above) and `out` (one output struct per segment) are
+// each kernel's own; a kernel that needs no flag or params ignores them.
 
 // This thread's contiguous run [first, last) of a segment of n values.
 __device__ __forceinline__ void run_of(unsigned n, unsigned& first, unsigned& last) {

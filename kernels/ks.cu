@@ -5,7 +5,7 @@
 
 extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
     ks(const float* __restrict__ values, const aldfit::Seg* __restrict__ segs, unsigned count,
-       unsigned cols, unsigned, const double* __restrict__ params, double* __restrict__ out) {
+       unsigned cols, unsigned, const aldfit::KsLaw* __restrict__ laws, double* __restrict__ out) {
     using namespace aldfit;
     typedef cub::BlockReduce<double, SEG_THREADS> Reduce;
     __shared__ typename Reduce::TempStorage tmp;
@@ -22,7 +22,8 @@ extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
         return;
     }
     const float* x = values + (unsigned long long)g.row * cols + g.lo;
-    const Cdf cdf(params[3 * s], params[3 * s + 1], params[3 * s + 2]);
+    const KsLaw law = laws[s];
+    const Cdf cdf(law.mu, law.s, law.kappa);
     unsigned first, last;
     run_of(n, first, last);
     const double d = Reduce(tmp).Reduce(ks_run(x, n, first, last, cdf), MaxOp());

@@ -1,12 +1,13 @@
 // Vuong's pass (docs/DESIGN.md 2.6): Σv and Σv² over each segment, in f64, with v(x) = d(x) − c the
 // variable part of d = ℓ_ALD − ℓ_N (ald::LogLikDiff): the ALD's exponent plus the Gaussian's
 // square. The host adds the constant c back.
-// params (5 per segment) = [μ, κ/s, 1/(κs), m, 1/σ]; out (2 per segment) = [Σv, Σv²].
+// One LoglikLaw in and one LoglikSums out per segment (common.cuh).
 #include "common.cuh"
 
 extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
     loglik(const float* __restrict__ values, const aldfit::Seg* __restrict__ segs, unsigned count,
-           unsigned cols, unsigned, const double* __restrict__ params, double* __restrict__ out) {
+           unsigned cols, unsigned, const aldfit::LoglikLaw* __restrict__ laws,
+           aldfit::LoglikSums* __restrict__ out) {
     using namespace aldfit;
     typedef cub::BlockReduce<double, SEG_THREADS> Reduce;
     __shared__ typename Reduce::TempStorage tmp;
@@ -17,15 +18,15 @@ extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
     const Seg g = segs[s];
     const unsigned n = g.hi - g.lo;
     const float* x = values + (unsigned long long)g.row * cols + g.lo;
-    const double* p = params + 5ull * s;
+    const LoglikLaw p = laws[s];
     unsigned first, last;
     run_of(n, first, last);
     double sv = 0.0, svv = 0.0;
     for (unsigned j = first; j < last; j++) {
         const double xv = (double)x[j];
-        const double t = xv - p[0];
-        const double ald_part = t >= 0.0 ? -p[1] * t : t * p[2];
-        const double z = (xv - p[3]) * p[4];
+        const double t = xv - p.mu;
+        const double ald_part = t >= 0.0 ? -p.k_over_s * t : t * p.inv_ks;
+        const double z = (xv - p.m) * p.inv_sd;
         const double v = ald_part + 0.5 * z * z;
         sv += v;
         svv += v * v;
@@ -34,7 +35,6 @@ extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
     __syncthreads();
     const double b = Reduce(tmp).Sum(svv);
     if (threadIdx.x == 0) {
-        out[2 * s] = a;
-        out[2 * s + 1] = b;
+        out[s] = LoglikSums{a, b};
     }
 }

@@ -3,7 +3,7 @@
 // (NllGrad::from_sums). A pure streaming reduction: one block per row, float4 loads where the
 // row is 16-byte aligned, f64 sums.
 //
-// out (4 per row) = [above, below, n_above, n_below].
+// out: one TailSumsOut per row (common.cuh).
 #include "common.cuh"
 
 namespace aldfit {
@@ -27,7 +27,7 @@ struct Tails {
 
 extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
     nll_grad(const float* __restrict__ rows, unsigned count, unsigned cols,
-             const double* __restrict__ locs, double* __restrict__ out) {
+             const double* __restrict__ locs, aldfit::TailSumsOut* __restrict__ out) {
     using namespace aldfit;
     typedef cub::BlockReduce<double, SEG_THREADS> Reduce;
     __shared__ typename Reduce::TempStorage tmp;
@@ -53,12 +53,14 @@ extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
     for (unsigned k = done + threadIdx.x; k < cols; k += SEG_THREADS) {
         t.add(x[k], loc);
     }
-    double sums[4] = {t.above, t.below, t.n_above, t.n_below};
-    for (int k = 0; k < 4; k++) {
-        const double v = Reduce(tmp).Sum(sums[k]);
-        __syncthreads();
-        if (threadIdx.x == 0) {
-            out[4ull * r + k] = v;
-        }
+    const double above = Reduce(tmp).Sum(t.above);
+    __syncthreads();
+    const double below = Reduce(tmp).Sum(t.below);
+    __syncthreads();
+    const double n_above = Reduce(tmp).Sum(t.n_above);
+    __syncthreads();
+    const double n_below = Reduce(tmp).Sum(t.n_below);
+    if (threadIdx.x == 0) {
+        out[r] = TailSumsOut{above, below, n_above, n_below};
     }
 }

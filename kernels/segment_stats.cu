@@ -4,14 +4,12 @@
 // thread a contiguous run, sums in f64 and shifted by the middle value, as `fit_and_baselines_
 // sorted` in src/ald.rs does.
 //
-// out (DESCRIBE_WORDS per segment) = [j* (−1: no interior candidate), A*, B*, best objective,
-// boundary (0/1), x(j*), mean, variance, median, mean |x − median|, KS, n, min, max]. The host
-// finishes κ̂, ŝ and the NLLs from these in f64 (ald::profile, gauss_nll, laplace_nll).
+// out: one SegmentStatsOut per segment (common.cuh). The host finishes κ̂, ŝ and the NLLs from it
+// in f64 (abi::SegmentStatsOut: ald::profile, gauss_nll, laplace_nll).
 #include "common.cuh"
 
 namespace aldfit {
 
-constexpr int DESCRIBE_WORDS = 14;
 
 struct Best {
     double obj, a, b;
@@ -30,7 +28,7 @@ struct BestOp {
 extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
     segment_stats(const float* __restrict__ values, const aldfit::Seg* __restrict__ segs,
              unsigned count, unsigned cols, unsigned with_ks, const double* __restrict__,
-             double* __restrict__ out) {
+             aldfit::SegmentStatsOut* __restrict__ out) {
     using namespace aldfit;
     typedef cub::BlockScan<double, SEG_THREADS> Scan;
     typedef cub::BlockReduce<double, SEG_THREADS> Reduce;
@@ -50,14 +48,12 @@ extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
     const Seg g = segs[s];
     const float* x = values + (unsigned long long)g.row * cols + g.lo;
     const unsigned n = g.hi - g.lo;
-    double* o = out + (unsigned long long)s * DESCRIBE_WORDS;
+    SegmentStatsOut* o = out + s;
     if (n == 0) {
         if (threadIdx.x == 0) {
-            for (int k = 0; k < DESCRIBE_WORDS; k++) {
-                o[k] = nan("");
-            }
-            o[0] = -1.0;
-            o[11] = 0.0;
+            const double none = nan("");
+            *o = SegmentStatsOut{-1.0, none, none, none, none, none, none,
+                                 none, none, none, none, 0.0,  none, none};
         }
         return;
     }
@@ -135,19 +131,19 @@ extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
             const double end = fmin(sqrt(fmax(total - nf * y0, 0.0)), sqrt(fmax(nf * yn - total, 0.0)));
             boundary = end < best.obj ? 1.0 : 0.0;
         }
-        o[0] = fitted ? (double)best.j : -1.0;
-        o[1] = best.a;
-        o[2] = best.b;
-        o[3] = best.obj;
-        o[4] = boundary;
-        o[5] = fitted ? (double)x[best.j] : nan("");
-        o[6] = shift + mean_y;
-        o[7] = var;
-        o[8] = median;
-        o[9] = mad;
-        o[10] = ks;
-        o[11] = nf;
-        o[12] = (double)x_lo;
-        o[13] = (double)x_hi;
+        o->j = fitted ? (double)best.j : -1.0;
+        o->a = best.a;
+        o->b = best.b;
+        o->objective = best.obj;
+        o->boundary = boundary;
+        o->loc = fitted ? (double)x[best.j] : nan("");
+        o->mean = shift + mean_y;
+        o->var = var;
+        o->median = median;
+        o->mad = mad;
+        o->ks = ks;
+        o->n = nf;
+        o->min = (double)x_lo;
+        o->max = (double)x_hi;
     }
 }

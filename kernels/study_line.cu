@@ -3,12 +3,12 @@
 // for the negative side), shifted by t_0 as SeedLine::from_logs does. One block per segment,
 // coalesced strided reads, f64 sums; the host divides (SeedLine::from_shifted_sums).
 //
-// out (4 per segment) = [Σd, Σi·d, Σd², t_0].
+// out: one LineSums per segment (common.cuh).
 #include "common.cuh"
 
 extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
     study_line(const float* __restrict__ values, const aldfit::Seg* __restrict__ segs, unsigned count,
-         unsigned cols, unsigned negative, const double* __restrict__, double* __restrict__ out) {
+         unsigned cols, unsigned negative, const double* __restrict__, aldfit::LineSums* __restrict__ out) {
     using namespace aldfit;
     typedef cub::BlockReduce<double, SEG_THREADS> Reduce;
     __shared__ typename Reduce::TempStorage tmp;
@@ -18,11 +18,9 @@ extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
     }
     const Seg g = segs[s];
     const unsigned n = g.hi - g.lo;
-    double* o = out + 4ull * s;
     if (n == 0) {
         if (threadIdx.x == 0) {
-            o[0] = o[1] = o[2] = 0.0;
-            o[3] = nan("");
+            out[s] = LineSums{0.0, 0.0, 0.0, nan("")};
         }
         return;
     }
@@ -43,9 +41,6 @@ extern "C" __global__ void __launch_bounds__(aldfit::SEG_THREADS)
     __syncthreads();
     sdd = Reduce(tmp).Sum(sdd);
     if (threadIdx.x == 0) {
-        o[0] = sd;
-        o[1] = sid;
-        o[2] = sdd;
-        o[3] = shift;
+        out[s] = LineSums{sd, sid, sdd, shift};
     }
 }

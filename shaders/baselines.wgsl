@@ -2,13 +2,25 @@
 // z = (x − x_mid) / r, r the segment's range about its middle value: the shift removes large
 // common offsets, the scaling keeps squares of tiny weights from underflowing f32. Each
 // invocation sums a short run, then a tree reduces (pairwise-like error). The host finishes in
-// f64: out = [Σz, Σz², Σ|z − m|, r, x_mid, x_mid_lo, n, min, max, 0] with m the median in z
-// units.
+// f64 (backend::abi::BaselineSums), m being the median in z units.
+
+struct BaselineSums {
+    sum_z: f32,
+    sum_zz: f32,
+    sum_abs_dev: f32,
+    range: f32,
+    mid: f32,
+    mid_below: f32,
+    n: f32,
+    min: f32,
+    max: f32,
+    pad: f32,
+}
 
 @group(0) @binding(0) var<storage, read> values: array<f32>;
 @group(0) @binding(1) var<storage, read> segs: array<Seg>;
 @group(0) @binding(2) var<uniform> params: Params;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<BaselineSums>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -48,20 +60,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     red_c[lid] = c;
     reduce_sum3(lid);
     if (live && lid == 0u) {
-        let o = s * 10u;
-        out[o] = red_a[0];
-        out[o + 1u] = red_b[0];
-        out[o + 2u] = red_c[0];
-        out[o + 3u] = r;
-        out[o + 4u] = shift;
-        out[o + 5u] = mid_lo;
-        out[o + 6u] = f32(n);
-        out[o + 7u] = 0.0;
-        out[o + 8u] = 0.0;
-        out[o + 9u] = 0.0;
+        var lo = 0.0;
+        var hi = 0.0;
         if (n > 0u) {
-            out[o + 7u] = values[base];
-            out[o + 8u] = values[base + n - 1u];
+            lo = values[base];
+            hi = values[base + n - 1u];
         }
+        out[s] = BaselineSums(red_a[0], red_b[0], red_c[0], r, shift, mid_lo, f32(n), lo, hi, 0.0);
     }
 }

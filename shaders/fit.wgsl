@@ -8,14 +8,26 @@
 // comparison keep ~44 bits. The host turns A*, B*
 // (re-summed at the winner as positive terms) into κ̂, ŝ and the NLL in f64.
 //
-// out (10 per segment) = [j* (u32 bits), A*, B*, best objective, boundary (0/1), 2^e, x(j*), n,
-// A* low half, B* low half];
-// j* = 0xffffffff when there is no interior candidate (degenerate).
+// out: one FitOut per segment (backend::abi::FitOut); j* = 0xffffffff when there is no interior
+// candidate (degenerate).
+
+struct FitOut {
+    j: u32,
+    a_hi: f32,
+    b_hi: f32,
+    objective: f32,
+    boundary: f32,
+    unit: f32,
+    loc: f32,
+    n: f32,
+    a_lo: f32,
+    b_lo: f32,
+}
 
 @group(0) @binding(0) var<storage, read> values: array<f32>;
 @group(0) @binding(1) var<storage, read> segs: array<Seg>;
 @group(0) @binding(2) var<uniform> params: Params;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<FitOut>;
 
 const NONE: u32 = 0xffffffffu;
 const BIG: f32 = 3.4e38;
@@ -153,7 +165,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         workgroupBarrier();
     }
     if (live && lid == 0u) {
-        let o = s * 10u;
         // End points: μ = x(0) (B = 0) and μ = x(n−1) (A = 0).
         var boundary = 0.0;
         if (n > 0u && j_best != NONE) {
@@ -167,20 +178,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 boundary = 1.0;
             }
         }
-        out[o] = bitcast<f32>(j_best);
-        out[o + 1u] = red_a[0];
-        out[o + 2u] = red_c[0];
-        out[o + 3u] = best_obj.x;
-        out[o + 4u] = boundary;
-        out[o + 5u] = ldexp(1.0, e);
+        var loc = 0.0;
         if (j_best != NONE) {
-            out[o + 6u] = values[base + j_best];
-        } else {
-            out[o + 6u] = 0.0;
+            loc = values[base + j_best];
         }
-        out[o + 7u] = nf;
-        // The low halves of A* and B*: the host adds them in f64.
-        out[o + 8u] = red_b[0];
-        out[o + 9u] = bitcast<f32>(red_u[0]);
+        // The low halves of A* and B* (a_lo, b_lo): the host adds them in f64.
+        out[s] = FitOut(
+            j_best, red_a[0], red_c[0], best_obj.x, boundary, ldexp(1.0, e), loc, nf, red_b[0],
+            bitcast<f32>(red_u[0]),
+        );
     }
 }

@@ -1,12 +1,19 @@
 // The four sums behind the NLL and its gradient (docs/DESIGN.md 2.1) on unsorted rows:
 // A = Σ(x − μ)+, B = Σ(μ − x)+, N> and N<. μ comes as an f32 pair (hi, lo) so that x − μ carries
 // the f64 location's precision. The host evaluates NLL and gradient in f64.
-// out (4 per row) = [A, B, N>, N<].
+// out: one TailSumsF32 per row (backend::abi).
+
+struct TailSumsF32 {
+    above: f32,
+    below: f32,
+    n_above: f32,
+    n_below: f32,
+}
 
 @group(0) @binding(0) var<storage, read> rows: array<f32>;
 @group(0) @binding(1) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> loc: array<vec2<f32>>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<TailSumsF32>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -49,10 +56,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         workgroupBarrier();
     }
     if (live && lid == 0u) {
-        let o = row * 4u;
-        out[o] = red_a[0];
-        out[o + 1u] = red_b[0];
-        out[o + 2u] = red_c[0];
-        out[o + 3u] = f32(red_u[0]);
+        out[row] = TailSumsF32(red_a[0], red_b[0], red_c[0], f32(red_u[0]));
     }
 }

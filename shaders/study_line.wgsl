@@ -1,12 +1,19 @@
 // The study's line on one side of zero (docs/DESIGN.md 2.4): t_i = ln v(i) for the side's magnitudes
 // ascending (flag = 1: the segment holds negatives ascending, so v(i) = −x(hi − 1 − i)).
 // Sums of d = t − t_mid against the centred index c = i − (L − 1)/2, so that neither sum
-// cancels in f32; the host rebuilds the line in f64. out (4 per segment) = [Σd, Σc·d, Σd², ln v_mid].
+// cancels in f32; the host rebuilds the line in f64 (backend::abi::LineSumsF32).
+
+struct LineSumsF32 {
+    sum_d: f32,
+    sum_cd: f32,
+    sum_dd: f32,
+    t0: f32,
+}
 
 @group(0) @binding(0) var<storage, read> values: array<f32>;
 @group(0) @binding(1) var<storage, read> segs: array<Seg>;
 @group(0) @binding(2) var<uniform> params: Params;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<LineSumsF32>;
 
 fn magnitude(base: u32, len: u32, i: u32, negative: bool) -> f32 {
     if (negative) {
@@ -58,10 +65,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     red_c[lid] = c;
     reduce_sum3(lid);
     if (live && lid == 0u) {
-        let o = s * 4u;
-        out[o] = red_a[0];
-        out[o + 1u] = red_b[0];
-        out[o + 2u] = red_c[0];
-        out[o + 3u] = t_mid;
+        out[s] = LineSumsF32(red_a[0], red_b[0], red_c[0], t_mid);
     }
 }

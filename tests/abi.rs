@@ -2,13 +2,23 @@
 //! in CUDA. These tests read the shader and kernel sources and check, field by field and constant
 //! by constant, that the three agree, so a field moved in one place fails here and not on a GPU.
 
-use aldfit::backend::abi::{self, Draw, Replicate, Seg, SegmentParams, SortParams, WideSortParams};
+use aldfit::backend::abi::{
+    self, BaselineSums, Draw, FitOut, KsLaw, KsLawF32, LineSums, LineSumsF32, LoglikLaw,
+    LoglikLawF32, LoglikSums, LoglikSumsF32, Replicate, Seg, SegmentParams, SegmentStatsOut,
+    SortParams, TailSumsF32, TailSumsOut, WideSortParams,
+};
 
 const SEGMENTS: &str = include_str!("../shaders/segments.wgsl");
 const SORT_ROWS: &str = include_str!("../shaders/sort_rows.wgsl");
 const SORT_WIDE: &str = include_str!("../shaders/sort_wide.wgsl");
 const PHILOX: &str = include_str!("../shaders/philox.wgsl");
 const GENERATE: &str = include_str!("../shaders/generate.wgsl");
+const FIT: &str = include_str!("../shaders/fit.wgsl");
+const BASELINES: &str = include_str!("../shaders/baselines.wgsl");
+const STUDY_LINE: &str = include_str!("../shaders/study_line.wgsl");
+const LOGLIK: &str = include_str!("../shaders/loglik.wgsl");
+const KS: &str = include_str!("../shaders/ks.wgsl");
+const NLL_GRAD: &str = include_str!("../shaders/nll_grad.wgsl");
 const COMMON: &str = include_str!("../kernels/common.cuh");
 
 /// The lines between `struct NAME {` and its `}`, comments removed.
@@ -46,6 +56,7 @@ fn cuda_fields(src: &str, name: &str) -> Vec<(String, String)> {
             let wgsl = |t: &str| match t {
                 "unsigned" => "u32",
                 "float" => "f32",
+                "double" => "f64",
                 other => panic!("unmapped CUDA type {other}"),
             };
             match field.split_once('[') {
@@ -73,7 +84,7 @@ fn size(fields: &[(&str, &str)]) -> usize {
 #[test]
 fn wgsl_structs_match_the_rust_ones_field_by_field() {
     type Fields = &'static [(&'static str, &'static str)];
-    let cases: [(&str, &str, Fields, usize); 6] = [
+    let cases: [(&str, &str, Fields, usize); 13] = [
         (SEGMENTS, "Seg", Seg::FIELDS, std::mem::size_of::<Seg>()),
         (
             SEGMENTS,
@@ -100,6 +111,43 @@ fn wgsl_structs_match_the_rust_ones_field_by_field() {
             Replicate::FIELDS,
             std::mem::size_of::<Replicate>(),
         ),
+        (FIT, "FitOut", FitOut::FIELDS, std::mem::size_of::<FitOut>()),
+        (
+            BASELINES,
+            "BaselineSums",
+            BaselineSums::FIELDS,
+            std::mem::size_of::<BaselineSums>(),
+        ),
+        (
+            STUDY_LINE,
+            "LineSumsF32",
+            LineSumsF32::FIELDS,
+            std::mem::size_of::<LineSumsF32>(),
+        ),
+        (
+            LOGLIK,
+            "LoglikLawF32",
+            LoglikLawF32::FIELDS,
+            std::mem::size_of::<LoglikLawF32>(),
+        ),
+        (
+            LOGLIK,
+            "LoglikSumsF32",
+            LoglikSumsF32::FIELDS,
+            std::mem::size_of::<LoglikSumsF32>(),
+        ),
+        (
+            KS,
+            "KsLawF32",
+            KsLawF32::FIELDS,
+            std::mem::size_of::<KsLawF32>(),
+        ),
+        (
+            NLL_GRAD,
+            "TailSumsF32",
+            TailSumsF32::FIELDS,
+            std::mem::size_of::<TailSumsF32>(),
+        ),
     ];
     for (src, name, fields, bytes) in cases {
         assert_eq!(wgsl_fields(src, name), rust(fields), "WGSL struct {name}");
@@ -118,6 +166,88 @@ fn cuda_structs_match_the_rust_ones_field_by_field() {
     let mut replicate = rust(Replicate::FIELDS);
     replicate[0].0 = "cls".into();
     assert_eq!(cuda_fields(COMMON, "Replicate"), replicate);
+    type Fields = &'static [(&'static str, &'static str)];
+    let cases: [(&str, Fields, usize); 6] = [
+        ("KsLaw", KsLaw::FIELDS, std::mem::size_of::<KsLaw>()),
+        (
+            "LoglikLaw",
+            LoglikLaw::FIELDS,
+            std::mem::size_of::<LoglikLaw>(),
+        ),
+        (
+            "SegmentStatsOut",
+            SegmentStatsOut::FIELDS,
+            std::mem::size_of::<SegmentStatsOut>(),
+        ),
+        (
+            "LineSums",
+            LineSums::FIELDS,
+            std::mem::size_of::<LineSums>(),
+        ),
+        (
+            "LoglikSums",
+            LoglikSums::FIELDS,
+            std::mem::size_of::<LoglikSums>(),
+        ),
+        (
+            "TailSumsOut",
+            TailSumsOut::FIELDS,
+            std::mem::size_of::<TailSumsOut>(),
+        ),
+    ];
+    for (name, fields, bytes) in cases {
+        assert_eq!(
+            cuda_fields(COMMON, name),
+            rust(fields),
+            "CUDA struct {name}"
+        );
+        assert_eq!(
+            size(fields),
+            bytes,
+            "Rust struct behind {name}: FIELDS miss bytes"
+        );
+    }
+}
+
+/// Each kernel reads and writes its own structs: the declarations above are the ones in use.
+#[test]
+fn kernels_bind_their_typed_structs() {
+    let uses = [
+        (FIT, "array<FitOut>"),
+        (BASELINES, "array<BaselineSums>"),
+        (STUDY_LINE, "array<LineSumsF32>"),
+        (LOGLIK, "array<LoglikLawF32>"),
+        (LOGLIK, "array<LoglikSumsF32>"),
+        (KS, "array<KsLawF32>"),
+        (NLL_GRAD, "array<TailSumsF32>"),
+        (
+            include_str!("../kernels/segment_stats.cu"),
+            "aldfit::SegmentStatsOut* __restrict__ out",
+        ),
+        (
+            include_str!("../kernels/study_line.cu"),
+            "aldfit::LineSums* __restrict__ out",
+        ),
+        (
+            include_str!("../kernels/ks.cu"),
+            "const aldfit::KsLaw* __restrict__ laws",
+        ),
+        (
+            include_str!("../kernels/loglik.cu"),
+            "const aldfit::LoglikLaw* __restrict__ laws",
+        ),
+        (
+            include_str!("../kernels/loglik.cu"),
+            "aldfit::LoglikSums* __restrict__ out",
+        ),
+        (
+            include_str!("../kernels/nll_grad.cu"),
+            "aldfit::TailSumsOut* __restrict__ out",
+        ),
+    ];
+    for (src, decl) in uses {
+        assert!(src.contains(decl), "no `{decl}` where it is expected");
+    }
 }
 
 /// `const NAME: u32 = 256u;` (WGSL) or `constexpr int NAME = 256;` (CUDA), as a number.

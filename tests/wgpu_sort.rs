@@ -158,7 +158,7 @@ fn small_binding_limits_force_many_chunks_with_the_same_results() {
         let head = Head::from_f32("nasty", classes, cols, &values).unwrap();
         let mut whole = WgpuBackend::new(true).unwrap();
         let mut small = WgpuBackend::new(true).unwrap();
-        small.gpu_mut().cap_binding_size(64 << 10);
+        small.device_mut().cap_binding_size(64 << 10);
         assert!(small.max_chunk_rows(cols) < classes);
         let a =
             analysis::analyse(&head, &[], &mut whole, &Options::default(), &mut |_| {}).unwrap();

@@ -2,7 +2,7 @@
 //! NVRTC for the device's architecture and run through cudarc.
 //!
 //! cudarc loads libcuda and libnvrtc dynamically, so this module builds on any machine; but
-//! cudarc panics when a library it needs is missing, so [`CudaBackend::new`] and [`compile`]
+//! cudarc panics when a library it needs is missing, so [`Cuda::open`] and [`compile`]
 //! look for each one first and turn its absence into one sentence saying what to install.
 //!
 //! Unlike WGSL, CUDA has f64 on every device, and a data-centre GPU runs it fast: the segment
@@ -19,13 +19,10 @@ use cudarc::driver::{
 };
 use cudarc::nvrtc::{CompileError, CompileOptions, Ptx};
 
-use super::{
-    check_lengths, check_rows, check_whole_rows, Backend, BackendInfo, Benchmarked, ReplicateRow,
-    Segment, SegmentStats, Side, SortedSegment,
-};
-use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, StudyLine, TailSums};
+use super::gpu::{Device, GpuBackend, Held};
+use super::{abi, BackendInfo, Limits, Segment, SegmentStats, Side, SortedSegment};
+use crate::ald::{AldFit, Baselines, StudyLine, TailSums};
 use crate::error::{Error, Result};
-use crate::philox;
 
 const COMMON: &str = include_str!("../../kernels/common.cuh");
 
@@ -69,8 +66,6 @@ pub const ENTRY_POINTS: [&str; 17] = [
     "loglik",
 ];
 
-/// Words per segment written by segment_stats.cu.
-const SEGMENT_STATS_WORDS: usize = 14;
 /// Threads per block of the segment kernels (SEG_THREADS in common.cuh; tests/abi.rs checks it).
 const SEG_THREADS: u32 = super::abi::SEGMENT_THREADS;
 
@@ -255,35 +250,34 @@ struct Functions {
     loglik: CudaFunction,
 }
 
-super::shaped!(Uploaded, Resident);
-
-/// Unsorted rows on the device.
-struct Uploaded {
-    values: CudaSlice<f32>,
-    rows: usize,
-    cols: usize,
-}
-
-/// The sorted chunk on the device.
-struct Resident {
+/// The sorted chunk on the device: values and, where asked for, feature indices.
+pub struct Sorted {
     values: CudaSlice<f32>,
     indices: Option<CudaSlice<u32>>,
-    rows: usize,
-    cols: usize,
 }
 
-pub struct CudaBackend {
+/// A CUDA device with aldfit's kernels loaded.
+pub struct Cuda {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     _module: Arc<CudaModule>,
     f: Functions,
     device: String,
-    state: super::DeviceState<Uploaded, Resident>,
 }
 
-impl CudaBackend {
-    /// Opens device 0 and compiles the kernels for it, or says in one sentence what is missing.
+/// The CUDA backend: the GPU host layer over a CUDA device.
+pub type CudaBackend = GpuBackend<Cuda>;
+
+impl GpuBackend<Cuda> {
+    /// Opens device 0 (see [`Cuda::open`]).
     pub fn new() -> Result<Self> {
+        Ok(Self::with_device(Cuda::open()?))
+    }
+}
+
+impl Cuda {
+    /// Opens device 0 and compiles the kernels for it, or says in one sentence what is missing.
+    pub fn open() -> Result<Self> {
         // SAFETY: only tries to dlopen the library's candidate names.
         if !unsafe { cudarc::driver::sys::is_culib_present() } {
             return Err(unavailable(
@@ -304,7 +298,24 @@ impl CudaBackend {
         let name = drv(ctx.name(), "reading the device name")?;
         let arch = format!("sm_{major}{minor}");
         nvrtc_status()?;
-        let cache = cache_path(&arch);
+        let module = Self::module(&ctx, &arch)?;
+        let f = Self::functions(&module)?;
+        let mem = ctx.total_mem().unwrap_or(0) as f64 / (1u64 << 30) as f64;
+        let device = format!("{name} ({arch}, {mem:.0} GiB)");
+        let stream = ctx.default_stream();
+        Ok(Cuda {
+            ctx,
+            stream,
+            _module: module,
+            f,
+            device,
+        })
+    }
+
+    /// The kernels for `arch`, from the cache when the driver takes the cached PTX, else
+    /// compiled (and cached).
+    fn module(ctx: &Arc<CudaContext>, arch: &str) -> Result<Arc<CudaModule>> {
+        let cache = cache_path(arch);
         let cached = cache
             .as_ref()
             .and_then(|p| std::fs::read_to_string(p).ok())
@@ -312,14 +323,14 @@ impl CudaBackend {
         let module = match cached {
             Some(m) => Ok(m),
             None => {
-                let ptx = compile(&arch)?;
+                let ptx = compile(arch)?;
                 if let Some(p) = &cache {
                     store(p, &ptx);
                 }
                 ctx.load_module(ptx)
             }
         };
-        let module = module.map_err(|e| {
+        module.map_err(|e| {
             let versions = match (driver_version(), nvrtc_version()) {
                 (Some(d), Some(n)) => format!(
                     " (the driver supports CUDA {}.{}, NVRTC is {}.{}: NVRTC must not be newer)",
@@ -330,9 +341,12 @@ impl CudaBackend {
             failed(format!(
                 "the driver rejected the compiled kernels: {e}{versions}"
             ))
-        })?;
+        })
+    }
+
+    fn functions(module: &Arc<CudaModule>) -> Result<Functions> {
         let load = |n: &str| drv(module.load_function(n), &format!("loading kernel {n}"));
-        let f = Functions {
+        Ok(Functions {
             tiles_k: TILES
                 .iter()
                 .map(|t| load(&format!("sort_tile_{t}_k")))
@@ -350,22 +364,7 @@ impl CudaBackend {
             generate: load("generate")?,
             philox: load("philox_raw")?,
             loglik: load("loglik")?,
-        };
-        let mem = ctx.total_mem().unwrap_or(0) as f64 / (1u64 << 30) as f64;
-        let device = format!("{name} ({arch}, {mem:.0} GiB)");
-        let stream = ctx.default_stream();
-        Ok(CudaBackend {
-            ctx,
-            stream,
-            _module: module,
-            f,
-            device,
-            state: Default::default(),
         })
-    }
-
-    fn resident(&self, segs: &[Segment]) -> Result<&Resident> {
-        self.state.resident(segs)
     }
 
     fn to_device<T: cudarc::driver::DeviceRepr>(
@@ -398,99 +397,59 @@ impl CudaBackend {
         Ok(v)
     }
 
-    /// The segments as `Seg` structs (`abi::Seg`), in words for the driver.
-    fn segment_words(segs: &[Segment]) -> Vec<u32> {
-        bytemuck::cast_slice(&super::segment_words(segs)).to_vec()
-    }
-
-    /// One launch of a segment kernel (segment_stats, ks or study_line: they share one signature, see
-    /// common.cuh) over `segs`, with its flag and per-segment f64 parameters; `words` f64 come
-    /// back per segment.
-    fn segment_kernel(
+    /// One launch of a segment kernel (segment_stats, ks, study_line or loglik: they take their
+    /// arguments in one order, see common.cuh) over `segs`, with its flag and per-segment input
+    /// structs `params` (as f64 words); one `T` (an `abi` output of f64 fields) comes back per
+    /// segment.
+    fn segment_kernel<T: bytemuck::Pod>(
         &self,
         func: &CudaFunction,
         name: &str,
-        segs: &[Segment],
+        chunk: &Held<Sorted>,
+        segs: &[abi::Seg],
         flag: u32,
         params: &[f64],
-        words: usize,
-    ) -> Result<Vec<f64>> {
-        let r = self.resident(segs)?;
-        if segs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let seg_buf = self.to_device(&Self::segment_words(segs), "uploading segments")?;
+    ) -> Result<Vec<T>> {
+        let words = std::mem::size_of::<T>() / 8;
+        debug_assert_eq!(words * 8, std::mem::size_of::<T>());
+        let seg_words: &[u32] = bytemuck::cast_slice(segs);
+        let seg_buf = self.to_device(seg_words, "uploading segments")?;
         let param_buf = if params.is_empty() {
             self.output::<f64>(1)?
         } else {
             self.to_device(params, "uploading parameters")?
         };
         let mut out = self.output::<f64>(segs.len() * words)?;
-        let (count, cols) = (segs.len() as u32, r.cols as u32);
+        let (count, cols) = (segs.len() as u32, chunk.cols as u32);
         let mut launch = self.stream.launch_builder(func);
         launch
-            .arg(&r.values)
+            .arg(&chunk.buf.values)
             .arg(&seg_buf)
             .arg(&count)
             .arg(&cols)
             .arg(&flag)
             .arg(&param_buf)
             .arg(&mut out);
-        // SAFETY: the segment kernels share this signature (common.cuh); every segment was
-        // checked against the resident chunk, the parameters are those the kernel reads per
-        // segment (or unread), and `out` holds `words` per segment.
+        // SAFETY: the segment kernels take these arguments in this order (common.cuh); every
+        // segment was checked against the resident chunk, the parameters are the input structs
+        // the kernel reads per segment (or unread), and `out` holds one output struct per
+        // segment.
         drv(
             unsafe { launch.launch(per_segment(segs.len())) },
             &format!("launching {name}"),
         )?;
-        self.download(&out, segs.len() * words)
+        let out = self.download(&out, segs.len() * words)?;
+        Ok(bytemuck::pod_collect_to_vec(&out))
     }
 
-    fn run_segment_stats(&self, segs: &[Segment], with_ks: bool) -> Result<Vec<f64>> {
+    fn segment_stats(
+        &self,
+        chunk: &Held<Sorted>,
+        segs: &[abi::Seg],
+        with_ks: bool,
+    ) -> Result<Vec<abi::SegmentStatsOut>> {
         let f = &self.f.segment_stats;
-        self.segment_kernel(
-            f,
-            "segment_stats",
-            segs,
-            with_ks as u32,
-            &[],
-            SEGMENT_STATS_WORDS,
-        )
-    }
-
-    fn fit_of(o: &[f64]) -> AldFit {
-        if o[0] < 0.0 {
-            return AldFit::DEGENERATE;
-        }
-        let (kappa, scale, nll) = ald::profile(o[1], o[2], o[11] as usize);
-        AldFit {
-            params: AldParams {
-                loc: o[5],
-                scale,
-                kappa,
-            },
-            nll,
-            index: Some(o[0] as usize),
-            boundary: o[4] == 1.0,
-            degenerate: false,
-        }
-    }
-
-    fn baselines_of(o: &[f64]) -> Baselines {
-        let n = o[11] as usize;
-        if n == 0 {
-            return Baselines::NAN;
-        }
-        Baselines {
-            min: o[12],
-            max: o[13],
-            mean: o[6],
-            var: o[7],
-            median: o[8],
-            mad: o[9],
-            nll_gauss: ald::gauss_nll(n, o[7]),
-            nll_laplace: ald::laplace_nll(n, o[9]),
-        }
+        self.segment_kernel(f, "segment_stats", chunk, segs, with_ks as u32, &[])
     }
 
     /// Sorts `src` (rows × cols) into a new buffer on the device: tiles, then merge passes.
@@ -500,20 +459,51 @@ impl CudaBackend {
         with_indices: bool,
         rows: usize,
         cols: usize,
-    ) -> Result<(CudaSlice<f32>, Option<CudaSlice<u32>>)> {
+    ) -> Result<Sorted> {
         let mut values = self.output::<f32>(rows * cols)?;
         let mut indices = if with_indices {
             Some(self.output::<u32>(rows * cols)?)
         } else {
             None
         };
+        let tile = self.sort_tiles(src, &mut values, indices.as_mut(), rows, cols)?;
+        let mut width = tile;
+        if width < cols {
+            let mut scratch = Sorted {
+                values: self.output::<f32>(rows * cols)?,
+                indices: if with_indices {
+                    Some(self.output::<u32>(rows * cols)?)
+                } else {
+                    None
+                },
+            };
+            let mut sorted = Sorted { values, indices };
+            while width < cols {
+                self.merge_pass(&sorted, &mut scratch, rows, cols, width)?;
+                std::mem::swap(&mut sorted, &mut scratch);
+                width *= 2;
+            }
+            return Ok(sorted);
+        }
+        Ok(Sorted { values, indices })
+    }
+
+    /// Sorts every tile of every row of `src` into `values` (and `indices`); returns the tile.
+    fn sort_tiles(
+        &self,
+        src: &CudaSlice<f32>,
+        values: &mut CudaSlice<f32>,
+        indices: Option<&mut CudaSlice<u32>>,
+        rows: usize,
+        cols: usize,
+    ) -> Result<usize> {
         let dummy = self.output::<u32>(1)?;
         let which = TILES
             .iter()
             .position(|&t| t >= cols)
             .unwrap_or(TILES.len() - 1);
         let tile = TILES[which];
-        let func = if with_indices {
+        let func = if indices.is_some() {
             &self.f.tiles_kv[which]
         } else {
             &self.f.tiles_k[which]
@@ -526,106 +516,56 @@ impl CudaBackend {
         }
         let threads = if tile == 8192 { 512 } else { 256 };
         let (r32, c32) = (rows as u32, cols as u32);
-        {
-            let mut launch = self.stream.launch_builder(func);
-            launch.arg(src).arg(&mut values);
-            match indices.as_mut() {
-                Some(ix) => launch.arg(ix),
-                None => launch.arg(&dummy),
-            };
-            launch.arg(&r32).arg(&c32);
-            let cfg = LaunchConfig {
-                grid_dim: (blocks as u32, 1, 1),
-                block_dim: (threads, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            // SAFETY: matches sort_rows.cu's signature; the buffers hold rows × cols values.
-            drv(unsafe { launch.launch(cfg) }, "launching the tile sort")?;
-        }
-        let mut width = tile;
-        if width < cols {
-            let mut scratch_v = self.output::<f32>(rows * cols)?;
-            let mut scratch_i = if with_indices {
-                Some(self.output::<u32>(rows * cols)?)
-            } else {
-                None
-            };
-            let total = rows * cols;
-            let cfg = LaunchConfig {
-                grid_dim: (total.div_ceil(256) as u32, 1, 1),
-                block_dim: (256, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            let flag = with_indices as u32;
-            while width < cols {
-                let w32 = width as u32;
-                {
-                    let mut launch = self.stream.launch_builder(&self.f.merge);
-                    launch.arg(&values);
-                    match indices.as_ref() {
-                        Some(ix) => launch.arg(ix),
-                        None => launch.arg(&dummy),
-                    };
-                    launch.arg(&mut scratch_v);
-                    match scratch_i.as_mut() {
-                        Some(ix) => launch.arg(ix),
-                        None => launch.arg(&dummy),
-                    };
-                    launch.arg(&r32).arg(&c32).arg(&w32).arg(&flag);
-                    // SAFETY: matches merge_runs.cu; every buffer holds rows × cols values.
-                    drv(unsafe { launch.launch(cfg) }, "launching a merge pass")?;
-                }
-                std::mem::swap(&mut values, &mut scratch_v);
-                std::mem::swap(&mut indices, &mut scratch_i);
-                width *= 2;
-            }
-        }
-        Ok((values, indices))
+        let mut launch = self.stream.launch_builder(func);
+        launch.arg(src).arg(values);
+        match indices {
+            Some(ix) => launch.arg(ix),
+            None => launch.arg(&dummy),
+        };
+        launch.arg(&r32).arg(&c32);
+        let cfg = LaunchConfig {
+            grid_dim: (blocks as u32, 1, 1),
+            block_dim: (threads, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: matches sort_rows.cu's signature; the buffers hold rows × cols values.
+        drv(unsafe { launch.launch(cfg) }, "launching the tile sort")?;
+        Ok(tile)
     }
-}
 
-impl CudaBackend {
-    /// The four tail sums of every row of `rows_buf` (one row per parameter set) on the device,
-    /// finished on the host (NllGrad::from_sums).
-    fn nll_grad_device(
+    /// One merge pass: runs of `width` in `from` merged pairwise into runs of 2·width in `to`.
+    fn merge_pass(
         &self,
-        rows_buf: &CudaSlice<f32>,
+        from: &Sorted,
+        to: &mut Sorted,
+        rows: usize,
         cols: usize,
-        ps: &[AldParams],
-    ) -> Result<Vec<NllGrad>> {
-        let n = ps.len();
-        let locs: Vec<f64> = ps.iter().map(|p| p.loc).collect();
-        let loc_buf = self.to_device(&locs, "uploading locations")?;
-        let mut out = self.output::<f64>(n * 4)?;
-        let (count, c32) = (n as u32, cols as u32);
-        let mut launch = self.stream.launch_builder(&self.f.nll_grad);
-        launch
-            .arg(rows_buf)
-            .arg(&count)
-            .arg(&c32)
-            .arg(&loc_buf)
-            .arg(&mut out);
-        // SAFETY: matches nll_grad.cu; n rows of cols values, one location and four outputs
-        // per row.
-        drv(
-            unsafe { launch.launch(per_segment(n)) },
-            "launching nll_grad",
-        )?;
-        Ok(self
-            .download(&out, n * 4)?
-            .chunks(4)
-            .zip(ps)
-            .map(|(o, p)| {
-                let sums = TailSums {
-                    n: cols,
-                    above: o[0],
-                    below: o[1],
-                    n_above: o[2] as usize,
-                    n_below: o[3] as usize,
-                };
-                NllGrad::from_sums(&sums, p)
-            })
-            .collect())
+        width: usize,
+    ) -> Result<()> {
+        let dummy = self.output::<u32>(1)?;
+        let total = rows * cols;
+        let cfg = LaunchConfig {
+            grid_dim: (total.div_ceil(256) as u32, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let flag = from.indices.is_some() as u32;
+        let (r32, c32, w32) = (rows as u32, cols as u32, width as u32);
+        let mut launch = self.stream.launch_builder(&self.f.merge);
+        launch.arg(&from.values);
+        match from.indices.as_ref() {
+            Some(ix) => launch.arg(ix),
+            None => launch.arg(&dummy),
+        };
+        launch.arg(&mut to.values);
+        match to.indices.as_mut() {
+            Some(ix) => launch.arg(ix),
+            None => launch.arg(&dummy),
+        };
+        launch.arg(&r32).arg(&c32).arg(&w32).arg(&flag);
+        // SAFETY: matches merge_runs.cu; every buffer holds rows × cols values.
+        drv(unsafe { launch.launch(cfg) }, "launching a merge pass")?;
+        Ok(())
     }
 }
 
@@ -654,19 +594,22 @@ fn per_segment(count: usize) -> LaunchConfig {
     }
 }
 
-impl Backend for CudaBackend {
-    fn info(&self) -> BackendInfo {
+impl Device for Cuda {
+    type Rows = CudaSlice<f32>;
+    type Sorted = Sorted;
+
+    fn info(&self, limits: Limits) -> BackendInfo {
         BackendInfo {
             name: "cuda".into(),
             device: self.device.clone(),
             software: false,
-            limits: self.limits(),
+            limits,
         }
     }
 
-    fn limits(&self) -> super::Limits {
+    fn limits(&self) -> Limits {
         let free = self.ctx.mem_get_info().map(|(free, _)| free as u64).ok();
-        super::Limits {
+        Limits {
             memory_bytes: free,
             max_binding_bytes: free,
             // The tiles' shared memory is static (≤ 48 KiB: no opt-in needed).
@@ -693,65 +636,99 @@ impl Backend for CudaBackend {
         )
     }
 
-    fn upload(&mut self, rows: &[f32], cols: usize) -> Result<()> {
-        check_whole_rows(rows.len(), cols)?;
-        if cols > u32::MAX as usize / 2 {
-            return Err(Error::Invalid(format!("{cols} values per row is too many")));
+    fn nll_rows_per_launch(&self, cols: usize) -> usize {
+        // Only the rows and four sums per row are on the device: 4 chunks' worth.
+        self.max_chunk_rows(cols) * 4
+    }
+
+    fn upload(&self, rows: &[f32], _cols: usize) -> Result<CudaSlice<f32>> {
+        if rows.is_empty() {
+            self.output::<f32>(1)
+        } else {
+            self.to_device(rows, "uploading the chunk")
         }
-        self.state.uploaded = None;
-        let values = if rows.is_empty() {
-            self.output::<f32>(1)?
-        } else {
-            self.to_device(rows, "uploading the chunk")?
-        };
-        self.state.uploaded = Some(Uploaded {
-            values,
-            rows: rows.len() / cols,
-            cols,
-        });
-        Ok(())
     }
 
-    fn sort_uploaded(&mut self, with_indices: bool) -> Result<()> {
-        let up = self
-            .state
-            .uploaded
-            .as_ref()
-            .ok_or_else(super::nothing_uploaded)?;
-        let (rows, cols) = (up.rows, up.cols);
-        self.state.resident = None;
-        let (values, indices) = if rows == 0 {
-            (self.output::<f32>(1)?, None)
-        } else {
-            self.sort_device(&up.values, with_indices, rows, cols)?
-        };
-        self.state.resident = Some(Resident {
-            values,
-            indices,
-            rows,
-            cols,
-        });
-        Ok(())
+    fn sort(&self, rows: &Held<CudaSlice<f32>>, with_indices: bool) -> Result<Sorted> {
+        if rows.rows == 0 {
+            return Ok(Sorted {
+                values: self.output::<f32>(1)?,
+                indices: None,
+            });
+        }
+        self.sort_device(&rows.buf, with_indices, rows.rows, rows.cols)
     }
 
-    fn partition_points(
-        &mut self,
-        segs: &[Segment],
+    fn generate(
+        &self,
+        reps: &[abi::Replicate],
+        cols: usize,
+        key: [u32; 2],
+    ) -> Result<CudaSlice<f32>> {
+        let mut values = self.output::<f32>(reps.len() * cols)?;
+        if reps.is_empty() {
+            return Ok(values);
+        }
+        let words: &[u32] = bytemuck::cast_slice(reps);
+        let reps_buf = self.to_device(words, "uploading replicate rows")?;
+        let blocks = (reps.len() * cols.div_ceil(4)) as u64;
+        let [k0, k1] = key;
+        let c32 = cols as u32;
+        let mut launch = self.stream.launch_builder(&self.f.generate);
+        launch
+            .arg(&reps_buf)
+            .arg(&blocks)
+            .arg(&c32)
+            .arg(&k0)
+            .arg(&k1)
+            .arg(&mut values);
+        // SAFETY: matches generate.cu; 8 words per replicate row, `blocks` threads each
+        // writing at most 4 values inside its row of `values` (rows × cols).
+        drv(
+            unsafe { launch.launch(per_thread(blocks)?) },
+            "launching generate",
+        )?;
+        Ok(values)
+    }
+
+    fn philox(&self, key: [u32; 2], counters: &[[u32; 4]]) -> Result<Vec<[u32; 4]>> {
+        let flat: &[u32] = bytemuck::cast_slice(counters);
+        let input = self.to_device(flat, "uploading counters")?;
+        let mut out = self.output::<u32>(flat.len())?;
+        let count = counters.len() as u64;
+        let mut launch = self.stream.launch_builder(&self.f.philox);
+        launch
+            .arg(&input)
+            .arg(&count)
+            .arg(&0u32)
+            .arg(&key[0])
+            .arg(&key[1])
+            .arg(&mut out);
+        // SAFETY: matches philox_raw in generate.cu; `count` uint4 in and out.
+        drv(
+            unsafe { launch.launch(per_thread(count)?) },
+            "launching philox_raw",
+        )?;
+        Ok(bytemuck::pod_collect_to_vec(
+            &self.download(&out, flat.len())?,
+        ))
+    }
+
+    fn partition(
+        &self,
+        chunk: &Held<Sorted>,
+        segs: &[abi::Seg],
         pivots: &[f32],
         strict: bool,
     ) -> Result<Vec<u32>> {
-        check_lengths("partition_points", segs.len(), pivots.len())?;
-        let r = self.resident(segs)?;
-        if segs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let seg_buf = self.to_device(&Self::segment_words(segs), "uploading segments")?;
+        let seg_words: &[u32] = bytemuck::cast_slice(segs);
+        let seg_buf = self.to_device(seg_words, "uploading segments")?;
         let pivot_buf = self.to_device(pivots, "uploading pivots")?;
         let mut out = self.output::<u32>(segs.len())?;
-        let (count, cols, flag) = (segs.len() as u32, r.cols as u32, strict as u32);
+        let (count, cols, flag) = (segs.len() as u32, chunk.cols as u32, strict as u32);
         let mut launch = self.stream.launch_builder(&self.f.partition);
         launch
-            .arg(&r.values)
+            .arg(&chunk.buf.values)
             .arg(&seg_buf)
             .arg(&count)
             .arg(&cols)
@@ -768,69 +745,103 @@ impl Backend for CudaBackend {
         self.download(&out, segs.len())
     }
 
-    fn fit(&mut self, segs: &[Segment]) -> Result<Vec<AldFit>> {
-        let out = self.run_segment_stats(segs, false)?;
-        Ok(out.chunks(SEGMENT_STATS_WORDS).map(Self::fit_of).collect())
+    fn fit(&self, chunk: &Held<Sorted>, segs: &[abi::Seg]) -> Result<Vec<AldFit>> {
+        let out = self.segment_stats(chunk, segs, false)?;
+        Ok(out.iter().map(abi::SegmentStatsOut::fit).collect())
     }
 
-    fn ks(&mut self, segs: &[Segment], params: &[AldParams]) -> Result<Vec<f64>> {
-        check_lengths("ks", segs.len(), params.len())?;
-        let words: Vec<f64> = super::ks_laws(params).concat();
-        let d = self.segment_kernel(&self.f.ks, "ks", segs, 0, &words, 1)?;
-        Ok(super::ks_finish(d, params, segs))
-    }
-
-    fn baselines(&mut self, segs: &[Segment]) -> Result<Vec<Baselines>> {
-        let out = self.run_segment_stats(segs, false)?;
-        Ok(out
-            .chunks(SEGMENT_STATS_WORDS)
-            .map(Self::baselines_of)
-            .collect())
+    fn baselines(&self, chunk: &Held<Sorted>, segs: &[abi::Seg]) -> Result<Vec<Baselines>> {
+        let out = self.segment_stats(chunk, segs, false)?;
+        Ok(out.iter().map(abi::SegmentStatsOut::baselines).collect())
     }
 
     /// Fit, KS at the fitted parameters and baselines in one launch.
-    fn segment_stats(&mut self, segs: &[Segment]) -> Result<Vec<SegmentStats>> {
-        let out = self.run_segment_stats(segs, true)?;
-        Ok(out
-            .chunks(SEGMENT_STATS_WORDS)
-            .map(|o| {
-                let fit = Self::fit_of(o);
-                SegmentStats {
-                    ks: if fit.params.is_valid() {
-                        o[10]
-                    } else {
-                        f64::NAN
-                    },
-                    baselines: Self::baselines_of(o),
-                    fit,
-                }
-            })
-            .collect())
+    fn fused_stats(
+        &self,
+        chunk: &Held<Sorted>,
+        segs: &[abi::Seg],
+    ) -> Option<Result<Vec<SegmentStats>>> {
+        Some(
+            self.segment_stats(chunk, segs, true)
+                .map(|out| out.iter().map(abi::SegmentStatsOut::stats).collect()),
+        )
     }
 
-    fn study_line(&mut self, segs: &[Segment], side: Side) -> Result<Vec<StudyLine>> {
+    fn ks(&self, chunk: &Held<Sorted>, segs: &[abi::Seg], laws: &[abi::KsLaw]) -> Result<Vec<f64>> {
+        let words: &[f64] = bytemuck::cast_slice(laws);
+        self.segment_kernel(&self.f.ks, "ks", chunk, segs, 0, words)
+    }
+
+    fn study_line(
+        &self,
+        chunk: &Held<Sorted>,
+        segs: &[abi::Seg],
+        side: Side,
+    ) -> Result<Vec<StudyLine>> {
         let flag = (side == Side::Negative) as u32;
-        let out = self.segment_kernel(&self.f.study_line, "study_line", segs, flag, &[], 4)?;
-        Ok(out
-            .chunks(4)
-            .zip(segs)
-            .map(|(o, s)| StudyLine::from_shifted_sums(s.len(), o[3], o[0], o[1], o[2]))
-            .collect())
+        let f = &self.f.study_line;
+        let out: Vec<abi::LineSums> =
+            self.segment_kernel(f, "study_line", chunk, segs, flag, &[])?;
+        Ok(out.iter().zip(segs).map(|(o, s)| o.line(s.len())).collect())
     }
 
-    fn read_sorted(&mut self, segs: &[Segment]) -> Result<Vec<SortedSegment>> {
-        let r = self.resident(segs)?;
+    fn loglik(
+        &self,
+        chunk: &Held<Sorted>,
+        segs: &[abi::Seg],
+        laws: &[abi::LoglikLaw],
+    ) -> Result<Vec<abi::LoglikSums>> {
+        let words: &[f64] = bytemuck::cast_slice(laws);
+        self.segment_kernel(&self.f.loglik, "loglik", chunk, segs, 0, words)
+    }
+
+    /// The four tail sums of every row of `rows` (one row per location) on the device.
+    fn tail_sums(&self, rows: &CudaSlice<f32>, cols: usize, locs: &[f64]) -> Result<Vec<TailSums>> {
+        let n = locs.len();
+        let loc_buf = self.to_device(locs, "uploading locations")?;
+        let words = std::mem::size_of::<abi::TailSumsOut>() / 8;
+        let mut out = self.output::<f64>(n * words)?;
+        let (count, c32) = (n as u32, cols as u32);
+        let mut launch = self.stream.launch_builder(&self.f.nll_grad);
+        launch
+            .arg(rows)
+            .arg(&count)
+            .arg(&c32)
+            .arg(&loc_buf)
+            .arg(&mut out);
+        // SAFETY: matches nll_grad.cu; n rows of cols values, one location and one TailSumsOut
+        // per row.
+        drv(
+            unsafe { launch.launch(per_segment(n)) },
+            "launching nll_grad",
+        )?;
+        let sums: Vec<abi::TailSumsOut> =
+            bytemuck::pod_collect_to_vec(&self.download(&out, n * words)?);
+        Ok(sums.iter().map(|s| s.sums(cols)).collect())
+    }
+
+    fn read(
+        &self,
+        chunk: &Held<Sorted>,
+        segs: &[Segment],
+        values: bool,
+    ) -> Result<Vec<SortedSegment>> {
+        let r = &chunk.buf;
         segs.iter()
             .map(|s| {
-                let base = s.row as usize * r.cols;
+                let base = s.row as usize * chunk.cols;
                 let range = base + s.lo as usize..base + s.hi as usize;
                 if range.is_empty() {
                     return Ok(SortedSegment::default());
                 }
-                let values = drv(
-                    self.stream.clone_dtoh(&r.values.slice(range.clone())),
-                    "reading a segment back",
-                )?;
+                let values = if values {
+                    drv(
+                        self.stream.clone_dtoh(&r.values.slice(range.clone())),
+                        "reading a segment back",
+                    )?
+                } else {
+                    Vec::new()
+                };
                 let indices = match &r.indices {
                     Some(ix) => drv(
                         self.stream.clone_dtoh(&ix.slice(range)),
@@ -843,152 +854,11 @@ impl Backend for CudaBackend {
             .collect()
     }
 
-    fn read_indices(&mut self, segs: &[Segment]) -> Result<Vec<Vec<u32>>> {
-        let r = self.resident(segs)?;
-        let Some(ix) = &r.indices else {
-            return Ok(vec![Vec::new(); segs.len()]);
-        };
-        segs.iter()
-            .map(|s| {
-                let base = s.row as usize * r.cols;
-                let range = base + s.lo as usize..base + s.hi as usize;
-                if range.is_empty() {
-                    return Ok(Vec::new());
-                }
-                drv(
-                    self.stream.clone_dtoh(&ix.slice(range)),
-                    "reading a segment's indices back",
-                )
-            })
-            .collect()
-    }
-
-    fn nll_grad(
-        &mut self,
-        rows: &[f32],
-        cols: usize,
-        params: &[AldParams],
-    ) -> Result<Vec<NllGrad>> {
-        check_rows(rows, cols, params.len())?;
-        let per_chunk = (self.max_chunk_rows(cols) * 4).max(1);
-        let mut result = Vec::with_capacity(params.len());
-        for (chunk, ps) in rows.chunks(per_chunk * cols).zip(params.chunks(per_chunk)) {
-            let rows_buf = self.to_device(chunk, "uploading rows")?;
-            result.extend(self.nll_grad_device(&rows_buf, cols, ps)?);
-        }
-        Ok(result)
-    }
-
-    fn generate(&mut self, rows: &[ReplicateRow], cols: usize, seed: u64) -> Result<()> {
-        check_whole_rows(cols, cols)?;
-        if cols > u32::MAX as usize / 2 {
-            return Err(Error::Invalid(format!("{cols} values per row is too many")));
-        }
-        self.state.uploaded = None;
-        let mut values = self.output::<f32>(rows.len() * cols)?;
-        if !rows.is_empty() {
-            let words: Vec<u32> = bytemuck::cast_slice(&super::replicate_words(rows)).to_vec();
-            let reps = self.to_device(&words, "uploading replicate rows")?;
-            let blocks = (rows.len() * cols.div_ceil(4)) as u64;
-            let [k0, k1] = philox::key_of(seed);
-            let c32 = cols as u32;
-            let mut launch = self.stream.launch_builder(&self.f.generate);
-            launch
-                .arg(&reps)
-                .arg(&blocks)
-                .arg(&c32)
-                .arg(&k0)
-                .arg(&k1)
-                .arg(&mut values);
-            // SAFETY: matches generate.cu; 8 words per replicate row, `blocks` threads each
-            // writing at most 4 values inside its row of `values` (rows × cols).
-            drv(
-                unsafe { launch.launch(per_thread(blocks)?) },
-                "launching generate",
-            )?;
-        }
-        self.state.uploaded = Some(Uploaded {
-            values,
-            rows: rows.len(),
-            cols,
-        });
-        Ok(())
-    }
-
-    fn philox(&mut self, key: [u32; 2], counters: &[[u32; 4]]) -> Result<Vec<[u32; 4]>> {
-        if counters.is_empty() {
-            return Ok(Vec::new());
-        }
-        let flat: Vec<u32> = counters.iter().flatten().copied().collect();
-        let input = self.to_device(&flat, "uploading counters")?;
-        let mut out = self.output::<u32>(flat.len())?;
-        let count = counters.len() as u64;
-        let mut launch = self.stream.launch_builder(&self.f.philox);
-        launch
-            .arg(&input)
-            .arg(&count)
-            .arg(&0u32)
-            .arg(&key[0])
-            .arg(&key[1])
-            .arg(&mut out);
-        // SAFETY: matches philox_raw in generate.cu; `count` uint4 in and out.
-        drv(
-            unsafe { launch.launch(per_thread(count)?) },
-            "launching philox_raw",
-        )?;
-        Ok(self
-            .download(&out, flat.len())?
-            .chunks(4)
-            .map(|c| [c[0], c[1], c[2], c[3]])
-            .collect())
-    }
-
-    fn loglik_diff(
-        &mut self,
-        segs: &[Segment],
-        ald: &[AldParams],
-        gauss: &[(f64, f64)],
-    ) -> Result<Vec<LogLikDiff>> {
-        super::check_loglik_inputs(segs, ald, gauss)?;
-        let words: Vec<f64> = ald
-            .iter()
-            .zip(gauss)
-            .flat_map(|(p, &(m, sd))| {
-                if p.is_valid() && sd > 0.0 && m.is_finite() {
-                    [
-                        p.loc,
-                        p.kappa / p.scale,
-                        1.0 / (p.kappa * p.scale),
-                        m,
-                        1.0 / sd,
-                    ]
-                } else {
-                    [0.0, 1.0, 1.0, 0.0, 1.0]
-                }
-            })
-            .collect();
-        let out = self.segment_kernel(&self.f.loglik, "loglik", segs, 0, &words, 2)?;
-        Ok(super::loglik_finish(segs, ald, gauss, |i| {
-            (out[2 * i], out[2 * i + 1])
-        }))
-    }
-}
-
-impl Benchmarked for CudaBackend {
-    fn synchronize(&mut self) -> Result<()> {
+    fn synchronize(&self) -> Result<()> {
         drv(self.stream.synchronize(), "waiting for the device")
     }
 
-    fn nll_grad_uploaded(&mut self, params: &[AldParams]) -> Result<Vec<NllGrad>> {
-        let up = self.state.uploaded()?;
-        check_lengths("nll_grad_uploaded", up.rows, params.len())?;
-        if params.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.nll_grad_device(&up.values, up.cols, params)
-    }
-
-    fn copy_bandwidth(&mut self, bytes: usize) -> Result<f64> {
+    fn copy_bandwidth(&self, bytes: usize) -> Result<f64> {
         let n = (bytes / 4).max(1 << 18);
         let src = self.output::<f32>(n)?;
         let mut dst = self.output::<f32>(n)?;

@@ -10,6 +10,8 @@ pub mod abi;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub mod gpu;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
@@ -406,59 +408,6 @@ pub(crate) fn check_whole_rows(len: usize, cols: usize) -> Result<()> {
     Ok(())
 }
 
-/// Rows held on a device, whatever buffers hold them.
-pub(crate) trait Shaped {
-    fn rows(&self) -> usize;
-    fn cols(&self) -> usize;
-}
-
-/// `Shaped` for structs with `rows` and `cols` fields.
-macro_rules! shaped {
-    ($($t:ty),*) => {
-        $(impl $crate::backend::Shaped for $t {
-            fn rows(&self) -> usize {
-                self.rows
-            }
-            fn cols(&self) -> usize {
-                self.cols
-            }
-        })*
-    };
-}
-pub(crate) use shaped;
-
-/// What a GPU backend keeps between calls, and the checks before a kernel reads it: the uploaded
-/// (unsorted) rows and the resident sorted chunk, each in the backend's own buffers. A backend
-/// sets a field to `None` before allocating its replacement, so old and new never coexist on the
-/// device.
-pub(crate) struct DeviceState<U, R> {
-    pub uploaded: Option<U>,
-    pub resident: Option<R>,
-}
-
-impl<U, R> Default for DeviceState<U, R> {
-    fn default() -> Self {
-        DeviceState {
-            uploaded: None,
-            resident: None,
-        }
-    }
-}
-
-impl<U: Shaped, R: Shaped> DeviceState<U, R> {
-    /// The uploaded rows, or the error that says to upload first.
-    pub fn uploaded(&self) -> Result<&U> {
-        self.uploaded.as_ref().ok_or_else(nothing_uploaded)
-    }
-
-    /// The resident chunk, once every segment is checked to lie inside it.
-    pub fn resident(&self, segs: &[Segment]) -> Result<&R> {
-        let r = self.resident.as_ref().ok_or_else(no_chunk)?;
-        check_segments(segs, r.rows(), r.cols())?;
-        Ok(r)
-    }
-}
-
 /// The error of a primitive that needs uploaded rows when none are.
 pub(crate) fn nothing_uploaded() -> Error {
     Error::Invalid("nothing is uploaded: call upload first".into())
@@ -467,21 +416,6 @@ pub(crate) fn nothing_uploaded() -> Error {
 /// The error of a primitive that needs a resident (sorted) chunk when none is.
 pub(crate) fn no_chunk() -> Error {
     Error::Invalid("no chunk is loaded: call load_sorted first".into())
-}
-
-/// KS parameters as a device reads them: (μ, s, κ) per segment, a harmless law where the fit is
-/// missing (its result is then masked by [`ks_finish`]).
-pub(crate) fn ks_laws(params: &[AldParams]) -> Vec<[f64; 3]> {
-    params
-        .iter()
-        .map(|p| {
-            if p.is_valid() {
-                [p.loc, p.scale, p.kappa]
-            } else {
-                [0.0, 1.0, 1.0]
-            }
-        })
-        .collect()
 }
 
 /// A device's KS distances, NaN where the law or the segment was empty.
@@ -520,48 +454,6 @@ pub(crate) fn check_lengths(what: &str, segs: usize, other: usize) -> Result<()>
         )));
     }
     Ok(())
-}
-
-/// The replicate rows as the GPU kernels read them.
-pub(crate) fn replicate_words(rows: &[ReplicateRow]) -> Vec<abi::Replicate> {
-    rows.iter().map(abi::Replicate::from).collect()
-}
-
-/// The segments as the GPU kernels read them.
-pub(crate) fn segment_words(segs: &[Segment]) -> Vec<abi::Seg> {
-    segs.iter().map(abi::Seg::from).collect()
-}
-
-/// An f64 as an f32 pair `(hi, lo)` whose sum keeps the f64's precision.
-fn split_f64(x: f64) -> [f32; 2] {
-    let hi = x as f32;
-    [hi, (x - hi as f64) as f32]
-}
-
-/// Per segment, what the GPU log-likelihood-difference kernels take (8 f32):
-/// `[μ_hi, μ_lo, κ/s, 1/(κs), m_hi, m_lo, 1/σ, 0]`; harmless values where a fit is missing.
-pub(crate) fn loglik_words(ald: &[AldParams], gauss: &[(f64, f64)]) -> Vec<f32> {
-    ald.iter()
-        .zip(gauss)
-        .flat_map(|(p, &(m, sd))| {
-            if p.is_valid() && sd > 0.0 && m.is_finite() {
-                let [mh, ml] = split_f64(p.loc);
-                let [gh, gl] = split_f64(m);
-                [
-                    mh,
-                    ml,
-                    (p.kappa / p.scale) as f32,
-                    (1.0 / (p.kappa * p.scale)) as f32,
-                    gh,
-                    gl,
-                    (1.0 / sd) as f32,
-                    0.0,
-                ]
-            } else {
-                [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0]
-            }
-        })
-        .collect()
 }
 
 /// The device's `Σv`, `Σv²` per segment (from `sums(i)`) as [`LogLikDiff`]s; NaN where a fit is

@@ -7,13 +7,10 @@
 
 use std::sync::mpsc;
 
-use super::{
-    abi, check_lengths, check_rows, Backend, BackendInfo, Benchmarked, ReplicateRow, Segment, Side,
-    SortedSegment,
-};
-use crate::ald::{self, AldFit, AldParams, Baselines, LogLikDiff, NllGrad, StudyLine, TailSums};
+use super::gpu::{Device, GpuBackend, Held};
+use super::{abi, BackendInfo, Limits, Segment, Side, SortedSegment};
+use crate::ald::{AldFit, Baselines, StudyLine, TailSums};
 use crate::error::{Error, Result};
-use crate::philox;
 
 fn unavailable(reason: impl Into<String>) -> Error {
     Error::BackendUnavailable {
@@ -314,13 +311,13 @@ impl Gpu {
                 compilation_options: Default::default(),
                 cache: None,
             });
-        let input_buf = self.upload(bytemuck::cast_slice(input), wgpu::BufferUsages::STORAGE);
+        let input_buf = self.buffer_with(bytemuck::cast_slice(input), wgpu::BufferUsages::STORAGE);
         let out = self.output((n * out_per * 4) as u64);
         // The probe bodies' own uniform: (1.0 as bits, n, 0, 0).
         let params = self.uniform(&[1f32.to_bits(), n as u32, 0, 0]);
         let groups = n.div_ceil(64).min(MAX_GROUPS) as u32;
         self.dispatch(&pipeline, &[&input_buf, &out, &params], groups, 1);
-        self.read_f32(&out, n * out_per)
+        self.read_as(&out, n * out_per)
     }
 
     /// The adapter, as `fit` prints it and benchmark ids name it.
@@ -369,54 +366,22 @@ impl Gpu {
     /// feature index; ties in feature order. Rows go to the device in chunks that respect its
     /// binding limits.
     pub fn sort_rows(&self, values: &[f32], cols: usize) -> Result<(Vec<f32>, Vec<u32>)> {
+        super::check_whole_rows(values.len(), cols)?;
         let per_chunk = self.max_rows_per_binding(cols).min(MAX_GROUPS * MAX_GROUPS);
         let mut out_values = Vec::with_capacity(values.len());
         let mut out_indices = Vec::with_capacity(values.len());
-        for chunk in values.chunks(per_chunk * cols.max(1)) {
-            let r = self.sort_resident(chunk, cols)?;
-            out_values.extend_from_slice(bytemuck::cast_slice(&self.read(
-                &r.values,
-                0,
-                r.bytes(),
-            )?));
-            out_indices.extend_from_slice(bytemuck::cast_slice(&self.read(
-                &r.indices,
-                0,
-                r.bytes(),
-            )?));
+        for chunk in values.chunks(per_chunk * cols) {
+            let r = self.upload_sorted(chunk, cols, true)?;
+            out_values.extend(self.read_as::<f32>(&r.values, chunk.len())?);
+            out_indices.extend(self.read_as::<u32>(&r.indices, chunk.len())?);
         }
         Ok((out_values, out_indices))
     }
 
-    /// Uploads a chunk and sorts its rows on the device, where they stay.
-    fn sort_resident(&self, values: &[f32], cols: usize) -> Result<Resident> {
-        let up = self.upload_rows(values, cols)?;
-        Ok(self.sort_copy(&up))
-    }
-
-    /// Puts unsorted rows on the device.
-    fn upload_rows(&self, values: &[f32], cols: usize) -> Result<Uploaded> {
-        super::check_whole_rows(values.len(), cols)?;
+    /// Sorts the rows in `values` where they are, with a new buffer of feature indices.
+    fn sort_in_place(&self, values: wgpu::Buffer, rows: usize, cols: usize) -> Sorted {
         let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
-        Ok(Uploaded {
-            buffer: self.upload(bytemuck::cast_slice(values), usage),
-            rows: values.len() / cols,
-            cols,
-        })
-    }
-
-    /// Sorts a copy of uploaded rows on the device; the upload stays unsorted.
-    fn sort_copy(&self, up: &Uploaded) -> Resident {
-        let (rows, cols) = (up.rows, up.cols);
-        let bytes = (rows * cols * 4) as u64;
-        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
-        let values_buf = self.empty(bytes, storage | wgpu::BufferUsages::COPY_DST);
-        let indices_buf = self.empty(bytes, storage);
-        if bytes > 0 {
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            encoder.copy_buffer_to_buffer(&up.buffer, 0, &values_buf, 0, bytes);
-            self.queue.submit([encoder.finish()]);
-        }
+        let indices = self.empty((rows * cols * 4) as u64, usage);
         if cols <= self.tile {
             let (gx, gy) = grid(rows);
             let padded = cols.next_power_of_two() as u32;
@@ -426,35 +391,11 @@ impl Gpu {
                 rows: rows as u32,
                 groups_x: gx,
             });
-            self.dispatch(&self.sort, &[&values_buf, &indices_buf, &params], gx, gy);
+            self.dispatch(&self.sort, &[&values, &indices, &params], gx, gy);
         } else {
-            self.sort_wide(&values_buf, &indices_buf, rows, cols);
+            self.sort_wide(&values, &indices, rows, cols);
         }
-        Resident {
-            values: values_buf,
-            indices: indices_buf,
-            rows,
-            cols,
-        }
-    }
-
-    /// Bytes per second of a buffer-to-buffer copy on the device, read and write counted.
-    fn copy_bandwidth(&self, bytes: usize) -> Result<f64> {
-        let bytes = (bytes as u64).min(self.limits.max_buffer_size).max(1 << 20) & !3;
-        let src = self.empty(bytes, wgpu::BufferUsages::COPY_SRC);
-        let dst = self.empty(bytes, wgpu::BufferUsages::COPY_DST);
-        let copy = || -> Result<()> {
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            encoder.copy_buffer_to_buffer(&src, 0, &dst, 0, bytes);
-            self.queue.submit([encoder.finish()]);
-            self.device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map(|_| ())
-                .map_err(|e| failed(format!("waiting for the device: {e}")))
-        };
-        copy()?;
-        let t = super::best_time(5, copy)?;
-        Ok(2.0 * bytes as f64 / t)
+        Sorted { values, indices }
     }
 
     /// Rows wider than workgroup memory: the bitonic network in global memory, one dispatch per
@@ -524,7 +465,8 @@ impl Gpu {
         })
     }
 
-    fn upload(&self, bytes: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+    /// A buffer initialised with `bytes`.
+    fn buffer_with(&self, bytes: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
         use wgpu::util::DeviceExt;
         // Zero-length bindings are invalid: bind at least one word.
         let contents: &[u8] = if bytes.is_empty() { &[0; 4] } else { bytes };
@@ -547,7 +489,7 @@ impl Gpu {
 
     /// A uniform holding one of the kernels' parameter structs (`abi`).
     fn uniform<T: bytemuck::Pod>(&self, p: &T) -> wgpu::Buffer {
-        self.upload(bytemuck::bytes_of(p), wgpu::BufferUsages::UNIFORM)
+        self.buffer_with(bytemuck::bytes_of(p), wgpu::BufferUsages::UNIFORM)
     }
 
     fn output(&self, bytes: u64) -> wgpu::Buffer {
@@ -611,8 +553,10 @@ impl Gpu {
         Ok(out)
     }
 
-    fn read_f32(&self, src: &wgpu::Buffer, words: usize) -> Result<Vec<f32>> {
-        Ok(bytemuck::cast_slice(&self.read(src, 0, (words * 4) as u64)?).to_vec())
+    /// The first `n` values of type `T` in `src`.
+    fn read_as<T: bytemuck::Pod>(&self, src: &wgpu::Buffer, n: usize) -> Result<Vec<T>> {
+        let bytes = self.read(src, 0, (n * std::mem::size_of::<T>()) as u64)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }
 
@@ -644,54 +588,6 @@ impl Gpu {
         });
         self.dispatch(pipeline, &[input, &uniform, out], gx, gy);
         Ok(())
-    }
-
-    /// NLL and gradient of the rows in `rows_buf` (one per parameter set, `cols` each).
-    fn nll_grad_buffer(
-        &self,
-        rows_buf: &wgpu::Buffer,
-        cols: usize,
-        ps: &[AldParams],
-    ) -> Result<Vec<NllGrad>> {
-        let n = ps.len();
-        // μ as an f32 pair (hi, lo): x − hi − lo keeps the f64 location's precision.
-        let loc: Vec<f32> = ps
-            .iter()
-            .flat_map(|p| {
-                let hi = p.loc as f32;
-                [hi, (p.loc - hi as f64) as f32]
-            })
-            .collect();
-        let loc_buf = self.upload(bytemuck::cast_slice(&loc), wgpu::BufferUsages::STORAGE);
-        let (gx, gy) = grid(n);
-        let params_buf = self.uniform(&abi::SegmentParams {
-            cols: cols as u32,
-            count: n as u32,
-            groups_x: gx,
-            flag: 0,
-        });
-        let out = self.output((n * 16) as u64);
-        self.dispatch(
-            &self.kernels.nll_grad,
-            &[rows_buf, &params_buf, &loc_buf, &out],
-            gx,
-            gy,
-        );
-        Ok(self
-            .read_f32(&out, n * 4)?
-            .chunks(4)
-            .zip(ps)
-            .map(|(o, p)| {
-                let sums = TailSums {
-                    n: cols,
-                    above: o[0] as f64,
-                    below: o[1] as f64,
-                    n_above: o[2] as usize,
-                    n_below: o[3] as usize,
-                };
-                NllGrad::from_sums(&sums, p)
-            })
-            .collect())
     }
 }
 
@@ -732,9 +628,7 @@ impl Gpu {
             at += bytes;
         }
         self.queue.submit([encoder.finish()]);
-        let words: Vec<u32> =
-            bytemuck::cast_slice(&self.read(&staging, 0, bytes_per * buffers.len() as u64)?)
-                .to_vec();
+        let words: Vec<u32> = self.read_as(&staging, total * buffers.len())?;
         Ok(words
             .chunks(total)
             .map(|part| {
@@ -751,27 +645,11 @@ impl Gpu {
     }
 }
 
-super::shaped!(Uploaded, Resident);
-
-/// Unsorted rows kept on the device.
-struct Uploaded {
-    buffer: wgpu::Buffer,
-    rows: usize,
-    cols: usize,
-}
-
-/// A sorted chunk kept on the device.
-struct Resident {
+/// A sorted chunk kept on the device: values and each value's feature index (the sort carries
+/// them whether or not they are asked for).
+pub struct Sorted {
     values: wgpu::Buffer,
     indices: wgpu::Buffer,
-    rows: usize,
-    cols: usize,
-}
-
-impl Resident {
-    fn bytes(&self) -> u64 {
-        (self.rows * self.cols * 4) as u64
-    }
 }
 
 /// A 2-D grid of at least `n` workgroups, at most 65 535 per dimension.
@@ -780,368 +658,258 @@ fn grid(n: usize) -> (u32, u32) {
     (gx as u32, n.div_ceil(gx) as u32)
 }
 
-/// The wgpu backend (see the module docs for what is missing).
-pub struct WgpuBackend {
-    gpu: Gpu,
-    state: super::DeviceState<Uploaded, Resident>,
+/// The wgpu backend: the GPU host layer over a wgpu device.
+pub type WgpuBackend = GpuBackend<Gpu>;
+
+impl GpuBackend<Gpu> {
+    /// Opens the best adapter (see [`Gpu::new`]).
+    pub fn new(allow_cpu: bool) -> Result<Self> {
+        Ok(Self::with_device(Gpu::new(allow_cpu)?))
+    }
 }
 
-impl WgpuBackend {
-    pub fn new(allow_cpu: bool) -> Result<Self> {
-        Ok(WgpuBackend {
-            gpu: Gpu::new(allow_cpu)?,
-            state: Default::default(),
-        })
-    }
-
-    pub fn gpu(&self) -> &Gpu {
-        &self.gpu
-    }
-
-    pub fn gpu_mut(&mut self) -> &mut Gpu {
-        &mut self.gpu
-    }
-
-    fn resident(&self, segs: &[Segment]) -> Result<&Resident> {
-        self.state.resident(segs)
-    }
-
-    /// Runs a per-segment kernel: `extra` buffers bind after (values, segments, params), then the
-    /// output of `words` f32 per segment, which comes back.
-    fn segment_kernel(
+impl Gpu {
+    /// Runs a per-segment kernel over `segs` of `chunk`, `per_group` segments to a workgroup:
+    /// (values, segments, params) bind first, then `extra`, then the output of one `T` per
+    /// segment, which comes back.
+    fn segment_kernel<T: bytemuck::Pod>(
         &self,
         pipeline: &wgpu::ComputePipeline,
-        segs: &[Segment],
+        chunk: &Held<Sorted>,
+        segs: &[abi::Seg],
         flag: u32,
         extra: &[&wgpu::Buffer],
-        words: usize,
-    ) -> Result<Vec<f32>> {
-        let r = self.resident(segs)?;
-        if segs.is_empty() {
-            // Nothing to bind: an empty array of segments is not a valid binding.
-            return Ok(Vec::new());
-        }
-        let g = &self.gpu;
-        let seg_words = super::segment_words(segs);
-        let seg_buf = g.upload(
-            bytemuck::cast_slice(&seg_words),
-            wgpu::BufferUsages::STORAGE,
-        );
-        let (gx, gy) = grid(segs.len());
-        let params = g.uniform(&abi::SegmentParams {
-            cols: r.cols as u32,
+        per_group: usize,
+    ) -> Result<Vec<T>> {
+        let seg_buf = self.buffer_with(bytemuck::cast_slice(segs), wgpu::BufferUsages::STORAGE);
+        let (gx, gy) = grid(segs.len().div_ceil(per_group));
+        let params = self.uniform(&abi::SegmentParams {
+            cols: chunk.cols as u32,
             count: segs.len() as u32,
             groups_x: gx,
             flag,
         });
-        let out = g.output((segs.len() * words * 4) as u64);
-        let mut buffers = vec![&r.values, &seg_buf, &params];
+        let out = self.output((segs.len() * std::mem::size_of::<T>()) as u64);
+        let mut buffers = vec![&chunk.buf.values, &seg_buf, &params];
         buffers.extend_from_slice(extra);
         buffers.push(&out);
-        g.dispatch(pipeline, &buffers, gx, gy);
-        g.read_f32(&out, segs.len() * words)
+        self.dispatch(pipeline, &buffers, gx, gy);
+        self.read_as(&out, segs.len())
     }
 }
 
-impl Backend for WgpuBackend {
-    fn info(&self) -> BackendInfo {
+impl Device for Gpu {
+    type Rows = wgpu::Buffer;
+    type Sorted = Sorted;
+
+    fn info(&self, limits: Limits) -> BackendInfo {
         BackendInfo {
             name: "wgpu".into(),
-            device: self.gpu.adapter_name(),
-            software: self.gpu.is_cpu(),
-            limits: self.limits(),
+            device: self.adapter_name(),
+            software: self.is_cpu(),
+            limits,
         }
     }
 
-    fn limits(&self) -> super::Limits {
-        let l = &self.gpu.limits;
-        super::Limits {
+    fn limits(&self) -> Limits {
+        let l = &self.limits;
+        Limits {
             memory_bytes: None,
-            max_binding_bytes: Some(self.gpu.binding_bytes()),
+            max_binding_bytes: Some(self.binding_bytes()),
             workgroup_memory_bytes: Some(l.max_compute_workgroup_storage_size as u64),
             max_workgroups_per_dim: Some(l.max_compute_workgroups_per_dimension as u64),
-            sort_tile: Some(self.gpu.tile),
+            sort_tile: Some(self.tile),
             chunk_values: None,
         }
     }
 
     fn max_chunk_rows(&self, cols: usize) -> usize {
-        self.gpu.max_rows_per_binding(cols).min(1 << 20)
+        self.max_rows_per_binding(cols).min(1 << 20)
     }
 
-    fn upload(&mut self, rows: &[f32], cols: usize) -> Result<()> {
-        self.state.uploaded = None;
-        self.state.uploaded = Some(self.gpu.upload_rows(rows, cols)?);
-        Ok(())
+    fn nll_rows_per_launch(&self, cols: usize) -> usize {
+        self.max_rows_per_binding(cols)
     }
 
-    /// Always with indices: the sort carries them in either case.
-    fn sort_uploaded(&mut self, _with_indices: bool) -> Result<()> {
-        let up = self
-            .state
-            .uploaded
-            .as_ref()
-            .ok_or_else(super::nothing_uploaded)?;
-        self.state.resident = None;
-        self.state.resident = Some(self.gpu.sort_copy(up));
-        Ok(())
+    fn upload(&self, rows: &[f32], _cols: usize) -> Result<wgpu::Buffer> {
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+        Ok(self.buffer_with(bytemuck::cast_slice(rows), usage))
     }
 
-    /// Sorts in the uploaded buffer itself: the analysis keeps no unsorted copy.
-    fn load_sorted(&mut self, rows: &[f32], cols: usize, _with_indices: bool) -> Result<()> {
-        self.state.uploaded = None;
-        self.state.resident = None;
-        self.state.resident = Some(self.gpu.sort_resident(rows, cols)?);
-        Ok(())
+    fn sort(&self, rows: &Held<wgpu::Buffer>, _with_indices: bool) -> Result<Sorted> {
+        let bytes = (rows.rows * rows.cols * 4) as u64;
+        let usage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST;
+        let values = self.empty(bytes, usage);
+        if bytes > 0 {
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            encoder.copy_buffer_to_buffer(&rows.buf, 0, &values, 0, bytes);
+            self.queue.submit([encoder.finish()]);
+        }
+        Ok(self.sort_in_place(values, rows.rows, rows.cols))
     }
 
-    fn partition_points(
-        &mut self,
-        segs: &[Segment],
+    /// Sorts in the uploaded buffer itself: no unsorted copy stays.
+    fn upload_sorted(&self, rows: &[f32], cols: usize, _with_indices: bool) -> Result<Sorted> {
+        let values = Device::upload(self, rows, cols)?;
+        Ok(self.sort_in_place(values, rows.len() / cols, cols))
+    }
+
+    fn generate(
+        &self,
+        reps: &[abi::Replicate],
+        cols: usize,
+        key: [u32; 2],
+    ) -> Result<wgpu::Buffer> {
+        let reps_buf = self.buffer_with(bytemuck::cast_slice(reps), wgpu::BufferUsages::STORAGE);
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+        let values = self.empty((reps.len() * cols * 4) as u64, usage);
+        let blocks = reps.len() * cols.div_ceil(4);
+        self.draw(
+            &self.kernels.generate,
+            &reps_buf,
+            &values,
+            cols,
+            blocks,
+            key,
+        )?;
+        Ok(values)
+    }
+
+    fn philox(&self, key: [u32; 2], counters: &[[u32; 4]]) -> Result<Vec<[u32; 4]>> {
+        let input = self.buffer_with(bytemuck::cast_slice(counters), wgpu::BufferUsages::STORAGE);
+        let out = self.output((counters.len() * 16) as u64);
+        self.draw(&self.kernels.philox, &input, &out, 0, counters.len(), key)?;
+        self.read_as(&out, counters.len())
+    }
+
+    fn partition(
+        &self,
+        chunk: &Held<Sorted>,
+        segs: &[abi::Seg],
         pivots: &[f32],
         strict: bool,
     ) -> Result<Vec<u32>> {
-        check_lengths("partition_points", segs.len(), pivots.len())?;
-        let r = self.resident(segs)?;
-        if segs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let g = &self.gpu;
-        let seg_words = super::segment_words(segs);
-        let seg_buf = g.upload(
-            bytemuck::cast_slice(&seg_words),
-            wgpu::BufferUsages::STORAGE,
-        );
-        let pivot_buf = g.upload(bytemuck::cast_slice(pivots), wgpu::BufferUsages::STORAGE);
-        let (gx, gy) = grid(segs.len().div_ceil(256));
-        let params = g.uniform(&abi::SegmentParams {
-            cols: r.cols as u32,
-            count: segs.len() as u32,
-            groups_x: gx,
-            flag: strict as u32,
-        });
-        let out = g.output((segs.len() * 4) as u64);
-        g.dispatch(
-            &g.kernels.partition,
-            &[&r.values, &seg_buf, &params, &pivot_buf, &out],
-            gx,
-            gy,
-        );
-        Ok(bytemuck::cast_slice(&g.read(&out, 0, (segs.len() * 4) as u64)?).to_vec())
+        let pivot_buf = self.buffer_with(bytemuck::cast_slice(pivots), wgpu::BufferUsages::STORAGE);
+        let p = &self.kernels.partition;
+        self.segment_kernel(p, chunk, segs, strict as u32, &[&pivot_buf], 256)
     }
 
-    fn fit(&mut self, segs: &[Segment]) -> Result<Vec<AldFit>> {
+    fn fit(&self, chunk: &Held<Sorted>, segs: &[abi::Seg]) -> Result<Vec<AldFit>> {
         // flag carries 1.0 for the kernel's exact arithmetic (see fit.wgsl).
-        let out = self.segment_kernel(&self.gpu.kernels.fit, segs, 1f32.to_bits(), &[], 10)?;
-        Ok(out
-            .chunks(10)
-            .map(|o| {
-                let j = o[0].to_bits();
-                let n = o[7] as usize;
-                if j == u32::MAX {
-                    return AldFit::DEGENERATE;
-                }
-                // A and B come in units of 2^e; the closed form runs in f64 (docs/DESIGN.md 2.2).
-                let r = o[5] as f64;
-                let (a, b) = (o[1] as f64 + o[8] as f64, o[2] as f64 + o[9] as f64);
-                let (kappa, scale, nll) = ald::profile(a * r, b * r, n);
-                AldFit {
-                    params: AldParams {
-                        loc: o[6] as f64,
-                        scale,
-                        kappa,
-                    },
-                    nll,
-                    index: Some(j as usize),
-                    boundary: o[4] == 1.0,
-                    degenerate: false,
-                }
-            })
-            .collect())
+        let one = 1f32.to_bits();
+        let out: Vec<abi::FitOut> =
+            self.segment_kernel(&self.kernels.fit, chunk, segs, one, &[], 1)?;
+        Ok(out.iter().map(abi::FitOut::fit).collect())
     }
 
-    fn ks(&mut self, segs: &[Segment], params: &[AldParams]) -> Result<Vec<f64>> {
-        check_lengths("ks", segs.len(), params.len())?;
-        // (μ, s, κ, 0) in f32: ks.wgsl evaluates F in f32 (the contract allows 1e-4).
-        let words: Vec<f32> = super::ks_laws(params)
-            .iter()
-            .flat_map(|&[m, s, k]| [m as f32, s as f32, k as f32, 0.0])
-            .collect();
-        let ald_buf = self
-            .gpu
-            .upload(bytemuck::cast_slice(&words), wgpu::BufferUsages::STORAGE);
-        let out = self.segment_kernel(&self.gpu.kernels.ks, segs, 0, &[&ald_buf], 1)?;
-        Ok(super::ks_finish(
-            out.iter().map(|&d| d as f64),
-            params,
-            segs,
-        ))
+    fn baselines(&self, chunk: &Held<Sorted>, segs: &[abi::Seg]) -> Result<Vec<Baselines>> {
+        let b = &self.kernels.baselines;
+        let out: Vec<abi::BaselineSums> = self.segment_kernel(b, chunk, segs, 0, &[], 1)?;
+        Ok(out.iter().map(abi::BaselineSums::baselines).collect())
     }
 
-    fn baselines(&mut self, segs: &[Segment]) -> Result<Vec<Baselines>> {
-        let out = self.segment_kernel(&self.gpu.kernels.baselines, segs, 0, &[], 10)?;
-        Ok(out
-            .chunks(10)
-            .map(|o| {
-                let n = o[6] as usize;
-                if n == 0 {
-                    return Baselines::NAN;
-                }
-                let (nf, r, shift) = (n as f64, o[3] as f64, o[4] as f64);
-                let mean_z = o[0] as f64 / nf;
-                let var = ((o[1] as f64 / nf - mean_z * mean_z) * r * r).max(0.0);
-                let mad = o[2] as f64 / nf * r;
-                let median = if n % 2 == 1 {
-                    shift
-                } else {
-                    0.5 * (shift + o[5] as f64)
-                };
-                Baselines {
-                    min: o[7] as f64,
-                    max: o[8] as f64,
-                    mean: shift + mean_z * r,
-                    var,
-                    median,
-                    mad,
-                    nll_gauss: ald::gauss_nll(n, var),
-                    nll_laplace: ald::laplace_nll(n, mad),
-                }
-            })
-            .collect())
+    fn ks(&self, chunk: &Held<Sorted>, segs: &[abi::Seg], laws: &[abi::KsLaw]) -> Result<Vec<f64>> {
+        let words: Vec<abi::KsLawF32> = laws.iter().map(abi::KsLawF32::from).collect();
+        let laws_buf = self.buffer_with(bytemuck::cast_slice(&words), wgpu::BufferUsages::STORAGE);
+        let d: Vec<f32> = self.segment_kernel(&self.kernels.ks, chunk, segs, 0, &[&laws_buf], 1)?;
+        Ok(d.into_iter().map(f64::from).collect())
     }
 
-    fn study_line(&mut self, segs: &[Segment], side: Side) -> Result<Vec<StudyLine>> {
+    fn study_line(
+        &self,
+        chunk: &Held<Sorted>,
+        segs: &[abi::Seg],
+        side: Side,
+    ) -> Result<Vec<StudyLine>> {
         let flag = (side == Side::Negative) as u32;
-        let out = self.segment_kernel(&self.gpu.kernels.study_line, segs, flag, &[], 4)?;
-        Ok(out
-            .chunks(4)
-            .zip(segs)
-            .map(|(o, s)| {
-                let l = s.len();
-                let centre = (l as f64 - 1.0) / 2.0;
-                // Σ i·d from the kernel's Σ (i − centre)·d, in f64.
-                let sid = o[1] as f64 + centre * o[0] as f64;
-                StudyLine::from_shifted_sums(l, o[3] as f64, o[0] as f64, sid, o[2] as f64)
-            })
-            .collect())
+        let l = &self.kernels.study_line;
+        let out: Vec<abi::LineSumsF32> = self.segment_kernel(l, chunk, segs, flag, &[], 1)?;
+        Ok(out.iter().zip(segs).map(|(o, s)| o.line(s.len())).collect())
     }
 
-    fn read_sorted(&mut self, segs: &[Segment]) -> Result<Vec<SortedSegment>> {
-        let r = self.resident(segs)?;
-        let mut parts = self.gpu.gather(&[&r.values, &r.indices], r.cols, segs)?;
-        let indices = parts.pop().unwrap_or_default();
-        let values = parts.pop().unwrap_or_default();
-        Ok(values
+    fn loglik(
+        &self,
+        chunk: &Held<Sorted>,
+        segs: &[abi::Seg],
+        laws: &[abi::LoglikLaw],
+    ) -> Result<Vec<abi::LoglikSums>> {
+        let words: Vec<abi::LoglikLawF32> = laws.iter().map(abi::LoglikLawF32::from).collect();
+        let laws_buf = self.buffer_with(bytemuck::cast_slice(&words), wgpu::BufferUsages::STORAGE);
+        let l = &self.kernels.loglik;
+        let out: Vec<abi::LoglikSumsF32> =
+            self.segment_kernel(l, chunk, segs, 0, &[&laws_buf], 1)?;
+        Ok(out.iter().map(abi::LoglikSums::from).collect())
+    }
+
+    fn tail_sums(&self, rows: &wgpu::Buffer, cols: usize, locs: &[f64]) -> Result<Vec<TailSums>> {
+        let n = locs.len();
+        // μ as an f32 pair (hi, lo): x − hi − lo keeps the f64 location's precision.
+        let pairs: Vec<[f32; 2]> = locs.iter().map(|&m| abi::split_f64(m)).collect();
+        let loc_buf = self.buffer_with(bytemuck::cast_slice(&pairs), wgpu::BufferUsages::STORAGE);
+        let (gx, gy) = grid(n);
+        let params = self.uniform(&abi::SegmentParams {
+            cols: cols as u32,
+            count: n as u32,
+            groups_x: gx,
+            flag: 0,
+        });
+        let out = self.output((n * std::mem::size_of::<abi::TailSumsF32>()) as u64);
+        let buffers = [rows, &params, &loc_buf, &out];
+        self.dispatch(&self.kernels.nll_grad, &buffers, gx, gy);
+        let sums: Vec<abi::TailSumsF32> = self.read_as(&out, n)?;
+        Ok(sums.iter().map(|s| s.sums(cols)).collect())
+    }
+
+    fn read(
+        &self,
+        chunk: &Held<Sorted>,
+        segs: &[Segment],
+        values: bool,
+    ) -> Result<Vec<SortedSegment>> {
+        let r = &chunk.buf;
+        let buffers: &[&wgpu::Buffer] = if values {
+            &[&r.indices, &r.values]
+        } else {
+            &[&r.indices]
+        };
+        let mut parts = self.gather(buffers, chunk.cols, segs)?.into_iter();
+        let indices = parts.next().unwrap_or_default();
+        let values = parts.next().unwrap_or_else(|| vec![Vec::new(); segs.len()]);
+        Ok(indices
             .into_iter()
-            .zip(indices)
-            .map(|(v, i)| SortedSegment {
+            .zip(values)
+            .map(|(i, v)| SortedSegment {
                 values: v.into_iter().map(f32::from_bits).collect(),
                 indices: i,
             })
             .collect())
     }
 
-    fn read_indices(&mut self, segs: &[Segment]) -> Result<Vec<Vec<u32>>> {
-        let r = self.resident(segs)?;
-        Ok(self
-            .gpu
-            .gather(&[&r.indices], r.cols, segs)?
-            .pop()
-            .unwrap_or_default())
-    }
-
-    fn nll_grad(
-        &mut self,
-        rows: &[f32],
-        cols: usize,
-        params: &[AldParams],
-    ) -> Result<Vec<NllGrad>> {
-        check_rows(rows, cols, params.len())?;
-        let g = &self.gpu;
-        let per_chunk = g.max_rows_per_binding(cols);
-        let mut result = Vec::with_capacity(params.len());
-        for (chunk, ps) in rows.chunks(per_chunk * cols).zip(params.chunks(per_chunk)) {
-            let rows_buf = g.upload(bytemuck::cast_slice(chunk), wgpu::BufferUsages::STORAGE);
-            result.extend(g.nll_grad_buffer(&rows_buf, cols, ps)?);
-        }
-        Ok(result)
-    }
-
-    fn generate(&mut self, rows: &[ReplicateRow], cols: usize, seed: u64) -> Result<()> {
-        super::check_whole_rows(cols, cols)?;
-        self.state.uploaded = None;
-        let g = &self.gpu;
-        let words = super::replicate_words(rows);
-        let reps = g.upload(bytemuck::cast_slice(&words), wgpu::BufferUsages::STORAGE);
-        let bytes = (rows.len() * cols * 4) as u64;
-        let buffer = g.empty(
-            bytes,
-            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        );
-        let blocks = rows.len() * cols.div_ceil(4);
-        g.draw(
-            &g.kernels.generate,
-            &reps,
-            &buffer,
-            cols,
-            blocks,
-            philox::key_of(seed),
-        )?;
-        self.state.uploaded = Some(Uploaded {
-            buffer,
-            rows: rows.len(),
-            cols,
-        });
-        Ok(())
-    }
-
-    fn philox(&mut self, key: [u32; 2], counters: &[[u32; 4]]) -> Result<Vec<[u32; 4]>> {
-        if counters.is_empty() {
-            return Ok(Vec::new());
-        }
-        let g = &self.gpu;
-        let input = g.upload(bytemuck::cast_slice(counters), wgpu::BufferUsages::STORAGE);
-        let out = g.output((counters.len() * 16) as u64);
-        g.draw(&g.kernels.philox, &input, &out, 0, counters.len(), key)?;
-        let words: Vec<u32> =
-            bytemuck::cast_slice(&g.read(&out, 0, (counters.len() * 16) as u64)?).to_vec();
-        Ok(words.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
-    }
-
-    fn loglik_diff(
-        &mut self,
-        segs: &[Segment],
-        ald: &[AldParams],
-        gauss: &[(f64, f64)],
-    ) -> Result<Vec<LogLikDiff>> {
-        super::check_loglik_inputs(segs, ald, gauss)?;
-        let words = super::loglik_words(ald, gauss);
-        let w = self
-            .gpu
-            .upload(bytemuck::cast_slice(&words), wgpu::BufferUsages::STORAGE);
-        let out = self.segment_kernel(&self.gpu.kernels.loglik, segs, 0, &[&w], 2)?;
-        Ok(super::loglik_finish(segs, ald, gauss, |i| {
-            (out[2 * i] as f64, out[2 * i + 1] as f64)
-        }))
-    }
-}
-
-impl Benchmarked for WgpuBackend {
-    fn synchronize(&mut self) -> Result<()> {
-        self.gpu
-            .device
+    fn synchronize(&self) -> Result<()> {
+        self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| failed(format!("waiting for the device: {e}")))?;
-        self.gpu.check_errors()
+        self.check_errors()
     }
 
-    fn nll_grad_uploaded(&mut self, params: &[AldParams]) -> Result<Vec<NllGrad>> {
-        let up = self.state.uploaded()?;
-        check_lengths("nll_grad_uploaded", up.rows, params.len())?;
-        self.gpu.nll_grad_buffer(&up.buffer, up.cols, params)
-    }
-
-    fn copy_bandwidth(&mut self, bytes: usize) -> Result<f64> {
-        self.gpu.copy_bandwidth(bytes)
+    /// Bytes per second of a buffer-to-buffer copy on the device, read and write counted.
+    fn copy_bandwidth(&self, bytes: usize) -> Result<f64> {
+        let bytes = (bytes as u64).min(self.limits.max_buffer_size).max(1 << 20) & !3;
+        let src = self.empty(bytes, wgpu::BufferUsages::COPY_SRC);
+        let dst = self.empty(bytes, wgpu::BufferUsages::COPY_DST);
+        let copy = || -> Result<()> {
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            encoder.copy_buffer_to_buffer(&src, 0, &dst, 0, bytes);
+            self.queue.submit([encoder.finish()]);
+            self.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map(|_| ())
+                .map_err(|e| failed(format!("waiting for the device: {e}")))
+        };
+        copy()?;
+        let t = super::best_time(5, copy)?;
+        Ok(2.0 * bytes as f64 / t)
     }
 }
