@@ -1018,7 +1018,7 @@ struct BucketSums {
 
 /// Sorts a bucket's low bits and sums it. A normal bucket is summed about the log of its
 /// lowest value, each log that plus a series (see [`logsum`]): bitwise the log the per-class
-/// seed lines take of that value. Subnormal and non-finite buckets take libm's log, about 0.
+/// study lines take of that value. Subnormal and non-finite buckets take libm's log, about 0.
 fn bucket_sums(b: usize, sorted: &mut [u16]) -> BucketSums {
     if sorted.len() > 64 {
         radsort::sort(sorted);
@@ -1135,6 +1135,12 @@ mod tests {
 pub fn gauss_log_pdf(x: f64, mean: f64, sd: f64) -> f64 {
     let z = (x - mean) / sd;
     -0.5 * (2.0 * std::f64::consts::PI * sd * sd).ln() - 0.5 * z * z
+}
+
+/// Log-density of the Laplace law with location `median` and scale `b` at x (the baseline of
+/// docs/DESIGN.md 2.3, whose MLE is the median and the mean absolute deviation).
+pub fn laplace_log_pdf(x: f64, median: f64, b: f64) -> f64 {
+    -(2.0 * b).ln() - (x - median).abs() / b
 }
 
 /// Σd and Σd² of the per-value log-density differences `d = ℓ_ALD(x) − ℓ_N(x)` (docs/DESIGN.md 2.6),

@@ -177,7 +177,7 @@ pub fn analyse(
         for row in backend.summarise_rows(&mut buf, cols)? {
             results.push(ClassResult::of_row(cols, &row));
         }
-        timings.add("sort+fit+seed", t);
+        timings.add("sort+fit+lines", t);
 
         for (r, zeros) in skipped {
             results[first + r] = ClassResult::skipped(cols, zeros);

@@ -193,7 +193,7 @@ pub struct Bootstrap {
     pub witness_gauss: HeadTests,
     pub witness_ald: HeadTests,
     pub witness_laplace: HeadTests,
-    /// The median seed R² of each replicate head (positive and negative parts).
+    /// The median study-line R² of each replicate head (positive and negative parts).
     pub median_r2_pos: NullValues,
     pub median_r2_neg: NullValues,
     pub trees: Option<TreeNull>,
@@ -345,7 +345,7 @@ struct Tally {
     /// The witness heads' rows (Gaussian, ALD, Laplace), then their exceedance counts.
     witness_rows: Vec<Vec<Option<ClassResult>>>,
     witness: Vec<Exceed>,
-    /// Median seed R² of each replicate head (positive, negative), and the head in progress.
+    /// Median study-line R² of each replicate head (positive, negative), and the head in progress.
     r2: (NullValues, NullValues),
     head_r2: (Vec<f64>, Vec<f64>),
 }
@@ -389,7 +389,7 @@ impl Tally {
 }
 
 /// A head's tests: bootstrap p- and q-values from its exceedance counts, the asymptotic ones and
-/// its median seed R² from its rows.
+/// its median study-line R² from its rows.
 fn head_tests(ex: &Exceed, b: usize, rows: &[Option<ClassResult>]) -> HeadTests {
     let (p_gauss, p_ks, q_gauss, q_ks) = ex.tests(b);
     let get = |f: &dyn Fn(&ClassResult) -> f64| -> Vec<f64> {

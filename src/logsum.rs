@@ -1,7 +1,7 @@
-//! The logarithms of the seed lines (docs/DESIGN.md 2.4): `ln|x|` of f32 weights and the sums
+//! The logarithms of the study lines (docs/DESIGN.md 2.4): `ln|x|` of f32 weights and the sums
 //! `Σd, Σi·d, Σd²` of `d = ln|x| − shift` over values in rank order.
 //!
-//! The seed lines take a log of every weight, twice over with the joint fit, so this is the
+//! The study lines take a log of every weight, twice over with the joint fit, so this is the
 //! analysis' hottest arithmetic. An f32 has only 7 mantissa bits above its low 16, so
 //! `ln|x| = e·ln 2 + ln(1 + j/128) + log1p(r)` with a 128-entry table and `r < 2⁻⁷`, a series
 //! of eight terms: no libm call and no branch. The sums run four lanes wide; on x86-64 with AVX2
@@ -84,7 +84,7 @@ fn shifted_log(bits: u32, shift: f64, t: &LnTable) -> f64 {
 
 /// ln|x| of a nonzero f32, within 4·2⁻⁵²·max(1, |ln x|) of the exact value: a few ulp, except
 /// just below |x| = 1, where the table's terms cancel and the error is that of a value of
-/// magnitude 1 (the seed lines only use differences of logs). Subnormals and non-finite values
+/// magnitude 1 (the study lines only use differences of logs). Subnormals and non-finite values
 /// take libm's log.
 pub fn ln_abs(x: f32) -> f64 {
     if !x.is_normal() {

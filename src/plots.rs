@@ -9,7 +9,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::ald::{Model, StudyLine};
+use crate::ald::{self, Model, StudyLine};
 use crate::analysis::{Analysis, ClassResult};
 use crate::error::{Error, Result};
 use crate::tree::ClassTree;
@@ -210,64 +210,20 @@ fn class_fit_on<DB: DrawingBackend>(
     let e = draw_err("a class plot");
     let root = root.titled(title, ("sans-serif", 24)).map_err(&e)?;
     let (left, right) = root.split_horizontally(CLASS_SIZE.0 / 2);
-
-    // Histogram (as a density) with the three fitted laws.
-    let mut xs: Vec<f64> = row
-        .iter()
-        .map(|&x| x as f64)
-        .filter(|x| x.is_finite())
-        .collect();
-    xs.sort_by(f64::total_cmp);
-    let (lo, hi) = finite_range(xs.iter().copied()).unwrap_or((-1.0, 1.0));
-    let (lo, hi) = padded(lo, hi);
-    let bins = 60usize;
-    let width = (hi - lo) / bins as f64;
-    let mut counts = vec![0usize; bins];
-    for &x in &xs {
-        counts[(((x - lo) / width) as usize).min(bins - 1)] += 1;
-    }
-    let n = xs.len().max(1) as f64;
-    let dens: Vec<f64> = counts.iter().map(|&k| k as f64 / (n * width)).collect();
-    let (f, b) = (&c.stats.fit, &c.stats.baselines);
-    let grid: Vec<f64> = (0..=400)
-        .map(|i| lo + (hi - lo) * i as f64 / 400.0)
-        .collect();
-    let ald_curve: Vec<(f64, f64)> = if f.params.is_valid() {
-        grid.iter().map(|&x| (x, f.params.pdf(x))).collect()
-    } else {
-        Vec::new()
-    };
-    let sd = b.var.sqrt();
-    let gauss: Vec<(f64, f64)> = if sd > 0.0 {
-        grid.iter()
-            .map(|&x| {
-                let z = (x - b.mean) / sd;
-                (
-                    x,
-                    (-0.5 * z * z).exp() / (sd * (2.0 * std::f64::consts::PI).sqrt()),
-                )
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let laplace: Vec<(f64, f64)> = if b.mad > 0.0 {
-        grid.iter()
-            .map(|&x| (x, (-(x - b.median).abs() / b.mad).exp() / (2.0 * b.mad)))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let ymax = dens
+    let hist = Histogram::of(row, 60);
+    let curves = Curves::of(c, hist.lo, hist.hi);
+    let ymax = hist
+        .density
         .iter()
         .copied()
-        .chain(ald_curve.iter().map(|p| p.1))
-        .chain(gauss.iter().map(|p| p.1))
-        .chain(laplace.iter().map(|p| p.1))
+        .chain(curves.ald.iter().map(|p| p.1))
+        .chain(curves.gauss.iter().map(|p| p.1))
+        .chain(curves.laplace.iter().map(|p| p.1))
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max)
         .max(1e-9)
         * 1.08;
+    let f = &c.stats.fit;
     let best = c.aic_best().map_or("none", Model::name);
     let caption = if f.degenerate {
         "weights (degenerate row: fewer than 3 distinct values, no fit)".to_owned()
@@ -277,50 +233,133 @@ fn class_fit_on<DB: DrawingBackend>(
             if f.boundary { " (boundary fit)" } else { "" }
         )
     };
-    let mut chart = panel(&left, &caption, true, lo..hi, 0.0..ymax)?;
+    let mut chart = panel(&left, &caption, true, hist.lo..hist.hi, 0.0..ymax)?;
     axes(&mut chart, "weight", "density", true, false)?;
+    let (lo, width) = (hist.lo, hist.width);
     chart
-        .draw_series(dens.iter().enumerate().map(|(i, &d)| {
+        .draw_series(hist.density.iter().enumerate().map(|(i, &d)| {
             let x0 = lo + i as f64 * width;
             Rectangle::new([(x0, 0.0), (x0 + width, d)], BLUE.mix(0.25).filled())
         }))
         .map_err(&e)?
-        .label(format!("{} weights", xs.len()))
+        .label(format!("{} weights", hist.xs.len()))
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], BLUE.mix(0.25).filled()));
-    if !ald_curve.is_empty() {
-        chart
-            .draw_series(LineSeries::new(ald_curve, RED.stroke_width(2)))
-            .map_err(&e)?
-            .label(format!(
+    draw_curves(&mut chart, curves, c)?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
+    study_view(&right, &hist.xs, c)
+}
+
+/// A row's finite values, sorted, and their histogram as a density over a padded range.
+struct Histogram {
+    xs: Vec<f64>,
+    lo: f64,
+    hi: f64,
+    width: f64,
+    density: Vec<f64>,
+}
+
+impl Histogram {
+    fn of(row: &[f32], bins: usize) -> Self {
+        let mut xs: Vec<f64> = row
+            .iter()
+            .map(|&x| x as f64)
+            .filter(|x| x.is_finite())
+            .collect();
+        xs.sort_by(f64::total_cmp);
+        let (lo, hi) = finite_range(xs.iter().copied()).unwrap_or((-1.0, 1.0));
+        let (lo, hi) = padded(lo, hi);
+        let width = (hi - lo) / bins as f64;
+        let mut counts = vec![0usize; bins];
+        for &x in &xs {
+            counts[(((x - lo) / width) as usize).min(bins - 1)] += 1;
+        }
+        let n = xs.len().max(1) as f64;
+        let density = counts.iter().map(|&k| k as f64 / (n * width)).collect();
+        Histogram {
+            xs,
+            lo,
+            hi,
+            width,
+            density,
+        }
+    }
+}
+
+/// The three fitted densities of a class on `lo..hi`; a law that was not fitted is empty.
+struct Curves {
+    ald: Vec<(f64, f64)>,
+    gauss: Vec<(f64, f64)>,
+    laplace: Vec<(f64, f64)>,
+}
+
+impl Curves {
+    fn of(c: &ClassResult, lo: f64, hi: f64) -> Self {
+        let (f, b) = (&c.stats.fit, &c.stats.baselines);
+        let grid: Vec<f64> = (0..=400)
+            .map(|i| lo + (hi - lo) * i as f64 / 400.0)
+            .collect();
+        let curve = |ok: bool, pdf: &dyn Fn(f64) -> f64| -> Vec<(f64, f64)> {
+            if ok {
+                grid.iter().map(|&x| (x, pdf(x))).collect()
+            } else {
+                Vec::new()
+            }
+        };
+        let sd = b.std();
+        Curves {
+            ald: curve(f.params.is_valid(), &|x| f.params.pdf(x)),
+            gauss: curve(sd > 0.0, &|x| ald::gauss_log_pdf(x, b.mean, sd).exp()),
+            laplace: curve(b.mad > 0.0, &|x| {
+                ald::laplace_log_pdf(x, b.median, b.mad).exp()
+            }),
+        }
+    }
+}
+
+/// The fitted densities over the histogram, each labelled with its parameters.
+fn draw_curves<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    curves: Curves,
+    c: &ClassResult,
+) -> Result<()> {
+    let e = draw_err("a class plot");
+    let (f, b) = (&c.stats.fit, &c.stats.baselines);
+    let series = [
+        (
+            curves.ald,
+            RED,
+            format!(
                 "ALD μ={} s={} κ={} KS={}",
                 short(f.params.loc),
                 short(f.params.scale),
                 short(f.params.kappa),
                 short(c.stats.ks)
-            ))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
-    }
-    if !gauss.is_empty() {
+            ),
+        ),
+        (
+            curves.gauss,
+            GREEN,
+            format!("Gaussian mean={} sd={}", short(b.mean), short(b.std())),
+        ),
+        (
+            curves.laplace,
+            MAGENTA,
+            format!("Laplace median={} b={}", short(b.median), short(b.mad)),
+        ),
+    ];
+    for (points, colour, label) in series {
+        if points.is_empty() {
+            continue;
+        }
         chart
-            .draw_series(LineSeries::new(gauss, GREEN.stroke_width(2)))
+            .draw_series(LineSeries::new(points, colour.stroke_width(2)))
             .map_err(&e)?
-            .label(format!("Gaussian mean={} sd={}", short(b.mean), short(sd)))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], GREEN.stroke_width(2)));
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+            });
     }
-    if !laplace.is_empty() {
-        chart
-            .draw_series(LineSeries::new(laplace, MAGENTA.stroke_width(2)))
-            .map_err(&e)?
-            .label(format!(
-                "Laplace median={} b={}",
-                short(b.median),
-                short(b.mad)
-            ))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], MAGENTA.stroke_width(2)));
-    }
-    legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
-
-    study_view(&right, &xs, c)
+    Ok(())
 }
 
 /// The study's view of one class: ln v(i) against u = i/L for P and for N = −x, with the fitted
@@ -437,8 +476,8 @@ fn histogram_on<DB: DrawingBackend>(
     Ok(())
 }
 
-/// The whole head: histograms of κ, KS and the seed R², the AIC winners, and the study's scatter
-/// of the seed line's slope against its intercept.
+/// The whole head: histograms of κ, KS and the study-line R², the AIC winners, and the study's scatter
+/// of the study line's slope against its intercept.
 pub fn overview(dir: &Path, head_name: &str, analysis: &Analysis) -> Result<[PathBuf; 2]> {
     render(
         dir,
@@ -477,12 +516,20 @@ fn overview_on<DB: DrawingBackend>(
         &r2n,
         RGBColor(230, 120, 0),
     )?;
+    aic_wins_on(&areas[2], cls)?;
+    study_scatter_on(&areas[5], cls)
+}
 
-    // AIC winners.
+/// Bars of how many classes each model wins by AIC.
+fn aic_wins_on<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    cls: &[ClassResult],
+) -> Result<()> {
+    let e = draw_err("the overview");
     let wins = crate::report::aic_wins(cls);
     let names = ["ALD", "Gaussian", "Laplace", "none"];
     let top = (*wins.iter().max().unwrap_or(&1)).max(1) as f64 * 1.15;
-    let mut chart = panel(&areas[2], "best model by AIC", false, 0.0..4.0, 0.0..top)?;
+    let mut chart = panel(area, "best model by AIC", false, 0.0..4.0, 0.0..top)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -510,8 +557,15 @@ fn overview_on<DB: DrawingBackend>(
             )))
             .map_err(&e)?;
     }
+    Ok(())
+}
 
-    // The study's scatter: slope a against intercept b of each class's seed lines.
+/// The study's scatter: slope a against intercept b of each class's study lines.
+fn study_scatter_on<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    cls: &[ClassResult],
+) -> Result<()> {
+    let e = draw_err("the overview");
     let pts = |f: &dyn Fn(&ClassResult) -> &StudyLine| -> Vec<(f64, f64)> {
         cls.iter()
             .map(|c| (f(c).intercept, f(c).slope))
@@ -522,7 +576,7 @@ fn overview_on<DB: DrawingBackend>(
     let (xlo, xhi) = padded_range(p.iter().chain(&q).map(|t| t.0));
     let (ylo, yhi) = padded_range(p.iter().chain(&q).map(|t| t.1));
     let mut chart = panel(
-        &areas[5],
+        area,
         "seed lines: slope a against intercept b",
         false,
         xlo..xhi,
@@ -618,50 +672,8 @@ fn split_tree_on<DB: DrawingBackend>(
             .map_err(&e)?;
         }
     }
-    let small = box_w < 120.0 || box_h < 60.0;
     for (i, n) in t.nodes.iter().enumerate().filter(|(i, _)| shown(*i)) {
-        let (cx, cy) = centre(i);
-        let best = n.aic_best();
-        let fill = match best {
-            Some(Model::Ald) => RGBColor(255, 225, 225),
-            Some(Model::Gauss) => RGBColor(225, 245, 225),
-            Some(Model::Laplace) => RGBColor(245, 225, 245),
-            None => RGBColor(235, 235, 235),
-        };
-        let (x0, y0) = (cx - box_w as i32 / 2, cy - box_h as i32 / 2);
-        let (x1, y1) = (cx + box_w as i32 / 2, cy + box_h as i32 / 2);
-        root.draw(&Rectangle::new([(x0, y0), (x1, y1)], fill.filled()))
-            .map_err(&e)?;
-        root.draw(&Rectangle::new([(x0, y0), (x1, y1)], BLACK.mix(0.6)))
-            .map_err(&e)?;
-        let f = &n.stats.fit;
-        let mut lines = vec![format!("{}  n={}", n.path, n.count())];
-        if !small {
-            lines.push(format!(
-                "κ={} KS={}",
-                short(f.params.kappa),
-                short(n.stats.ks)
-            ));
-            lines.push(format!(
-                "best: {}{}",
-                best.map_or("none", Model::name),
-                if f.boundary { " (bnd)" } else { "" }
-            ));
-            if n.pivot.is_finite() {
-                lines.push(format!("pivot {}", short(n.pivot)));
-            }
-        } else {
-            lines.push(best.map_or("none", Model::name).to_owned());
-        }
-        let size = if small { 11 } else { 13 };
-        for (k, line) in lines.iter().enumerate() {
-            root.draw(&Text::new(
-                line.clone(),
-                (x0 + 5, y0 + 4 + k as i32 * (size + 4)),
-                ("sans-serif", size),
-            ))
-            .map_err(&e)?;
-        }
+        node_box_on(&root, n, centre(i), (box_w, box_h))?;
     }
     let hidden = t.nodes.iter().filter(|n| n.depth > cut).count();
     let note = if hidden > 0 {
@@ -678,6 +690,59 @@ fn split_tree_on<DB: DrawingBackend>(
         ("sans-serif", 13).into_font().color(&BLACK.mix(0.7)),
     ))
     .map_err(&e)?;
+    Ok(())
+}
+
+/// One node of a split tree as a box centred at `(cx, cy)`, coloured by its best model.
+fn node_box_on<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    n: &crate::tree::Node,
+    (cx, cy): (i32, i32),
+    (box_w, box_h): (f64, f64),
+) -> Result<()> {
+    let e = draw_err("a split tree");
+    let small = box_w < 120.0 || box_h < 60.0;
+    let best = n.aic_best();
+    let fill = match best {
+        Some(Model::Ald) => RGBColor(255, 225, 225),
+        Some(Model::Gauss) => RGBColor(225, 245, 225),
+        Some(Model::Laplace) => RGBColor(245, 225, 245),
+        None => RGBColor(235, 235, 235),
+    };
+    let (x0, y0) = (cx - box_w as i32 / 2, cy - box_h as i32 / 2);
+    let (x1, y1) = (cx + box_w as i32 / 2, cy + box_h as i32 / 2);
+    root.draw(&Rectangle::new([(x0, y0), (x1, y1)], fill.filled()))
+        .map_err(&e)?;
+    root.draw(&Rectangle::new([(x0, y0), (x1, y1)], BLACK.mix(0.6)))
+        .map_err(&e)?;
+    let f = &n.stats.fit;
+    let mut lines = vec![format!("{}  n={}", n.path, n.count())];
+    if !small {
+        lines.push(format!(
+            "κ={} KS={}",
+            short(f.params.kappa),
+            short(n.stats.ks)
+        ));
+        lines.push(format!(
+            "best: {}{}",
+            best.map_or("none", Model::name),
+            if f.boundary { " (bnd)" } else { "" }
+        ));
+        if n.pivot.is_finite() {
+            lines.push(format!("pivot {}", short(n.pivot)));
+        }
+    } else {
+        lines.push(best.map_or("none", Model::name).to_owned());
+    }
+    let size = if small { 11 } else { 13 };
+    for (k, line) in lines.iter().enumerate() {
+        root.draw(&Text::new(
+            line.clone(),
+            (x0 + 5, y0 + 4 + k as i32 * (size + 4)),
+            ("sans-serif", size),
+        ))
+        .map_err(&e)?;
+    }
     Ok(())
 }
 

@@ -502,3 +502,40 @@ fn fused_baselines_equal_the_direct_ones() {
         }
     }
 }
+
+/// The baselines' densities (drawn in the class plots) agree with their NLLs: at the fitted
+/// parameters, Σ −log pdf is `gauss_nll`/`laplace_nll`, and each density integrates to one.
+#[test]
+fn baseline_densities_match_their_nlls_and_integrate_to_one() {
+    let xs: Vec<f64> = sorted(mixture_row(&mut rng(41), 501))
+        .iter()
+        .map(|&x| x as f64)
+        .collect();
+    let xs32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
+    let b = ald::baselines_sorted(&xs32);
+    let n = xs.len();
+    let laplace: f64 = xs
+        .iter()
+        .map(|&x| -ald::laplace_log_pdf(x, b.median, b.mad))
+        .sum();
+    let gauss: f64 = xs
+        .iter()
+        .map(|&x| -ald::gauss_log_pdf(x, b.mean, b.std()))
+        .sum();
+    assert!((laplace - ald::laplace_nll(n, b.mad)).abs() < 1e-9 * laplace.abs());
+    assert!((gauss - ald::gauss_nll(n, b.var)).abs() < 1e-9 * gauss.abs());
+    for (pdf, centre, scale) in [
+        (
+            &(|x: f64| ald::laplace_log_pdf(x, 0.3, 0.7).exp()) as &dyn Fn(f64) -> f64,
+            0.3,
+            0.7,
+        ),
+        (&|x: f64| ald::gauss_log_pdf(x, -1.0, 2.0).exp(), -1.0, 2.0),
+    ] {
+        let (lo, h) = (centre - 40.0 * scale, 1e-3 * scale);
+        let steps = (80.0 * scale / h) as usize;
+        let mass: f64 = (0..steps).map(|i| pdf(lo + (i as f64 + 0.5) * h) * h).sum();
+        assert!((mass - 1.0).abs() < 1e-6, "mass {mass}");
+    }
+    assert_eq!(ald::laplace_log_pdf(0.3, 0.3, 0.7), -(1.4f64).ln());
+}

@@ -198,7 +198,7 @@ impl Backend for CpuBackend {
         })
     }
 
-    /// Fused: each row is sorted, fitted and given its seed lines by one thread while it is in
+    /// Fused: each row is sorted, fitted and given its study lines by one thread while it is in
     /// that core's cache, instead of one pass over the whole chunk per primitive.
     fn summarise_rows(&mut self, rows: &mut Vec<f32>, cols: usize) -> Result<Vec<RowSummary>> {
         self.take_chunk(rows, cols)?;

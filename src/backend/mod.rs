@@ -3,7 +3,7 @@
 //! A backend holds one chunk of rows at a time, sorted, on its device. Everything the analysis
 //! and the split trees need is a computation on segments `(row, lo, hi)` of those sorted rows
 //! (docs/DESIGN.md 2.5), so the trait is small: load and sort, partition points, the segment fit, KS,
-//! baselines, the seed line, readback of a segment, and the NLL + gradient of unsorted rows.
+//! baselines, the study line, readback of a segment, and the NLL + gradient of unsorted rows.
 //! The pipeline above it (`crate::analysis`) is written once for every backend.
 
 pub mod abi;
@@ -45,7 +45,7 @@ impl Segment {
     }
 }
 
-/// Which side of zero a seed line is fitted to (docs/DESIGN.md 2.4).
+/// Which side of zero a study line is fitted to (docs/DESIGN.md 2.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
     /// The segment holds the positive values ascending: P as is.
@@ -62,7 +62,7 @@ pub struct SegmentStats {
     pub baselines: Baselines,
 }
 
-/// What the per-class table needs of one whole row: its statistics and both seed lines, and
+/// What the per-class table needs of one whole row: its statistics and both study lines, and
 /// where its negative values end and its positive values start.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RowSummary {
@@ -197,7 +197,7 @@ pub trait Backend: Benchmarked {
     }
 
     /// Summarises every whole row of the resident chunk (`count` rows of `cols`): fit, KS and
-    /// baselines, both seed lines, and the log-likelihood differences at the fitted parameters.
+    /// baselines, both study lines, and the log-likelihood differences at the fitted parameters.
     /// The default composes the primitives.
     fn summarise_resident(&mut self, count: usize, cols: usize) -> Result<Vec<RowSummary>> {
         let segs: Vec<Segment> = (0..count).map(|r| Segment::new(r, 0, cols)).collect();
@@ -358,7 +358,7 @@ pub fn create_noting(kind: BackendKind, note: &mut dyn FnMut(String)) -> Result<
     }
 }
 
-/// The segments each seed line is fitted to (docs/DESIGN.md 2.4): per whole row of `cols`, the
+/// The segments each study line is fitted to (docs/DESIGN.md 2.4): per whole row of `cols`, the
 /// positive suffix `pos_start..cols` and the negative prefix `0..neg_end`.
 pub fn sides(cols: usize, neg_end: &[u32], pos_start: &[u32]) -> (Vec<Segment>, Vec<Segment>) {
     let pos = pos_start
