@@ -34,9 +34,10 @@ pub const MAX_REPLICATES: usize = 99_999;
 /// replicate values fit the backend's budget (see [`auto_replicates`]).
 pub const AUTO_LADDER: [usize; 4] = [999, 499, 199, 99];
 
-/// Replicate values (rows × features, both models) that `auto` spends: on the CPU about 2 s on
-/// two cores; on a GPU about a second of device time; on a software GPU (lavapipe: a CPU running
-/// GPU code, some 100 times slower than the CPU backend) only small heads.
+/// Replicate values (rows × features, both models) that `auto` spends: on the CPU a few seconds
+/// on two cores; on a GPU about a second of device time; on a software GPU (lavapipe: a CPU
+/// running GPU code, far slower than the CPU backend) only small heads. The times behind these
+/// budgets are in `bench-results/2026-12-01-cpu-2core-bootstrap-bench.md`.
 pub const AUTO_BUDGET_HOST: f64 = 3.0e8;
 pub const AUTO_BUDGET_GPU: f64 = 2.0e10;
 pub const AUTO_BUDGET_SOFTWARE: f64 = 3.0e6;

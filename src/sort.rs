@@ -5,9 +5,9 @@
 //! row is sorted by a vectorised merge sort: bitonic networks sort each 16-lane register, then
 //! sorted runs are merged sixteen keys at a time (a bitonic merge of two registers, the next
 //! register taken from the run with the smaller head, without branches). On rows of a few
-//! thousand values, where a radix sort's passes and histograms cost as much as the data, that
-//! sorts 1000 × 2048 in 4.4 ms on 2 cores against `radsort`'s 7.2 ms. Elsewhere, and for short
-//! rows, `radsort`.
+//! thousand values, a radix sort's passes and histograms cost as much as the data, and this is
+//! faster (measured side by side in `bench-results/2026-11-25-cpu-2core.md`). Elsewhere, and for
+//! short rows, `radsort`.
 
 /// Reusable buffers for [`sort_row`].
 #[derive(Default)]
