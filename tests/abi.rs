@@ -281,8 +281,40 @@ fn constants_are_the_same_everywhere() {
         constant(COMMON, "SECOND_BLOCK"),
         aldfit::philox::SECOND_BLOCK
     );
+    // The CUDA sort tiles: one entry point per tile, with and without indices, launched with
+    // the threads the host passes, and threads × items = the tile.
+    let sort_rows = include_str!("../kernels/sort_rows.cu");
+    for (tile, threads) in abi::SORT_TILES {
+        for kind in ["k", "kv"] {
+            let name = format!("ALDFIT_SORT_TILE(sort_tile_{tile}_{kind}, ");
+            let at = sort_rows
+                .find(&name)
+                .unwrap_or_else(|| panic!("no {name} in sort_rows.cu"));
+            let args: Vec<&str> = sort_rows[at + name.len()..]
+                .split(')')
+                .next()
+                .unwrap()
+                .split(',')
+                .map(str::trim)
+                .collect();
+            let (t, items): (u32, u32) = (args[0].parse().unwrap(), args[1].parse().unwrap());
+            assert_eq!(t, threads, "threads of sort_tile_{tile}_{kind}");
+            assert_eq!(
+                (t * items) as usize,
+                tile,
+                "tile of sort_tile_{tile}_{kind}"
+            );
+        }
+    }
     // The drawing kernels: workgroups of DRAW_THREADS, indexed by it.
     let size = format!("@workgroup_size({})", abi::DRAW_THREADS);
     assert!(GENERATE.contains(&size), "generate.wgsl: {size}");
     assert!(PHILOX.contains(&format!("* {}u + lid", abi::DRAW_THREADS)));
+    let bounds = format!("__launch_bounds__({})", abi::DRAW_THREADS);
+    let generate_cu = include_str!("../kernels/generate.cu");
+    assert_eq!(
+        generate_cu.matches(&bounds).count(),
+        2,
+        "generate.cu: {bounds}"
+    );
 }

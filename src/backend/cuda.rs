@@ -43,7 +43,12 @@ pub const KERNEL_FILES: [(&str, &str); 9] = [
 ];
 
 /// Tile sizes of sort_rows.cu, smallest first; rows wider than the last are merged.
-const TILES: [usize; 4] = [1024, 2048, 4096, 8192];
+const TILES: [usize; 4] = [
+    abi::SORT_TILES[0].0,
+    abi::SORT_TILES[1].0,
+    abi::SORT_TILES[2].0,
+    abi::SORT_TILES[3].0,
+];
 
 /// Every entry point the backend launches.
 pub const ENTRY_POINTS: [&str; 17] = [
@@ -514,7 +519,7 @@ impl Cuda {
                 "{rows} rows of {cols} are too many tiles for one launch"
             )));
         }
-        let threads = if tile == 8192 { 512 } else { 256 };
+        let threads = abi::SORT_TILES[which].1;
         let (r32, c32) = (rows as u32, cols as u32);
         let mut launch = self.stream.launch_builder(func);
         launch.arg(src).arg(values);
