@@ -286,16 +286,7 @@ impl<D: Device> Backend for GpuBackend<D> {
         if let Some(stats) = self.device.fused_stats(r, &words) {
             return stats;
         }
-        let fits = self.fit(segs)?;
-        let params: Vec<AldParams> = fits.iter().map(|f| f.params).collect();
-        let ks = self.ks(segs, &params)?;
-        let baselines = self.baselines(segs)?;
-        Ok(fits
-            .into_iter()
-            .zip(ks)
-            .zip(baselines)
-            .map(|((fit, ks), baselines)| SegmentStats { fit, ks, baselines })
-            .collect())
+        super::stats_in_turn(self, segs)
     }
 
     fn study_line(&mut self, segs: &[Segment], side: Side) -> Result<Vec<StudyLine>> {

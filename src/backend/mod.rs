@@ -175,16 +175,7 @@ pub trait Backend: Benchmarked {
 
     /// Fit, KS and baselines together. Backends may fuse these; the default runs them in turn.
     fn segment_stats(&mut self, segs: &[Segment]) -> Result<Vec<SegmentStats>> {
-        let fits = self.fit(segs)?;
-        let params: Vec<AldParams> = fits.iter().map(|f| f.params).collect();
-        let ks = self.ks(segs, &params)?;
-        let baselines = self.baselines(segs)?;
-        Ok(fits
-            .into_iter()
-            .zip(ks)
-            .zip(baselines)
-            .map(|((fit, ks), baselines)| SegmentStats { fit, ks, baselines })
-            .collect())
+        stats_in_turn(self, segs)
     }
 
     /// Loads and sorts a chunk of whole rows (as [`load_sorted_owned`](Self::load_sorted_owned))
@@ -356,6 +347,23 @@ pub fn create_noting(kind: BackendKind, note: &mut dyn FnMut(String)) -> Result<
             reason: "this build has no CUDA backend (rebuild with the `cuda` feature)".into(),
         }),
     }
+}
+
+/// Fit, then KS at the fitted parameters, then baselines: [`Backend::segment_stats`] unfused.
+pub(crate) fn stats_in_turn<B: Backend + ?Sized>(
+    b: &mut B,
+    segs: &[Segment],
+) -> Result<Vec<SegmentStats>> {
+    let fits = b.fit(segs)?;
+    let params: Vec<AldParams> = fits.iter().map(|f| f.params).collect();
+    let ks = b.ks(segs, &params)?;
+    let baselines = b.baselines(segs)?;
+    Ok(fits
+        .into_iter()
+        .zip(ks)
+        .zip(baselines)
+        .map(|((fit, ks), baselines)| SegmentStats { fit, ks, baselines })
+        .collect())
 }
 
 /// The segments each study line is fitted to (docs/DESIGN.md 2.4): per whole row of `cols`, the
