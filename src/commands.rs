@@ -13,6 +13,7 @@ use crate::cli::{BootstrapArgs, FitArgs, HeadArgs, PlotArgs, Pooled, Replicates,
 use crate::error::{Error, Result};
 use crate::head::{self, Head};
 use crate::plots;
+use crate::outset::OutputSet;
 use crate::report::{self, InputInfo, Outputs};
 use crate::tree::{self, ClassTree, SplitOptions};
 
@@ -123,6 +124,8 @@ pub fn fit(args: &FitArgs, ui: &mut dyn Ui) -> Result<Outputs> {
     let start = Instant::now();
     let opened = open_head(&args.run.head, ui)?;
     let (head, labels) = (&opened.head, &opened.labels);
+    let plotted = plot_choice(&args.plots, labels, head.classes)?;
+    let set = OutputSet::begin(&args.run.out)?;
     let mut backend = open_backend(args.run.backend, ui)?;
     let pooled = pooled_runs(args.pooled, head.classes * head.features, ui);
     let hasher = Hasher::start(head);
@@ -161,7 +164,7 @@ pub fn fit(args: &FitArgs, ui: &mut dyn Ui) -> Result<Outputs> {
 
     let options = fit_options(args, &analysis, pooled);
     let mut out = report::fit_outputs(
-        &args.run.out,
+        set,
         &mut analysis,
         &input,
         labels,
@@ -174,8 +177,9 @@ pub fn fit(args: &FitArgs, ui: &mut dyn Ui) -> Result<Outputs> {
     if args.plots.plots {
         let t = Instant::now();
         let links = fit_plots(
-            &args.run.out,
+            out.set.dir(),
             &args.plots,
+            &plotted,
             &opened,
             &analysis,
             trees.as_ref(),
@@ -240,13 +244,13 @@ fn grow_trees(
 fn fit_plots(
     out: &Path,
     args: &PlotArgs,
+    given: &[usize],
     opened: &Opened,
     analysis: &Analysis,
     trees: Option<&(Vec<ClassTree>, SplitOptions)>,
 ) -> Result<Vec<(String, String)>> {
     let (head, labels) = (&opened.head, &opened.labels);
-    let given = plots::resolve_classes(&args.plot_classes, labels, head.classes)?;
-    let picked = plots::pick_classes(analysis, &given, args.plot_worst, args.plot_best);
+    let picked = plots::pick_classes(analysis, given, args.plot_worst, args.plot_best);
     let dir = out.join("plots");
     let name = head_name(head);
     let mut links = vec![("overview of the head".to_owned(), "overview".to_owned())];
@@ -358,6 +362,8 @@ pub fn split(args: &SplitCommand, ui: &mut dyn Ui) -> Result<Outputs> {
     let start = Instant::now();
     let opened = open_head(&args.run.head, ui)?;
     let (head, labels) = (&opened.head, &opened.labels);
+    let plotted = plot_choice(&args.plots, labels, head.classes)?;
+    let set = OutputSet::begin(&args.run.out)?;
     let mut backend = open_backend(args.run.backend, ui)?;
     let info = backend.info();
     let hasher = Hasher::start(head);
@@ -392,7 +398,7 @@ pub fn split(args: &SplitCommand, ui: &mut dyn Ui) -> Result<Outputs> {
     let input = hasher.input(&opened)?;
 
     let mut out = report::split_outputs(
-        &args.run.out,
+        set,
         &report::SplitRun {
             input: &input,
             backend: &info,
@@ -407,7 +413,7 @@ pub fn split(args: &SplitCommand, ui: &mut dyn Ui) -> Result<Outputs> {
         labels,
     )?;
     if args.plots.plots {
-        let links = split_plots(&args.run.out, &args.plots, &opened, &trees)?;
+        let links = split_plots(out.set.dir(), &args.plots, plotted, &opened, &trees)?;
         out.summary.push_str(&report::plot_links(&links));
         out.written.push("plots/".into());
     }
@@ -415,15 +421,26 @@ pub fn split(args: &SplitCommand, ui: &mut dyn Ui) -> Result<Outputs> {
     Ok(out)
 }
 
+/// The classes `--plot-classes` names, checked before any work is done: an unknown class, or
+/// `--plot-classes` without `--plots`, is an error at once.
+fn plot_choice(args: &PlotArgs, labels: &[String], classes: usize) -> Result<Vec<usize>> {
+    if !args.plots && !args.plot_classes.is_empty() {
+        return Err(Error::Invalid(
+            "--plot-classes draws nothing without --plots; add --plots".into(),
+        ));
+    }
+    plots::resolve_classes(&args.plot_classes, labels, classes)
+}
+
 /// The plots of `split`: the chosen classes' trees (by default the best and worst roots by KS).
 fn split_plots(
     out: &Path,
     args: &PlotArgs,
+    given: Vec<usize>,
     opened: &Opened,
     trees: &[ClassTree],
 ) -> Result<Vec<(String, String)>> {
     let (head, labels) = (&opened.head, &opened.labels);
-    let given = plots::resolve_classes(&args.plot_classes, labels, head.classes)?;
     let picked = if given.is_empty() {
         let ks = |k: usize| trees[k].nodes.first().map_or(f64::NAN, |n| n.stats.ks);
         let mut ranked: Vec<usize> = (0..trees.len()).filter(|&k| ks(k).is_finite()).collect();

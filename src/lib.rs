@@ -2,7 +2,7 @@
 //!
 //! `ald` holds the maths (docs/DESIGN.md section 2), `head` loads checkpoints, `backend` the
 //! primitives each device implements, `analysis` the pipeline written once above them, `report`
-//! the files a run writes, `synth` seeded synthetic heads, `tree` the recursive split trees,
+//! the files a run writes (`outset` swaps them in as one set), `synth` seeded synthetic heads, `tree` the recursive split trees,
 //! `bench` the quick timing table, `plots` the pictures.
 
 pub mod ald;
@@ -15,6 +15,7 @@ pub mod commands;
 pub mod error;
 pub mod head;
 pub mod logsum;
+pub mod outset;
 pub mod philox;
 pub mod plots;
 pub mod report;

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    aldfit::outset::remove_staging_on_signals();
     if let Some(t) = cli.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(t)
@@ -76,12 +77,13 @@ fn run(cli: Cli) -> Result<()> {
 
 /// Saves a command's outputs, prints its summary unless `quiet`, and says what was written.
 fn finish(out: Outputs, quiet: bool) -> Result<()> {
-    report::save(&out)?;
-    if !quiet {
-        println!("{}", out.summary);
-    }
+    let summary = (!quiet).then(|| out.summary.clone());
     let wall = out.run["wall_s"].as_f64().unwrap_or(f64::NAN);
-    eprintln!("aldfit: wrote {} in {wall:.3} s", out.listing());
+    let listing = report::save(out)?;
+    if let Some(summary) = summary {
+        println!("{summary}");
+    }
+    eprintln!("aldfit: wrote {listing} in {wall:.3} s");
     Ok(())
 }
 

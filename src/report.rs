@@ -3,7 +3,6 @@
 //! interrupted run never leaves a half-written file.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
@@ -11,6 +10,7 @@ use crate::ald::{Model, StudyLine};
 use crate::analysis::{Analysis, ClassResult};
 use crate::error::{Error, Result};
 use crate::head::Head;
+use crate::outset::OutputSet;
 
 /// The columns of `classes.csv`, in order. The first twenty are the interface promised to users.
 pub const CLASS_COLUMNS: [&str; CLASS_COLUMNS_LEN] = [
@@ -563,37 +563,12 @@ pub fn run_json(
     })
 }
 
-/// Writes `bytes` to `dir/name` through a temporary file in `dir` and a rename.
-pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
-    use std::io::Write;
-    let path = dir.join(name);
-    let werr = |err| Error::Write {
-        path: path.clone(),
-        err,
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .tempfile_in(dir)
-        .map_err(werr)?;
-    tmp.write_all(bytes).map_err(werr)?;
-    tmp.as_file().sync_all().map_err(werr)?;
-    tmp.persist(&path).map_err(|e| werr(e.error))?;
-    Ok(path)
-}
-
-/// Creates the output folder (and parents).
-pub fn ensure_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|err| Error::Write {
-        path: dir.to_owned(),
-        err,
-    })
-}
-
 /// What a command produced: files rendered in memory, the summary and the run record, saved
-/// together by [`save`] (the one writer), each through a temporary file and a rename.
+/// together by [`save`] (the one writer) into the run's [`OutputSet`], which already holds the
+/// plots drawn during the run.
 #[derive(Debug)]
 pub struct Outputs {
-    pub dir: PathBuf,
+    pub set: OutputSet,
     /// Files other than `summary.md` and `run.json`, in the order they are written.
     pub files: Vec<(String, Vec<u8>)>,
     pub summary: String,
@@ -603,9 +578,9 @@ pub struct Outputs {
 }
 
 impl Outputs {
-    fn new(dir: &Path, summary: String, run: serde_json::Value) -> Self {
+    fn new(set: OutputSet, summary: String, run: serde_json::Value) -> Self {
         Outputs {
-            dir: dir.to_owned(),
+            set,
             files: Vec::new(),
             summary,
             run,
@@ -627,26 +602,28 @@ impl Outputs {
     pub fn listing(&self) -> String {
         let mut names = self.written.clone();
         names.extend(["summary.md".to_owned(), "run.json".to_owned()]);
-        format!("{}/{{{}}}", self.dir.display(), names.join(","))
+        format!("{}/{{{}}}", self.set.target().display(), names.join(","))
     }
 }
 
-/// Writes every output of a command into its folder.
-pub fn save(out: &Outputs) -> Result<()> {
-    ensure_dir(&out.dir)?;
-    for (name, bytes) in &out.files {
-        write_atomic(&out.dir, name, bytes)?;
-    }
-    write_atomic(&out.dir, "summary.md", out.summary.as_bytes())?;
+/// Writes every output of a command into its set and swaps the set in as `--out`; returns the
+/// listing of what was written.
+pub fn save(out: Outputs) -> Result<String> {
+    let listing = out.listing();
     let run = serde_json::to_string_pretty(&out.run)
         .map_err(|e| Error::Invalid(format!("cannot render run.json: {e}")))?;
-    write_atomic(&out.dir, "run.json", run.as_bytes())?;
-    Ok(())
+    for (name, bytes) in &out.files {
+        out.set.write(name, bytes)?;
+    }
+    out.set.write("summary.md", out.summary.as_bytes())?;
+    out.set.write("run.json", run.as_bytes())?;
+    out.set.commit()?;
+    Ok(listing)
 }
 
 /// `fit`'s outputs: `classes.csv`, the summary and the run record.
 pub fn fit_outputs(
-    dir: &Path,
+    set: OutputSet,
     analysis: &mut Analysis,
     input: &InputInfo,
     labels: &[String],
@@ -658,7 +635,7 @@ pub fn fit_outputs(
     analysis.timings.add("report", t);
     let summary = summary_md(analysis, input, labels, top);
     let run = run_json(analysis, input, options);
-    let mut out = Outputs::new(dir, summary, run);
+    let mut out = Outputs::new(set, summary, run);
     out.add("classes.csv", csv);
     Ok(out)
 }
@@ -703,7 +680,7 @@ pub struct SplitRun<'a> {
 }
 
 /// `split`'s outputs: the tree files, a summary (verdict first) and the run record.
-pub fn split_outputs(dir: &Path, r: &SplitRun<'_>, labels: &[String]) -> Result<Outputs> {
+pub fn split_outputs(set: OutputSet, r: &SplitRun<'_>, labels: &[String]) -> Result<Outputs> {
     let input = r.input;
     let mut summary = format!(
         "# aldfit split\n\n- head: `{}`, tensor `{}` ({}); {} classes × {} features, {}; sha256 `{}`\n- backend: {} on {}\n- aldfit {}; split in {:.3} s\n\n",
@@ -740,7 +717,7 @@ pub fn split_outputs(dir: &Path, r: &SplitRun<'_>, labels: &[String]) -> Result<
         },
         "nodes": r.trees.iter().map(|t| t.nodes.len()).sum::<usize>(),
     });
-    let mut out = Outputs::new(dir, summary, run);
+    let mut out = Outputs::new(set, summary, run);
     add_trees(
         &mut out,
         r.trees,

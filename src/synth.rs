@@ -105,35 +105,74 @@ pub fn write_safetensors(
     features: usize,
     values: &[f32],
 ) -> std::io::Result<()> {
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    // Little-endian in memory already (x86-64, aarch64): the values are the file's bytes.
+    #[cfg(target_endian = "little")]
+    let bytes: &[u8] = bytemuck::cast_slice(values);
+    #[cfg(not(target_endian = "little"))]
+    let bytes: &[u8] = &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
     write_safetensors_bytes(
         path,
         &[(
             name,
             safetensors::Dtype::F32,
             vec![classes, features],
-            &bytes,
+            bytes,
         )],
     )
 }
 
-/// Writes raw tensors `(name, dtype, shape, little-endian bytes)` as one safetensors file.
+/// Writes raw tensors `(name, dtype, shape, little-endian bytes)` as one safetensors file,
+/// through a temporary file beside `path` and a rename: the file appears whole or not at all,
+/// is removed on SIGINT/SIGTERM, and gets the umask's permissions. (safetensors'
+/// `serialize_to_file` writes its temporary file 0600 and leaves it behind on a signal, so the
+/// header is written here; the crate still checks each view's size.)
 pub fn write_safetensors_bytes(
     path: &Path,
     tensors: &[(&str, safetensors::Dtype, Vec<usize>, &[u8])],
 ) -> std::io::Result<()> {
-    let views = tensors
-        .iter()
-        .map(|(n, d, s, b)| {
-            safetensors::tensor::TensorView::new(*d, s.clone(), b)
-                .map(|v| (n.to_string(), v))
-                .map_err(|e| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{e:?}"))
-                })
-        })
-        .collect::<std::io::Result<Vec<_>>>()?;
-    safetensors::serialize_to_file(views, None, path)
-        .map_err(|e| std::io::Error::other(format!("{e:?}")))
+    use std::io::Write;
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    let mut header = serde_json::Map::new();
+    let mut offset = 0usize;
+    for (n, d, s, b) in tensors {
+        safetensors::tensor::TensorView::new(*d, s.clone(), b)
+            .map_err(|e| invalid(format!("tensor {n}: {e:?}")))?;
+        let entry = serde_json::json!({
+            "dtype": d, "shape": s, "data_offsets": [offset, offset + b.len()],
+        });
+        if header.insert(n.to_string(), entry).is_some() {
+            return Err(invalid(format!("tensor {n} is given twice")));
+        }
+        offset += b.len();
+    }
+    let mut text = serde_json::to_string(&header).map_err(|e| invalid(e.to_string()))?;
+    // The data starts 8-byte aligned: the header is padded with spaces.
+    text.push_str(&" ".repeat((8 - text.len() % 8) % 8));
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map_or("head".into(), |n| n.to_string_lossy());
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)?;
+    crate::outset::remove_on_signals(tmp.path());
+    let written = (|| {
+        let mut f = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+        f.write_all(&(text.len() as u64).to_le_bytes())?;
+        f.write_all(text.as_bytes())?;
+        for (_, _, _, b) in tensors {
+            f.write_all(b)?;
+        }
+        f.flush()?;
+        drop(f);
+        tmp.as_file().sync_all()
+    })();
+    crate::outset::forget_on_signals(tmp.path());
+    written?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// The kinds of row in [`nasty_head`], cycled through row by row.
