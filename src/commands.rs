@@ -12,8 +12,8 @@ use crate::bootstrap;
 use crate::cli::{BootstrapArgs, FitArgs, HeadArgs, PlotArgs, Pooled, Replicates, SplitCommand};
 use crate::error::{Error, Result};
 use crate::head::{self, Head};
-use crate::plots;
 use crate::outset::OutputSet;
+use crate::plots;
 use crate::report::{self, InputInfo, Outputs};
 use crate::tree::{self, ClassTree, SplitOptions};
 
@@ -163,14 +163,7 @@ pub fn fit(args: &FitArgs, ui: &mut dyn Ui) -> Result<Outputs> {
     analysis.timings.add("hash (wait)", t);
 
     let options = fit_options(args, &analysis, pooled);
-    let mut out = report::fit_outputs(
-        set,
-        &mut analysis,
-        &input,
-        labels,
-        args.top,
-        options,
-    )?;
+    let mut out = report::fit_outputs(set, &mut analysis, &input, labels, args.top, options)?;
     if let Some((trees, split)) = &trees {
         report::add_trees(&mut out, trees, split, labels, analysis.bootstrap.as_ref())?;
     }

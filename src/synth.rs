@@ -109,7 +109,10 @@ pub fn write_safetensors(
     #[cfg(target_endian = "little")]
     let bytes: &[u8] = bytemuck::cast_slice(values);
     #[cfg(not(target_endian = "little"))]
-    let bytes: &[u8] = &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+    let bytes: &[u8] = &values
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect::<Vec<u8>>();
     write_safetensors_bytes(
         path,
         &[(
@@ -152,7 +155,9 @@ pub fn write_safetensors_bytes(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let name = path.file_name().map_or("head".into(), |n| n.to_string_lossy());
+    let name = path
+        .file_name()
+        .map_or("head".into(), |n| n.to_string_lossy());
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))

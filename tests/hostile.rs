@@ -1,0 +1,394 @@
+//! Hostile inputs and faults, end to end through the binary: what a run leaves in `--out` when
+//! it fails, is killed or meets another run; files and folders that are not what they seem.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use aldfit::synth::write_safetensors;
+
+fn aldfit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aldfit"))
+        .args(args)
+        .output()
+        .expect("run aldfit")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn assert_fails(out: &Output, needles: &[&str]) {
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "expected failure; stderr: {err}");
+    assert!(!err.contains("panicked"), "a panic reached the user: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
+    }
+}
+
+fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "aldfit failed: {}", text(&out.stderr));
+}
+
+/// Every path below `dir`, relative, sorted (folders end in `/`).
+fn listing(dir: &Path) -> BTreeSet<String> {
+    fn walk(root: &Path, dir: &Path, into: &mut BTreeSet<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+            if e.file_type().unwrap().is_dir() {
+                into.insert(format!("{rel}/"));
+                walk(root, &e.path(), into);
+            } else {
+                into.insert(rel);
+            }
+        }
+    }
+    let mut set = BTreeSet::new();
+    walk(dir, dir, &mut set);
+    set
+}
+
+/// Names in `dir` that belong to aldfit's staging, moved-aside or temporary files.
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".aldfit-new-") || n.contains(".aldfit-old-") || n.contains(".tmp"))
+        .collect()
+}
+
+/// A synthetic head of `classes` × `features` in `dir`.
+fn head(dir: &Path, classes: usize, features: usize) -> PathBuf {
+    let path = dir.join("head.safetensors");
+    let values: Vec<f32> = (0..classes * features)
+        .map(|i| ((i * 2654435761) % 1000) as f32 / 1000.0 - 0.4)
+        .collect();
+    write_safetensors(&path, "fc.weight", classes, features, &values).unwrap();
+    path
+}
+
+fn run_json(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_new_run_replaces_the_whole_set_and_earlier_files_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = head(dir.path(), 40, 64);
+    let out = dir.path().join("out");
+    let (h, o) = (h.to_str().unwrap(), out.to_str().unwrap());
+    let common = [
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--bootstrap",
+        "0",
+        "--out",
+        o,
+    ];
+    let mut fit = vec!["fit", h, "--plots", "--plot-classes", "1,2"];
+    fit.extend(common);
+    assert_ok(&aldfit(&fit));
+    let first = listing(&out);
+    assert!(first.contains("classes.csv") && first.contains("plots/class-1.png"));
+    let mut split = vec!["split", h];
+    split.extend(common);
+    assert_ok(&aldfit(&split));
+    let second = listing(&out);
+    let want: BTreeSet<String> = [
+        "leaves.csv",
+        "run.json",
+        "summary.md",
+        "tree.csv",
+        "tree.json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(second, want, "the split's set and nothing of the fit's");
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+}
+
+#[test]
+fn a_failed_run_leaves_the_previous_set_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = head(dir.path(), 30, 32);
+    let out = dir.path().join("out");
+    let (h, o) = (h.to_str().unwrap(), out.to_str().unwrap());
+    assert_ok(&aldfit(&[
+        "fit",
+        h,
+        "--backend",
+        "cpu",
+        "--bootstrap",
+        "0",
+        "--quiet",
+        "--out",
+        o,
+    ]));
+    let before = listing(&out);
+    let summary = std::fs::read(out.join("summary.md")).unwrap();
+    // Fails after the head is read: an unknown class to plot.
+    let o2 = aldfit(&[
+        "fit",
+        h,
+        "--backend",
+        "cpu",
+        "--out",
+        o,
+        "--plots",
+        "--plot-classes",
+        "999",
+    ]);
+    assert_fails(&o2, &["999"]);
+    // Fails on the tensor: no such tensor.
+    let o3 = aldfit(&["fit", h, "--backend", "cpu", "--out", o, "--tensor", "nope"]);
+    assert_fails(&o3, &["nope"]);
+    assert_eq!(listing(&out), before);
+    assert_eq!(std::fs::read(out.join("summary.md")).unwrap(), summary);
+    assert!(leftovers(dir.path()).is_empty());
+    // An error before any result: --out is not even created.
+    let fresh = dir.path().join("fresh");
+    let o4 = aldfit(&[
+        "fit",
+        h,
+        "--out",
+        fresh.to_str().unwrap(),
+        "--plot-classes",
+        "1",
+    ]);
+    assert_fails(&o4, &["--plots"]);
+    assert!(!fresh.exists());
+}
+
+#[test]
+fn a_folder_of_other_files_or_a_file_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = head(dir.path(), 20, 32);
+    let h = h.to_str().unwrap();
+    let mine = dir.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("notes.txt"), "keep me").unwrap();
+    let o = aldfit(&[
+        "fit",
+        h,
+        "--backend",
+        "cpu",
+        "--out",
+        mine.to_str().unwrap(),
+    ]);
+    assert_fails(&o, &["not an aldfit run", "mine"]);
+    assert_eq!(
+        std::fs::read_to_string(mine.join("notes.txt")).unwrap(),
+        "keep me"
+    );
+    assert_eq!(listing(&mine).len(), 1);
+    let file = dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let o = aldfit(&[
+        "fit",
+        h,
+        "--backend",
+        "cpu",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert_fails(&o, &["not a folder"]);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+}
+
+#[test]
+fn a_second_run_on_the_same_out_fails_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = head(dir.path(), 20, 32);
+    let out = dir.path().join("out");
+    // Hold the lock as a running aldfit would.
+    let lock = std::fs::File::create(dir.path().join(".out.aldfit-lock")).unwrap();
+    lock.try_lock().unwrap();
+    let t = std::time::Instant::now();
+    let o = aldfit(&[
+        "fit",
+        h.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_fails(&o, &["another aldfit run is writing to", "out"]);
+    assert!(t.elapsed() < Duration::from_secs(20), "it waited");
+    assert!(!out.exists());
+    drop(lock);
+    let o = aldfit(&[
+        "fit",
+        h.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--bootstrap",
+        "0",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_ok(&o);
+}
+
+#[test]
+fn leftovers_of_a_killed_run_are_cleared_or_put_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = head(dir.path(), 20, 32);
+    let h = h.to_str().unwrap();
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    assert_ok(&aldfit(&[
+        "fit",
+        h,
+        "--backend",
+        "cpu",
+        "--bootstrap",
+        "0",
+        "--quiet",
+        "--out",
+        o,
+    ]));
+    let before = listing(&out);
+    // A staging folder of a run killed while writing.
+    let staging = dir.path().join(".out.aldfit-new-1-2");
+    std::fs::create_dir(&staging).unwrap();
+    std::fs::write(staging.join("classes.csv"), "half").unwrap();
+    // A run killed between its two renames: the previous set moved aside, --out absent.
+    let aside = dir.path().join(".out.aldfit-old-1-2");
+    std::fs::rename(&out, &aside).unwrap();
+    // The next run on --out clears them (it takes the lock first; a run that fails before
+    // claiming --out touches nothing).
+    assert_ok(&aldfit(&[
+        "fit",
+        h,
+        "--backend",
+        "cpu",
+        "--bootstrap",
+        "0",
+        "--quiet",
+        "--out",
+        o,
+    ]));
+    assert_eq!(listing(&out), before);
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+}
+
+#[test]
+fn files_honour_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let h = head(dir.path(), 20, 32);
+    let out = dir.path().join("out");
+    let synth = dir.path().join("s.safetensors");
+    let script = format!(
+        "umask 027 && '{bin}' fit '{h}' --backend cpu --bootstrap 0 --quiet --plots \
+         --plot-classes 1 --out '{o}' && '{bin}' synth '{s}' --classes 4 --features 8",
+        bin = env!("CARGO_BIN_EXE_aldfit"),
+        h = h.display(),
+        o = out.display(),
+        s = synth.display()
+    );
+    let o = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert_ok(&o);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for f in ["classes.csv", "summary.md", "run.json", "plots/class-1.png"] {
+        assert_eq!(mode(&out.join(f)), 0o640, "{f}");
+    }
+    assert_eq!(mode(&out), 0o750);
+    assert_eq!(mode(&out.join("plots")), 0o750);
+    assert_eq!(mode(&synth), 0o640);
+}
+
+/// Starts a run, kills it with `signal` after `after`, and returns its exit status.
+fn kill_run(args: &[&str], signal: &str, after: Duration) -> std::process::ExitStatus {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aldfit"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    let _ = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status();
+    child.wait().unwrap()
+}
+
+#[test]
+fn a_killed_run_leaves_one_whole_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = head(dir.path(), 600, 512);
+    let h = h.to_str().unwrap();
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    let args = [
+        "fit",
+        h,
+        "--backend",
+        "cpu",
+        "--bootstrap",
+        "19",
+        "--quiet",
+        "--split",
+        "--plots",
+        "--out",
+        o,
+    ];
+    assert_ok(&aldfit(&args));
+    let whole = listing(&out);
+    // Each run has its own seed, which both summary.md and run.json record: a set mixed from
+    // two runs shows two seeds.
+    let coherent = |out: &Path| {
+        let seed = run_json(out)["bootstrap"]["seed"].as_u64().unwrap();
+        let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+        assert!(
+            summary.contains(&format!("seed {seed}")),
+            "summary.md of another run"
+        );
+        seed
+    };
+    coherent(&out);
+    // Kill at a spread of moments: reading, fitting, splitting, bootstrapping, plotting,
+    // writing, swapping. Each time --out must hold one whole set: the earlier one or the new.
+    for (k, ms) in [5u64, 40, 120, 300, 600, 900, 1300, 2000]
+        .into_iter()
+        .enumerate()
+    {
+        let signal = if k % 2 == 0 { "-KILL" } else { "-INT" };
+        let seed = (1000 + k).to_string();
+        let mut with_seed = args.to_vec();
+        with_seed.extend(["--seed", &seed]);
+        let status = kill_run(&with_seed, signal, Duration::from_millis(ms));
+        assert_eq!(listing(&out), whole, "after {signal} at {ms} ms");
+        coherent(&out);
+        if signal == "-INT" && !status.success() {
+            assert_eq!(status.code(), Some(130), "SIGINT exits 130");
+            assert!(
+                leftovers(dir.path()).is_empty(),
+                "SIGINT left {:?}",
+                leftovers(dir.path())
+            );
+        }
+    }
+    // The next run clears what the SIGKILLs left.
+    assert_ok(&aldfit(&args));
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+    assert_eq!(listing(&out), whole);
+}
