@@ -26,8 +26,16 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    aldfit::outset::remove_staging_on_signals();
+    aldfit::outset::install_signal_handlers();
     if let Some(t) = cli.threads {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let max = 4 * cores;
+        if t > max {
+            anyhow::bail!(
+                "--threads {t} is more than 4 threads for each of the {cores} cores here; give \
+                 at most {max} (or leave it out: one per core)"
+            );
+        }
         rayon::ThreadPoolBuilder::new()
             .num_threads(t)
             .build_global()

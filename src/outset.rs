@@ -10,7 +10,7 @@
 //! given `--out`; a second fails at once. Holding the lock, a run removes what a killed run left
 //! (staging folders, or a previous set moved aside between the two renames, which it puts back).
 //! SIGINT and SIGTERM remove the staging folder before the process exits (see
-//! [`remove_staging_on_signals`]). Files and folders are created with the process's umask.
+//! [`install_signal_handlers`]). Files and folders are created with the process's umask.
 //!
 //! Because the whole folder is replaced, a `--out` that holds files aldfit did not write (no
 //! aldfit `run.json`) is refused rather than replaced.
@@ -135,7 +135,7 @@ impl Drop for OutputSet {
 }
 
 /// Removes `path` (a file or folder being written) if SIGINT or SIGTERM comes before
-/// [`forget_on_signals`] (with [`remove_staging_on_signals`] installed).
+/// [`forget_on_signals`] (with [`install_signal_handlers`] installed).
 pub fn remove_on_signals(path: &Path) {
     if let Ok(mut list) = STAGING.lock() {
         list.push(path.to_owned());
@@ -147,23 +147,56 @@ pub fn forget_on_signals(path: &Path) {
     forget_staging(path);
 }
 
-/// Removes the staging folders of runs in progress on SIGINT and SIGTERM, then exits with
-/// 128 + the signal's number (130: the handler cannot tell the two apart). For the CLI: a
-/// library must not take a process's signals.
-pub fn remove_staging_on_signals() {
+/// For the CLI (a library must not take a process's signals): on SIGINT and SIGTERM, removes
+/// the staging folders and temporary files of the run in progress, then exits with 130 (the
+/// handler cannot tell the two apart). On SIGBUS, which a memory-mapped input raises when it
+/// shrinks under the run, says so in one line, removes the same and exits with 1.
+pub fn install_signal_handlers() {
     let _ = ctrlc::set_handler(|| {
-        if let Ok(list) = STAGING.lock() {
-            for path in list.iter() {
-                if path.is_dir() {
-                    let _ = fs::remove_dir_all(path);
-                } else {
-                    let _ = fs::remove_file(path);
-                }
-            }
-        }
+        remove_registered(true);
         eprintln!("aldfit: interrupted; --out is as it was before this run");
         std::process::exit(130);
     });
+    // SAFETY: installs a handler for a synchronous fault; the handler writes with write(2),
+    // removes files (best effort, never waiting for the registry's lock) and _exits.
+    unsafe {
+        libc::signal(
+            libc::SIGBUS,
+            on_sigbus as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
+}
+
+extern "C" fn on_sigbus(_: libc::c_int) {
+    const MSG: &[u8] = b"aldfit: error: an input file changed size while aldfit was reading \
+it (SIGBUS on its memory map); nothing was written to --out. Leave checkpoints unchanged while \
+aldfit runs, or copy them first.\n";
+    // SAFETY: write(2) of a static buffer to stderr, then _exit: both async-signal-safe.
+    unsafe {
+        libc::write(2, MSG.as_ptr().cast(), MSG.len());
+    }
+    remove_registered(false);
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(1) }
+}
+
+/// Removes every registered staging folder and temporary file; in a signal handler
+/// (`wait` false) only if the registry is free.
+fn remove_registered(wait: bool) {
+    let list = if wait {
+        STAGING.lock().ok()
+    } else {
+        STAGING.try_lock().ok()
+    };
+    if let Some(list) = list {
+        for path in list.iter() {
+            if path.is_dir() {
+                let _ = fs::remove_dir_all(path);
+            } else {
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
 }
 
 fn forget_staging(dir: &Path) {

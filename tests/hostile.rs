@@ -392,3 +392,141 @@ fn a_killed_run_leaves_one_whole_set() {
     );
     assert_eq!(listing(&out), whole);
 }
+
+/// Runs aldfit with a deadline: a hang fails the test instead of stalling the suite.
+fn aldfit_within(args: &[&str], secs: u64) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aldfit"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            panic!("aldfit {args:?} still running after {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn fifos_devices_and_folders_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = head(dir.path(), 20, 32);
+    let fifo = dir.path().join("pipe.safetensors");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    let f = fifo.to_str().unwrap();
+    let r = aldfit_within(&["fit", f, "--backend", "cpu", "--out", o], 20);
+    assert_fails(&r, &["pipe.safetensors", "FIFO", "regular file"]);
+    let r = aldfit_within(&["inspect", "/dev/zero"], 20);
+    assert_fails(&r, &["/dev/zero", "device"]);
+    let h = h.to_str().unwrap();
+    let r = aldfit_within(
+        &["fit", h, "--backend", "cpu", "--labels", f, "--out", o],
+        20,
+    );
+    assert_fails(&r, &["pipe.safetensors", "FIFO"]);
+    // A folder named as a shard.
+    std::fs::create_dir(dir.path().join("shard-dir.safetensors")).unwrap();
+    let index = dir.path().join("model.safetensors.index.json");
+    std::fs::write(
+        &index,
+        r#"{"weight_map": {"fc.weight": "shard-dir.safetensors"}}"#,
+    )
+    .unwrap();
+    let r = aldfit_within(&["inspect", index.to_str().unwrap()], 20);
+    assert_fails(&r, &["shard-dir.safetensors", "a folder"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn shards_outside_the_checkpoint_folder_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = dir.path().join("ckpt");
+    std::fs::create_dir(&inner).unwrap();
+    let outside = head(dir.path(), 20, 32);
+    std::os::unix::fs::symlink(&outside, inner.join("link.safetensors")).unwrap();
+    let index = inner.join("model.safetensors.index.json");
+    for shard in [
+        "../head.safetensors".to_owned(),
+        outside.display().to_string(),
+        "link.safetensors".to_owned(),
+    ] {
+        let body = serde_json::json!({"weight_map": {"fc.weight": shard}});
+        std::fs::write(&index, body.to_string()).unwrap();
+        for cmd in ["inspect", "fit"] {
+            let mut args = vec![cmd, index.to_str().unwrap()];
+            let out = dir.path().join("out");
+            if cmd == "fit" {
+                args.extend(["--backend", "cpu", "--out", out.to_str().unwrap()]);
+            }
+            let r = aldfit(&args);
+            assert_fails(&r, &["outside the checkpoint's folder", &shard]);
+        }
+    }
+}
+
+#[test]
+fn too_many_threads_is_an_error_not_a_hang() {
+    let r = aldfit_within(&["--threads", "100000", "inspect", "nothing.npy"], 20);
+    assert_fails(&r, &["--threads 100000", "at most"]);
+}
+
+#[test]
+fn an_input_that_shrinks_mid_run_ends_in_a_clean_error_or_a_correct_result() {
+    let dir = tempfile::tempdir().unwrap();
+    for (k, ms) in [30u64, 150, 400].into_iter().enumerate() {
+        let h = head(dir.path(), 600, 512);
+        let out = dir.path().join(format!("out{k}"));
+        let args = [
+            "fit",
+            h.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--bootstrap",
+            "19",
+            "--split",
+            "--plots",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        let child = Command::new(env!("CARGO_BIN_EXE_aldfit"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&h)
+            .unwrap()
+            .set_len(4096)
+            .unwrap();
+        let r = child.wait_with_output().unwrap();
+        let err = text(&r.stderr);
+        match r.status.code() {
+            Some(0) => assert!(out.join("run.json").exists()),
+            Some(1) => {
+                assert!(err.contains("changed size"), "{err}");
+                assert!(!out.exists(), "a failed run wrote --out");
+            }
+            other => panic!("aldfit ended with {other:?} (a signal?): {err}"),
+        }
+        assert!(
+            leftovers(dir.path()).is_empty(),
+            "{:?}",
+            leftovers(dir.path())
+        );
+    }
+}

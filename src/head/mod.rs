@@ -337,20 +337,76 @@ fn convert(dtype: DType, bytes: &[u8], out: &mut [f32]) {
     }
 }
 
+/// Opens `path` for reading if it is a regular file (or a link to one). A FIFO, a device or a
+/// folder is refused at once: reading one blocks forever or never ends. The file is opened
+/// without blocking, then checked again, so a FIFO swapped in between cannot hang the run.
+pub fn open_regular(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let read_err = |err| Error::Read {
+        path: path.to_owned(),
+        err,
+    };
+    let kind = |t: std::fs::FileType| -> Option<&'static str> {
+        if t.is_file() {
+            None
+        } else if t.is_dir() {
+            Some("a folder")
+        } else if t.is_fifo() {
+            Some("a FIFO (named pipe)")
+        } else if t.is_char_device() || t.is_block_device() {
+            Some("a device")
+        } else if t.is_socket() {
+            Some("a socket")
+        } else {
+            Some("not a regular file")
+        }
+    };
+    let refuse = |what: &str| Error::Format {
+        path: path.to_owned(),
+        msg: format!("is {what}, not a regular file; aldfit reads only regular files"),
+    };
+    if let Some(what) = kind(std::fs::metadata(path).map_err(read_err)?.file_type()) {
+        return Err(refuse(what));
+    }
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(read_err)?;
+    if let Some(what) = kind(file.metadata().map_err(read_err)?.file_type()) {
+        return Err(refuse(what));
+    }
+    Ok(file)
+}
+
+/// A whole small file (an index, labels) as text, from a regular file only.
+pub fn read_text(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    open_regular(path)?
+        .read_to_string(&mut text)
+        .map_err(|err| Error::Read {
+            path: path.to_owned(),
+            err,
+        })?;
+    Ok(text)
+}
+
 fn map(path: &Path) -> Result<Bytes> {
     let read_err = |err| Error::Read {
         path: path.to_owned(),
         err,
     };
-    let file = std::fs::File::open(path).map_err(read_err)?;
+    let file = open_regular(path)?;
     if file.metadata().map_err(read_err)?.len() == 0 {
         return Err(Error::Format {
             path: path.to_owned(),
             msg: "the file is empty".into(),
         });
     }
-    // SAFETY: the map is read-only; a file truncated underneath us while mapped is outside what
-    // any memory-mapping reader can defend against, and the docs say not to do it.
+    // SAFETY: the map is read-only. A file truncated underneath us while mapped raises SIGBUS
+    // on the next read of a lost page; the CLI turns that into a one-line error and removes
+    // its staging output (outset::install_signal_handlers).
     let map = unsafe { Mmap::map(&file) }.map_err(read_err)?;
     Ok(Bytes::Mapped(Arc::new(map)))
 }
@@ -465,10 +521,7 @@ fn describe_tensors(tensors: &[(String, Vec<usize>)]) -> String {
 
 /// Reads one label per line. The count must match the head.
 pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|err| Error::Read {
-        path: path.to_owned(),
-        err,
-    })?;
+    let text = read_text(path)?;
     let labels: Vec<String> = text
         .lines()
         .map(|l| l.trim_end_matches('\r').to_owned())

@@ -110,10 +110,7 @@ struct Index {
 }
 
 fn read_index(path: &Path) -> Result<Index> {
-    let text = std::fs::read_to_string(path).map_err(|err| Error::Read {
-        path: path.to_owned(),
-        err,
-    })?;
+    let text = super::read_text(path)?;
     serde_json::from_str(&text).map_err(|e| Error::Format {
         path: path.to_owned(),
         msg: format!(
@@ -122,8 +119,36 @@ fn read_index(path: &Path) -> Result<Index> {
     })
 }
 
-fn shard_path(index: &Path, shard: &str) -> PathBuf {
-    index.parent().unwrap_or(Path::new(".")).join(shard)
+/// The shard `shard` of `index`, which must lie in the index's folder (or below it): an index
+/// is data, and must not make aldfit read files elsewhere (absolute paths, `..`, links out).
+fn shard_path(index: &Path, shard: &str) -> Result<PathBuf> {
+    let folder = match index.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let outside = || Error::Format {
+        path: index.to_owned(),
+        msg: format!(
+            "names the shard {shard:?}, which lies outside the checkpoint's folder; aldfit \
+             reads only shards inside the folder of their index"
+        ),
+    };
+    let rel = Path::new(shard);
+    if rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(outside());
+    }
+    let path = folder.join(rel);
+    // A link may still point out of the folder: compare where both really are.
+    if let (Ok(real), Ok(base)) = (path.canonicalize(), folder.canonicalize()) {
+        if !real.starts_with(&base) {
+            return Err(outside());
+        }
+    }
+    Ok(path)
 }
 
 /// Every tensor of every shard, shard by shard in the order the shards are named.
@@ -134,7 +159,7 @@ pub(super) fn list_sharded(index_path: &Path) -> Result<Vec<TensorEntry>> {
     shards.dedup();
     let mut all = Vec::new();
     for shard in shards {
-        let p = shard_path(index_path, shard);
+        let p = shard_path(index_path, shard)?;
         let file = map(&p)?;
         all.extend(list(&p, file.as_slice())?);
     }
@@ -174,7 +199,7 @@ pub(super) fn locate_sharded(index_path: &Path, tensor: Option<&str>) -> Result<
 fn index_of(index_path: &Path, name: &str) -> Result<PathBuf> {
     let index = read_index(index_path)?;
     match index.weight_map.get(name) {
-        Some(shard) => Ok(shard_path(index_path, shard)),
+        Some(shard) => shard_path(index_path, shard),
         None => {
             let names: Vec<(String, Vec<usize>)> = index
                 .weight_map
