@@ -380,3 +380,39 @@ fn truncated_or_corrupted_files_never_panic() {
         }
     }
 }
+
+/// .npy headers as numpy writes and reads them (tests/data/npy, written by numpy itself with
+/// make.py there): every file numpy reads is read here with the same values, and every file
+/// numpy refuses is refused, naming the file.
+#[test]
+fn npy_headers_are_read_and_refused_as_numpy_does() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/npy");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let path = entry.path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".npy") {
+            continue;
+        }
+        seen += 1;
+        let opened = aldfit::head::Head::open(&path, None, false);
+        if name.starts_with("ok-") {
+            let head = opened.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!((head.classes, head.features), (3, 4), "{name}");
+            let mut row = vec![0f32; 4];
+            for k in 0..3 {
+                head.read_rows(k, &mut row);
+                let want: Vec<f32> = (0..4).map(|j| (4 * k + j) as f32).collect();
+                assert_eq!(row, want, "{name} row {k}");
+            }
+        } else {
+            let err = opened
+                .err()
+                .unwrap_or_else(|| panic!("{name} was read"))
+                .to_string();
+            assert!(err.contains(&name), "{name}: {err}");
+            assert!(err.contains(".npy header"), "{name}: {err}");
+        }
+    }
+    assert_eq!(seen, 11, "fixtures missing");
+}

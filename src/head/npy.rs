@@ -48,51 +48,71 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Header> {
             ))
         }
     };
-    let text = bytes
+    let raw = bytes
         .get(start..start + len)
         .ok_or_else(|| bad(path, "truncated .npy header"))?;
-    let text = std::str::from_utf8(text).map_err(|_| bad(path, ".npy header is not text"))?;
-    let field = |key: &str| -> Result<&str> {
-        let at = text
-            .find(&format!("'{key}'"))
-            .ok_or_else(|| bad(path, format!(".npy header has no '{key}': {text}")))?;
-        let rest = &text[at + key.len() + 2..];
-        let colon = rest
-            .find(':')
-            .ok_or_else(|| bad(path, "malformed .npy header"))?;
-        Ok(rest[colon + 1..].trim_start())
+    // Versions 1 and 2 are latin-1, version 3 UTF-8 (numpy's format.py).
+    let text: String = if bytes[6] == 3 {
+        std::str::from_utf8(raw)
+            .map_err(|_| bad(path, ".npy header is not UTF-8"))?
+            .to_owned()
+    } else {
+        raw.iter().map(|&b| b as char).collect()
     };
-    let descr = field("descr")?;
-    let descr = descr
-        .strip_prefix('\'')
-        .and_then(|d| d.split('\'').next())
-        .ok_or_else(|| bad(path, "malformed 'descr' in .npy header"))?
-        .to_owned();
-    let fortran = field("fortran_order")?.starts_with("True");
-    let shape_text = field("shape")?;
-    let inner = shape_text
-        .strip_prefix('(')
-        .and_then(|t| t.split_once(')'))
-        .map(|(inner, _)| inner)
-        .ok_or_else(|| bad(path, "malformed 'shape' in .npy header"))?;
-    let shape = inner
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.trim_end_matches('L').parse::<usize>())
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|_| {
-            bad(
-                path,
-                format!("malformed 'shape' in .npy header: {shape_text}"),
-            )
-        })?;
+    let (descr, fortran, shape) = header_fields(&text)
+        .map_err(|why| bad(path, format!(".npy header {why}: {}", text.trim())))?;
     Ok(Header {
         descr,
         fortran,
         shape,
         data_start: start + len,
     })
+}
+
+/// The header's three fields, read as numpy reads them: the header is a Python literal
+/// (parsed by `py_literal`, as `ast.literal_eval` would), a dict with exactly the keys `descr`,
+/// `fortran_order` and `shape`; `fortran_order` a bool, `shape` a tuple of ints.
+fn header_fields(text: &str) -> std::result::Result<(String, bool, Vec<usize>), String> {
+    use py_literal::Value;
+    let value: Value = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("is not a Python literal ({e})"))?;
+    let Value::Dict(items) = value else {
+        return Err("is not a dict".into());
+    };
+    let (mut descr, mut fortran, mut shape) = (None, None, None);
+    for (k, v) in items {
+        let Value::String(key) = k else {
+            return Err("has a key that is not a string".into());
+        };
+        match (key.as_str(), v) {
+            ("descr", Value::String(d)) => descr = Some(d),
+            ("descr", _) => return Err("has a 'descr' that is not a plain dtype string".into()),
+            ("fortran_order", Value::Boolean(b)) => fortran = Some(b),
+            ("fortran_order", _) => {
+                return Err("has a 'fortran_order' that is not True or False".into())
+            }
+            ("shape", Value::Tuple(dims)) => {
+                let dims = dims
+                    .iter()
+                    .map(|d| match d {
+                        Value::Integer(i) => i.to_string().parse::<usize>().ok(),
+                        Value::Boolean(b) => Some(*b as usize),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<usize>>>()
+                    .ok_or("has a 'shape' that is not a tuple of non-negative ints")?;
+                shape = Some(dims);
+            }
+            ("shape", _) => return Err("has a 'shape' that is not a tuple".into()),
+            (other, _) => return Err(format!("has the key '{other}', which numpy refuses")),
+        }
+    }
+    match (descr, fortran, shape) {
+        (Some(d), Some(f), Some(s)) => Ok((d, f, s)),
+        _ => Err("lacks one of 'descr', 'fortran_order' and 'shape'".into()),
+    }
 }
 
 fn dtype_of(descr: &str) -> std::result::Result<DType, String> {
