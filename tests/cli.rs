@@ -4,35 +4,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use aldfit::ald;
 use aldfit::head::Head;
 use aldfit::report::CLASS_COLUMNS;
 use aldfit::synth::write_safetensors;
-
-fn aldfit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aldfit"))
-        .args(args)
-        .output()
-        .expect("run aldfit")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn assert_fails(out: &Output, needles: &[&str]) {
-    let err = text(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "expected failure, got success; stderr: {err}"
-    );
-    assert!(!err.contains("panicked"), "a panic reached the user: {err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
-    }
-}
+use common::{aldfit, assert_fails, text};
 
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut r = csv::Reader::from_path(path).unwrap();

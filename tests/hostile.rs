@@ -1,32 +1,15 @@
 //! Hostile inputs and faults, end to end through the binary: what a run leaves in `--out` when
 //! it fails, is killed or meets another run; files and folders that are not what they seem.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use aldfit::synth::write_safetensors;
-
-fn aldfit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aldfit"))
-        .args(args)
-        .output()
-        .expect("run aldfit")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn assert_fails(out: &Output, needles: &[&str]) {
-    let err = text(&out.stderr);
-    assert!(!out.status.success(), "expected failure; stderr: {err}");
-    assert!(!err.contains("panicked"), "a panic reached the user: {err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
-    }
-}
+use common::{aldfit, assert_fails, text};
 
 fn assert_ok(out: &Output) {
     assert!(out.status.success(), "aldfit failed: {}", text(&out.stderr));

@@ -101,3 +101,28 @@ pub fn sorted(mut v: Vec<f32>) -> Vec<f32> {
 pub fn close(a: f64, b: f64, tol: f64) -> bool {
     (a.is_nan() && b.is_nan()) || (a - b).abs() <= tol
 }
+
+/// Runs the `aldfit` binary of this build.
+pub fn aldfit(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_aldfit"))
+        .args(args)
+        .output()
+        .expect("run aldfit")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The run failed, no panic reached the user, and stderr says each of `needles`.
+pub fn assert_fails(out: &std::process::Output, needles: &[&str]) {
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert!(!err.contains("panicked"), "a panic reached the user: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
+    }
+}
