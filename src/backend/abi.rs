@@ -206,7 +206,7 @@ impl KsLaw {
         &[("mu", "f64"), ("s", "f64"), ("kappa", "f64")];
 
     /// The segment's law, or a harmless one where the fit is missing (its result is then masked
-    /// by `backend::ks_finish`).
+    /// by the GPU host layer, `backend::gpu`).
     pub fn of(p: &AldParams) -> Self {
         if p.is_valid() {
             KsLaw {
@@ -277,7 +277,7 @@ impl LoglikLaw {
     ];
 
     /// The segment's two laws, or harmless ones where a fit is missing (its sums are then
-    /// masked by `backend::loglik_finish`).
+    /// masked by the GPU host layer, `backend::gpu`).
     pub fn of(p: &AldParams, (m, sd): (f64, f64)) -> Self {
         if p.is_valid() && sd > 0.0 && m.is_finite() {
             LoglikLaw {

@@ -270,7 +270,7 @@ impl<D: Device> Backend for GpuBackend<D> {
         check_lengths("ks", segs.len(), params.len())?;
         let laws: Vec<abi::KsLaw> = params.iter().map(abi::KsLaw::of).collect();
         let d = self.on_segments(segs, |d, r, s| d.ks(r, s, &laws))?;
-        Ok(super::ks_finish(d, params, segs))
+        Ok(ks_finish(d, params, segs))
     }
 
     fn baselines(&mut self, segs: &[Segment]) -> Result<Vec<Baselines>> {
@@ -367,7 +367,7 @@ impl<D: Device> Backend for GpuBackend<D> {
             .map(|(p, &g)| abi::LoglikLaw::of(p, g))
             .collect();
         let sums = self.on_segments(segs, |d, r, s| d.loglik(r, s, &laws))?;
-        Ok(super::loglik_finish(segs, ald, gauss, |i| {
+        Ok(loglik_finish(segs, ald, gauss, |i| {
             (sums[i].sum_v, sums[i].sum_vv)
         }))
     }
@@ -390,4 +390,38 @@ impl<D: Device> Benchmarked for GpuBackend<D> {
     fn copy_bandwidth(&mut self, bytes: usize) -> Result<f64> {
         self.device.copy_bandwidth(bytes)
     }
+}
+
+/// A device's KS distances, NaN where the law or the segment was empty.
+fn ks_finish(d: impl IntoIterator<Item = f64>, params: &[AldParams], segs: &[Segment]) -> Vec<f64> {
+    d.into_iter()
+        .zip(params.iter().zip(segs))
+        .map(|(d, (p, s))| {
+            if p.is_valid() && !s.is_empty() {
+                d
+            } else {
+                f64::NAN
+            }
+        })
+        .collect()
+}
+
+/// The device's `Σv`, `Σv²` per segment (from `sums(i)`) as [`LogLikDiff`]s; NaN where a fit is
+/// missing or the segment is empty.
+fn loglik_finish(
+    segs: &[Segment],
+    ald: &[AldParams],
+    gauss: &[(f64, f64)],
+    sums: impl Fn(usize) -> (f64, f64),
+) -> Vec<LogLikDiff> {
+    (0..segs.len())
+        .map(|i| {
+            let (p, (m, sd)) = (&ald[i], gauss[i]);
+            if segs[i].is_empty() || !p.is_valid() || sd.is_nan() || sd <= 0.0 || !m.is_finite() {
+                return LogLikDiff::NAN;
+            }
+            let (sv, svv) = sums(i);
+            LogLikDiff::from_variable_sums(segs[i].len(), LogLikDiff::constant(p, sd), sv, svv)
+        })
+        .collect()
 }

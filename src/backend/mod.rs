@@ -426,24 +426,6 @@ pub(crate) fn no_chunk() -> Error {
     Error::Invalid("no chunk is loaded: call load_sorted first".into())
 }
 
-/// A device's KS distances, NaN where the law or the segment was empty.
-pub(crate) fn ks_finish(
-    d: impl IntoIterator<Item = f64>,
-    params: &[AldParams],
-    segs: &[Segment],
-) -> Vec<f64> {
-    d.into_iter()
-        .zip(params.iter().zip(segs))
-        .map(|(d, (p, s))| {
-            if p.is_valid() && !s.is_empty() {
-                d
-            } else {
-                f64::NAN
-            }
-        })
-        .collect()
-}
-
 /// Checks the inputs of [`Backend::loglik_diff`]: one ALD and one Gaussian per segment.
 pub(crate) fn check_loglik_inputs(
     segs: &[Segment],
@@ -462,24 +444,4 @@ pub(crate) fn check_lengths(what: &str, segs: usize, other: usize) -> Result<()>
         )));
     }
     Ok(())
-}
-
-/// The device's `Σv`, `Σv²` per segment (from `sums(i)`) as [`LogLikDiff`]s; NaN where a fit is
-/// missing or the segment is empty.
-pub(crate) fn loglik_finish(
-    segs: &[Segment],
-    ald: &[AldParams],
-    gauss: &[(f64, f64)],
-    sums: impl Fn(usize) -> (f64, f64),
-) -> Vec<LogLikDiff> {
-    (0..segs.len())
-        .map(|i| {
-            let (p, (m, sd)) = (&ald[i], gauss[i]);
-            if segs[i].is_empty() || !p.is_valid() || sd.is_nan() || sd <= 0.0 || !m.is_finite() {
-                return LogLikDiff::NAN;
-            }
-            let (sv, svv) = sums(i);
-            LogLikDiff::from_variable_sums(segs[i].len(), LogLikDiff::constant(p, sd), sv, svv)
-        })
-        .collect()
 }
