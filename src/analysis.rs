@@ -238,6 +238,8 @@ pub(crate) fn read_chunk(
     if let (Some(&(r, feature, value)), false) = (bad.first(), skip_nonfinite) {
         let class = first + r;
         return Err(Error::NonFinite {
+            path: head.path.clone(),
+            tensor: head.tensor.clone(),
             class,
             label: labels
                 .get(class)

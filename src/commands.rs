@@ -266,8 +266,8 @@ fn fit_plots(
 fn head_name(head: &Head) -> String {
     head.path
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| head.path.display().to_string())
+        .map(|n| crate::text::short(&n.to_string_lossy(), 60))
+        .unwrap_or_else(|| crate::text::short(&head.path.display().to_string(), 60))
 }
 
 /// How many replicates `--bootstrap` asks for on this backend and head, or why none.
@@ -552,15 +552,16 @@ pub fn inspect(path: &Path) -> Result<String> {
         };
         s.push_str(&format!(
             "{:<50} {:>20} {:>8}  {}{mark}\n",
-            t.name,
+            crate::text::printable(&t.name),
             format!("{:?}", t.shape),
-            t.dtype,
-            t.file.file_name().unwrap_or_default().to_string_lossy()
+            crate::text::printable(&t.dtype),
+            crate::text::printable(&t.file.file_name().unwrap_or_default().to_string_lossy())
         ));
     }
     match choice {
         Some((name, why)) => s.push_str(&format!(
-            "\n`fit` would analyse `{name}`: {}\n",
+            "\n`fit` would analyse `{}`: {}\n",
+            crate::text::printable(&name),
             why.reason()
         )),
         None => s.push_str("\nno 2-D tensor: `fit` has nothing to analyse here\n"),

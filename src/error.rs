@@ -32,10 +32,14 @@ pub enum Error {
     NoHead { path: PathBuf, available: String },
 
     #[error(
-        "class {class}{label}: weight {value} at feature {feature} is not finite; \
-         fix the checkpoint or pass --skip-nonfinite to flag and skip such rows"
+        "{}: tensor `{tensor}`, class {class}{label}: weight {value} at feature {feature} is not \
+         finite; \
+         fix the checkpoint or pass --skip-nonfinite to flag and skip such rows",
+        path.display()
     )]
     NonFinite {
+        path: PathBuf,
+        tensor: String,
         class: usize,
         label: String,
         feature: usize,

@@ -21,6 +21,7 @@ pub mod plots;
 pub mod report;
 pub mod sort;
 pub mod synth;
+pub mod text;
 pub mod tolerances;
 pub mod tree;
 pub mod validate;

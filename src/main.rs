@@ -19,7 +19,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("aldfit: error: {e:#}");
+            eprintln!(
+                "aldfit: error: {}",
+                aldfit::text::printable(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }
@@ -104,8 +107,8 @@ struct Terminal {
 impl Ui for Terminal {
     fn note(&mut self, msg: &str) {
         match &self.bar {
-            Some((_, bar)) => bar.suspend(|| eprintln!("aldfit: {msg}")),
-            None => eprintln!("aldfit: {msg}"),
+            Some((_, bar)) => bar.suspend(|| eprintln!("aldfit: {}", aldfit::text::printable(msg))),
+            None => eprintln!("aldfit: {}", aldfit::text::printable(msg)),
         }
     }
 

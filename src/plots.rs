@@ -35,12 +35,14 @@ fn font() -> Result<()> {
     }
 }
 
-fn draw_err<E: std::fmt::Debug>(what: &str) -> impl Fn(E) -> Error + '_ {
-    move |e| Error::Invalid(format!("cannot draw {what}: {e:?}"))
+fn draw_err<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> Error + '_ {
+    move |e| Error::Invalid(format!("cannot draw {what}: {e}"))
 }
 
-/// Renders `draw` to `dir/name.png` and `dir/name.svg`, each through a temporary file renamed
-/// into place. Returns the two paths.
+/// Renders `draw` to `dir/name.png` and `dir/name.svg`. Both are drawn in memory and written
+/// here, so that a failure to write (disk full, permissions) names the file and says why,
+/// instead of coming back as plotters' nested backend error. `dir` is a staging folder
+/// (`outset`): a half-written picture is never seen.
 fn render(
     dir: &Path,
     name: &str,
@@ -55,23 +57,50 @@ fn render(
     })?;
     let png = dir.join(format!("{name}.png"));
     let svg = dir.join(format!("{name}.svg"));
-    let tmp_png = dir.join(format!(".{name}.tmp.png"));
-    let tmp_svg = dir.join(format!(".{name}.tmp.svg"));
+    let in_file = |path: &Path| {
+        let path = path.to_owned();
+        move |e: Error| match e {
+            Error::Invalid(msg) => Error::Format { path, msg },
+            other => other,
+        }
+    };
+    let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
     {
-        let root = BitMapBackend::new(&tmp_png, size).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_err(name))?;
-        draw(&root)?;
-        root.present().map_err(draw_err(name))?;
+        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(draw_err(name))
+            .map_err(in_file(&png))?;
+        draw(&root).map_err(in_file(&png))?;
+        root.present()
+            .map_err(draw_err(name))
+            .map_err(in_file(&png))?;
     }
+    let mut encoded = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut encoded),
+        &pixels,
+        size.0,
+        size.1,
+        image::ColorType::Rgb8,
+    )
+    .map_err(|e| Error::Format {
+        path: png.clone(),
+        msg: format!("cannot encode the picture: {e}"),
+    })?;
+    let mut text = String::new();
     {
-        let root = SVGBackend::new(&tmp_svg, size).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_err(name))?;
-        draw_svg(&root)?;
-        root.present().map_err(draw_err(name))?;
+        let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(draw_err(name))
+            .map_err(in_file(&svg))?;
+        draw_svg(&root).map_err(in_file(&svg))?;
+        root.present()
+            .map_err(draw_err(name))
+            .map_err(in_file(&svg))?;
     }
-    for (tmp, dst) in [(&tmp_png, &png), (&tmp_svg, &svg)] {
-        std::fs::rename(tmp, dst).map_err(|err| Error::Write {
-            path: dst.clone(),
+    for (path, bytes) in [(&png, encoded.as_slice()), (&svg, text.as_bytes())] {
+        std::fs::write(path, bytes).map_err(|err| Error::Write {
+            path: path.clone(),
             err,
         })?;
     }
@@ -144,13 +173,6 @@ fn legend<'a, DB: DrawingBackend + 'a>(
         .map_err(draw_err("a legend"))
 }
 
-fn title_of(class: usize, labels: &[String]) -> String {
-    match labels.get(class) {
-        Some(l) if !l.is_empty() => format!("class {class} ({l})"),
-        _ => format!("class {class}"),
-    }
-}
-
 fn finite_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for v in values.filter(|v| v.is_finite()) {
@@ -191,7 +213,10 @@ pub fn class_fit(
     row: &[f32],
     result: &ClassResult,
 ) -> Result<[PathBuf; 2]> {
-    let title = format!("{} — {head_name}", title_of(class, labels));
+    let title = format!(
+        "{} — {head_name}",
+        crate::report::class_title(class, labels)
+    );
     render(
         dir,
         &format!("class-{class}"),
@@ -615,7 +640,7 @@ pub fn split_tree(
 ) -> Result<[PathBuf; 2]> {
     let title = format!(
         "split tree of {} — {head_name}",
-        title_of(tree.class, labels)
+        crate::report::class_title(tree.class, labels)
     );
     render(
         dir,

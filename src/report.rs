@@ -289,10 +289,11 @@ fn flagged(classes: &[ClassResult], pred: impl Fn(&ClassResult) -> bool) -> Vec<
     (0..classes.len()).filter(|&k| pred(&classes[k])).collect()
 }
 
+/// Labels are cut in tables; the CSV files keep them whole.
 fn label_of(labels: &[String], k: usize) -> String {
     labels
         .get(k)
-        .map(|l| l.replace('|', "\\|"))
+        .map(|l| crate::text::markdown(l, 60))
         .unwrap_or_default()
 }
 
@@ -340,7 +341,9 @@ fn summary_header(analysis: &Analysis, input: &InputInfo) -> String {
     let _ = writeln!(
         s,
         "- head: `{}`, tensor `{}` ({}){transposed}",
-        input.file, input.tensor, input.choice
+        crate::text::markdown(&input.file, 200),
+        crate::text::markdown(&input.tensor, 200),
+        input.choice
     );
     let _ = writeln!(
         s,
@@ -348,7 +351,7 @@ fn summary_header(analysis: &Analysis, input: &InputInfo) -> String {
         input.classes, input.features, input.dtype, input.sha256
     );
     if let Some(l) = &input.labels {
-        let _ = writeln!(s, "- labels: `{l}`");
+        let _ = writeln!(s, "- labels: `{}`", crate::text::markdown(l, 200));
     }
     let b = &analysis.backend;
     let chunks = analysis.chunks;
@@ -480,7 +483,7 @@ fn summary_flags(s: &mut String, cls: &[ClassResult], labels: &[String]) {
             .take(10)
             .map(|&k| match labels.get(k) {
                 Some(_) => {
-                    let label: String = label_of(labels, k).chars().take(40).collect();
+                    let label = crate::text::markdown(&labels[k], 40);
                     format!("{k} ({label})")
                 }
                 None => k.to_string(),
@@ -728,10 +731,10 @@ pub fn split_outputs(set: OutputSet, r: &SplitRun<'_>, labels: &[String]) -> Res
     Ok(out)
 }
 
-/// "class k (label)".
+/// "class k (label)", the label made printable and cut: titles are shown, never parsed.
 pub fn class_title(k: usize, labels: &[String]) -> String {
     match labels.get(k) {
-        Some(l) if !l.is_empty() => format!("class {k} ({l})"),
+        Some(l) if !l.is_empty() => format!("class {k} ({})", crate::text::short(l, 60)),
         _ => format!("class {k}"),
     }
 }

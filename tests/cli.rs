@@ -178,7 +178,13 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
     write_safetensors(&bad, "fc.weight", 6, 40, &v).unwrap();
     assert_fails(
         &aldfit(&["fit", bad.to_str().unwrap(), "--out", o]),
-        &["class 3", "feature 11", "--skip-nonfinite"],
+        &[
+            "nan.safetensors",
+            "`fc.weight`",
+            "class 3",
+            "feature 11",
+            "--skip-nonfinite",
+        ],
     );
 
     let labels = d.join("labels.txt");

@@ -416,3 +416,136 @@ fn npy_headers_are_read_and_refused_as_numpy_does() {
     }
     assert_eq!(seen, 11, "fixtures missing");
 }
+
+/// A safetensors file from a hand-written header and `data` bytes.
+fn raw_safetensors(path: &Path, header: &str, data: usize) {
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.resize(bytes.len() + data, 0);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Headers that the safetensors crate refuses with its own error names (`TensorInvalidInfo`,
+/// `ValidationOverflow`, a duplicate read as a gap) get a sentence naming the file and tensor.
+#[test]
+fn safetensors_header_faults_name_the_tensor_and_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.safetensors");
+    let entry = |name: &str, shape: &str, a: usize, b: usize| {
+        format!("\"{name}\":{{\"dtype\":\"F32\",\"shape\":{shape},\"data_offsets\":[{a},{b}]}}")
+    };
+    let cases: Vec<(String, usize, Vec<&str>)> = vec![
+        (
+            format!(
+                "{{{},{}}}",
+                entry("fc.weight", "[2,2]", 0, 16),
+                entry("fc.weight", "[2,2]", 16, 32)
+            ),
+            32,
+            vec!["`fc.weight`", "named twice"],
+        ),
+        (
+            format!(
+                "{{{}}}",
+                entry("fc.weight", "[4611686018427387904,4]", 0, 16)
+            ),
+            16,
+            vec!["`fc.weight`", "larger than the whole file"],
+        ),
+        (
+            format!("{{{}}}", entry("fc.weight", "[2,2]", 0, 12)),
+            12,
+            vec!["`fc.weight`", "16 bytes", "[0, 12]"],
+        ),
+        (
+            format!(
+                "{{{},{}}}",
+                entry("a", "[2,2]", 0, 16),
+                entry("b", "[2,2]", 8, 24)
+            ),
+            24,
+            vec!["`b`", "overlaps tensor `a`"],
+        ),
+        (
+            format!(
+                "{{{},{}}}",
+                entry("a", "[2,2]", 0, 16),
+                entry("b", "[2,2]", 20, 36)
+            ),
+            36,
+            vec!["`b`", "gap"],
+        ),
+        (
+            r#"{"fc.weight":{"dtype":"F99","shape":[2,2],"data_offsets":[0,16]}}"#.into(),
+            16,
+            vec!["`fc.weight`", "unknown dtype \"F99\""],
+        ),
+        (
+            r#"{"fc.weight":{"dtype":"F32","shape":[-2,2],"data_offsets":[0,16]}}"#.into(),
+            16,
+            vec!["`fc.weight`", "not {dtype, shape, data_offsets}"],
+        ),
+        (
+            format!("{{{}}}", entry("fc.weight", "[2,2]", 0, 16)),
+            20,
+            vec!["take 16 bytes but 20 follow", "longer than its header says"],
+        ),
+        (
+            "{\"fc.weight\": [".into(),
+            16,
+            vec!["not the JSON safetensors writes"],
+        ),
+    ];
+    for (header, data, needles) in cases {
+        raw_safetensors(&path, &header, data);
+        for e in [
+            err_of(&path, None),
+            head::list_tensors(&path).unwrap_err().to_string(),
+        ] {
+            assert!(e.starts_with(&path.display().to_string()), "{header}: {e}");
+            for n in &needles {
+                assert!(e.contains(n), "{header}: lacks {n:?}: {e}");
+            }
+            for leak in [
+                "TensorInvalidInfo",
+                "ValidationOverflow",
+                "Error(",
+                "Custom {",
+                "Os {",
+            ] {
+                assert!(!e.contains(leak), "{header}: library name {leak}: {e}");
+            }
+        }
+    }
+    let mut bytes = (u64::MAX).to_le_bytes().to_vec();
+    bytes.extend_from_slice(b"{}");
+    std::fs::write(&path, bytes).unwrap();
+    assert!(err_of(&path, None).contains("100 MB"));
+
+    // The header entries are kept as the file orders them, so a valid file still reads.
+    raw_safetensors(
+        &path,
+        &format!(
+            r#"{{"__metadata__":{{"format":"pt"}},{},{}}}"#,
+            entry("b", "[1,4]", 16, 32),
+            entry("a", "[1,4]", 0, 16)
+        ),
+        32,
+    );
+    let h = Head::open(&path, None, false).unwrap();
+    assert_eq!((h.tensor.as_str(), h.classes, h.features), ("b", 1, 4));
+}
+
+#[test]
+fn labels_drop_a_byte_order_mark_and_trailing_blank_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("labels.txt");
+    std::fs::write(&p, "\u{feff}tench\r\ngoldfish\r\n\r\n\n").unwrap();
+    assert_eq!(head::read_labels(&p, 2).unwrap(), ["tench", "goldfish"]);
+    // A blank label inside the list, or one the head asks for, is still a label.
+    assert_eq!(head::read_labels(&p, 3).unwrap(), ["tench", "goldfish", ""]);
+    std::fs::write(&p, "a\n\nc\n").unwrap();
+    assert_eq!(head::read_labels(&p, 3).unwrap(), ["a", "", "c"]);
+    let e = head::read_labels(&p, 2).unwrap_err().to_string();
+    assert!(e.contains("3 labels") && e.contains("2 classes"), "{e}");
+}

@@ -513,3 +513,68 @@ fn an_input_that_shrinks_mid_run_ends_in_a_clean_error_or_a_correct_result() {
         );
     }
 }
+
+/// Names and labels come from files: escape sequences, bidi overrides and line breaks in them
+/// must reach neither the terminal nor the Markdown, and a huge label is cut where it is shown.
+/// The CSV keeps each label whole.
+#[test]
+fn names_and_labels_are_escaped_where_shown_and_kept_whole_in_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let path = d.join("head.safetensors");
+    let (v, _) = aldfit::synth::ald_head(3, 64, 5);
+    let evil = "fc\u{1b}[2J\u{202e}.weight";
+    write_safetensors(&path, evil, 3, 64, &v).unwrap();
+    let long = "x".repeat(1 << 20);
+    let labels = d.join("labels.txt");
+    std::fs::write(
+        &labels,
+        format!("\u{feff}tench\n\u{1b}]0;pwned\u{7}|cell|\n{long}\n\n"),
+    )
+    .unwrap();
+    let out = d.join("out");
+    let run = aldfit_within(
+        &[
+            "fit",
+            path.to_str().unwrap(),
+            "--tensor",
+            evil,
+            "--labels",
+            labels.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--plots",
+            "--plot-classes",
+            "0,1,2",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        120,
+    );
+    assert_ok(&run);
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    for (what, s) in [
+        ("stdout", text(&run.stdout)),
+        ("stderr", text(&run.stderr)),
+        ("summary.md", summary.clone()),
+    ] {
+        assert!(
+            !s.contains('\u{1b}') && !s.contains('\u{7}'),
+            "{what} holds a raw escape: {s:?}"
+        );
+        assert!(!s.contains('\u{202e}'), "{what} holds a bidi override");
+        assert!(
+            !s.contains(&long[..1000]),
+            "{what} holds the whole 1 MB label"
+        );
+    }
+    assert!(summary.contains(r"fc\u{1b}[2J\u{202e}.weight"), "{summary}");
+    assert!(
+        summary.contains(r"\u{1b}]0;pwned\u{7}\|cell\|"),
+        "{summary}"
+    );
+    assert!(!summary.contains("\u{feff}"));
+    let csv = std::fs::read_to_string(out.join("classes.csv")).unwrap();
+    assert!(csv.contains("\u{1b}]0;pwned\u{7}|cell|") && csv.contains(&long));
+    assert!(csv.contains(",tench,") || csv.contains("\ntench,") || csv.contains(",tench\n"));
+}

@@ -519,13 +519,19 @@ fn describe_tensors(tensors: &[(String, Vec<usize>)]) -> String {
     }
 }
 
-/// Reads one label per line. The count must match the head.
+/// Reads one label per line. The count must match the head. A byte-order mark (editors on
+/// Windows write one) is not part of the first label, and blank lines past the last class are
+/// an editor's habit, not labels.
 pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<String>> {
     let text = read_text(path)?;
-    let labels: Vec<String> = text
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let mut labels: Vec<String> = text
         .lines()
         .map(|l| l.trim_end_matches('\r').to_owned())
         .collect();
+    while labels.len() > classes && labels.last().is_some_and(|l| l.trim().is_empty()) {
+        labels.pop();
+    }
     if labels.len() != classes {
         return Err(Error::Format {
             path: path.to_owned(),

@@ -15,19 +15,167 @@ pub(super) fn looks_like_safetensors(bytes: &[u8]) -> bool {
 }
 
 fn metadata(path: &Path, bytes: &[u8]) -> Result<(usize, Metadata)> {
-    SafeTensors::read_metadata(bytes).map_err(|e| {
-        let hint = match e {
-            ::safetensors::SafeTensorError::MetadataIncompleteBuffer
-            | ::safetensors::SafeTensorError::InvalidHeaderLength => {
-                " (the file is shorter or longer than its header says: truncated or corrupt?)"
-            }
-            _ => "",
-        };
-        Error::Format {
-            path: path.to_owned(),
-            msg: format!("not a valid safetensors file: {e:?}{hint}"),
-        }
+    check_header(path, bytes)?;
+    SafeTensors::read_metadata(bytes).map_err(|e| Error::Format {
+        path: path.to_owned(),
+        msg: format!("not a valid safetensors file: {e}"),
     })
+}
+
+/// The largest header the safetensors crate accepts.
+const MAX_HEADER: usize = 100_000_000;
+
+/// One tensor's entry in the JSON header, as the format defines it.
+#[derive(serde::Deserialize)]
+struct RawEntry {
+    dtype: String,
+    shape: Vec<usize>,
+    data_offsets: (usize, usize),
+}
+
+/// The header's top-level entries in file order, duplicates kept: serde_json's maps keep the
+/// last of two equal keys, and the crate then reports the lost tensor's bytes as a gap.
+struct Entries(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object of tensors")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Entries, A::Error> {
+                let mut all = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    all.push(entry);
+                }
+                Ok(Entries(all))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// Checks the header the way the crate does, but says which tensor is wrong and how, so that no
+/// error of the crate's own (`TensorInvalidInfo`, `ValidationOverflow`) reaches a user.
+fn check_header(path: &Path, bytes: &[u8]) -> Result<()> {
+    let bad = |msg: String| Error::Format {
+        path: path.to_owned(),
+        msg,
+    };
+    let tensor = |name: &str, msg: String| Error::Tensor {
+        path: path.to_owned(),
+        tensor: name.to_owned(),
+        msg,
+    };
+    let Some(len) = bytes.get(..8) else {
+        return Err(bad(format!(
+            "is {} bytes long, too short for a safetensors header; truncated?",
+            bytes.len()
+        )));
+    };
+    let declared = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+    let rest = bytes.len() - 8;
+    if declared > MAX_HEADER as u64 {
+        return Err(bad(format!(
+            "declares a header of {declared} bytes, more than the 100 MB safetensors allows; \
+             the file is corrupt or not safetensors"
+        )));
+    }
+    let n = declared as usize;
+    if n > rest {
+        return Err(bad(format!(
+            "declares a header of {n} bytes but only {rest} follow; the file is truncated"
+        )));
+    }
+    let text = std::str::from_utf8(&bytes[8..8 + n]).map_err(|e| {
+        bad(format!(
+            "the header is not UTF-8 text ({e}); the file is corrupt"
+        ))
+    })?;
+    let Entries(entries) = serde_json::from_str(text).map_err(|e| {
+        bad(format!(
+            "the header is not the JSON safetensors writes: {e}"
+        ))
+    })?;
+    let mut seen = std::collections::HashSet::new();
+    let mut spans = Vec::with_capacity(entries.len());
+    for (name, value) in entries {
+        if !seen.insert(name.clone()) {
+            return Err(tensor(
+                &name,
+                "is named twice in the header; the file is corrupt".into(),
+            ));
+        }
+        if name == "__metadata__" {
+            continue;
+        }
+        let e: RawEntry = serde_json::from_value(value).map_err(|e| {
+            tensor(
+                &name,
+                format!("has a header entry that is not {{dtype, shape, data_offsets}}: {e}"),
+            )
+        })?;
+        let dtype: Dtype = serde_json::from_value(serde_json::Value::String(e.dtype.clone()))
+            .map_err(|_| tensor(&name, format!("has an unknown dtype {:?}", e.dtype)))?;
+        let (start, end) = e.data_offsets;
+        let needed = e
+            .shape
+            .iter()
+            .try_fold(dtype.bitsize(), |n, &d| n.checked_mul(d))
+            .map(|bits| bits.div_ceil(8))
+            .filter(|&b| b <= rest);
+        let Some(needed) = needed else {
+            return Err(tensor(
+                &name,
+                format!("has shape {:?}, larger than the whole file", e.shape),
+            ));
+        };
+        if start > end || end - start != needed {
+            return Err(tensor(&name, format!(
+                "has shape {:?} of {}, which takes {needed} bytes, but its data_offsets [{start}, {end}] \
+                 span {}; the header is corrupt",
+                e.shape, e.dtype, end as i128 - start as i128
+            )));
+        }
+        spans.push((start, end, name));
+    }
+    spans.sort();
+    let mut at = 0usize;
+    let mut before = "the start of the data".to_owned();
+    for (start, end, name) in &spans {
+        if *start != at {
+            let how = if *start < at {
+                "overlaps"
+            } else {
+                "leaves a gap after"
+            };
+            return Err(tensor(
+                name,
+                format!(
+                "{how} {before} (its data starts at byte {start}, not {at}); the header is corrupt"
+            ),
+            ));
+        }
+        at = *end;
+        before = format!("tensor `{name}`");
+    }
+    let data = rest - n;
+    if at != data {
+        return Err(bad(format!(
+            "its tensors take {at} bytes but {data} follow the header; the file is {}",
+            if at > data {
+                "truncated"
+            } else {
+                "longer than its header says (corrupt?)"
+            }
+        )));
+    }
+    Ok(())
 }
 
 fn dtype_of(d: Dtype) -> std::result::Result<DType, String> {
