@@ -174,7 +174,10 @@ pub fn analyse(
         timings.add(if opts.pooled { "read+pool" } else { "read" }, t);
 
         let t = Instant::now();
-        for row in backend.summarise_rows(&mut buf, cols)? {
+        let rows = backend
+            .summarise_rows(&mut buf, cols)
+            .map_err(|e| at_class(e, head, labels, first))?;
+        for row in rows {
             results.push(ClassResult::of_row(cols, &row));
         }
         timings.add("sort+fit+lines", t);
@@ -203,6 +206,35 @@ pub fn analyse(
         bootstrap: None,
         verdict: Err("the bootstrap did not run".into()),
     })
+}
+
+/// A backend's refusal of row `row` of the chunk starting at class `first`, said of the class:
+/// the user knows classes, not chunks.
+pub(crate) fn at_class(e: Error, head: &Head, labels: &[String], first: usize) -> Error {
+    match e {
+        Error::Magnitude {
+            backend,
+            row,
+            max_abs,
+            lo,
+            hi,
+        } => {
+            let class = first + row;
+            let label = labels
+                .get(class)
+                .map(|l| format!(" ({})", crate::text::short(l, 60)))
+                .unwrap_or_default();
+            Error::Tensor {
+                path: head.path.clone(),
+                tensor: head.tensor.clone(),
+                msg: format!(
+                    "at class {class}{label}: {}",
+                    crate::error::magnitude_msg(&backend, max_abs, lo, hi)
+                ),
+            }
+        }
+        other => other,
+    }
 }
 
 /// Reads rows `first..` of `head` into `rows` (whole rows of `head.features`), adding every

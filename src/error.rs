@@ -54,6 +54,26 @@ pub enum Error {
 
     #[error("backend `{backend}` failed: {msg}")]
     Backend { backend: String, msg: String },
+
+    /// A row whose scale an f32 device cannot compute on: its values (or their squares) would
+    /// be flushed to zero or overflow. `row` counts within the chunk handed to the backend; the
+    /// pipeline names the class.
+    #[error("row {row}: {}", magnitude_msg(backend, *max_abs, *lo, *hi))]
+    Magnitude {
+        backend: String,
+        row: usize,
+        max_abs: f32,
+        lo: f32,
+        hi: f32,
+    },
+}
+
+/// Why a row's scale is refused, for [`Error::Magnitude`] and the class-naming form of it.
+pub fn magnitude_msg(backend: &str, max_abs: f32, lo: f32, hi: f32) -> String {
+    format!(
+        "its largest |weight| is {max_abs:.3e}, outside [{lo:.1e}, {hi:.1e}], the scales backend \
+         `{backend}` computes right in f32; use --backend cpu (f64) for this head"
+    )
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

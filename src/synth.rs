@@ -196,6 +196,29 @@ pub const NASTY_KINDS: &[&str] = &[
     "tiny-scale",
 ];
 
+/// Rows at the ends of f32's range, apart from [`NASTY_KINDS`] because an f32 device may refuse
+/// them (a refused chunk would hide the rest): ALD rows scaled into the subnormals, and scaled
+/// so that their largest |value| is 3e38. The f64 reference computes both.
+pub const EXTREME_KINDS: &[&str] = &["subnormal-scale", "near-f32-max"];
+
+/// Rows of [`EXTREME_KINDS`] in turn, seeded as [`nasty_head`].
+pub fn extreme_head(classes: usize, features: usize, seed: u64) -> Vec<f32> {
+    let mut values = vec![0f32; classes * features];
+    for (k, row) in values.chunks_mut(features.max(1)).enumerate() {
+        let rng = &mut row_rng(seed, k);
+        let p = random_params(rng);
+        let draws = p.sample(rng, row.len());
+        let scale = match EXTREME_KINDS[k % EXTREME_KINDS.len()] {
+            "subnormal-scale" => 2f64.powi(-140),
+            _ => 3e38 / draws.iter().fold(0f64, |m, x| m.max(x.abs())),
+        };
+        for (v, x) in row.iter_mut().zip(&draws) {
+            *v = (x * scale) as f32;
+        }
+    }
+    values
+}
+
 /// A head built to break implementations: ties, exact zeros, constant and two-valued rows,
 /// heavy tails, ALD mixtures with several local minima, one-sided rows, a large common offset
 /// (cancellation in prefix sums) and subnormal-adjacent scales. Row k has kind

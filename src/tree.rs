@@ -395,7 +395,9 @@ pub fn split_head(
                 .into_iter()
                 .map(|(r, _)| r)
                 .collect();
-        backend.load_sorted(&buf, cols, true)?;
+        backend
+            .load_sorted(&buf, cols, true)
+            .map_err(|e| analysis::at_class(e, head, labels, first))?;
         trees.extend(grow(backend, count, cols, first, &skipped, opts)?);
         first += count;
         progress(first);

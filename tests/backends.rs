@@ -407,3 +407,34 @@ fn degenerate_rows_are_flagged_never_a_crash() {
         assert_eq!(a.classes[3].zeros, 22);
     }
 }
+
+/// Rows at the ends of f32's range (subnormal scale, largest |value| 3e38): a backend gets
+/// them right under the contract, or refuses them naming the row; it never answers wrong. The
+/// CPU (f64) must get them right.
+#[test]
+fn extreme_rows_are_right_or_refused() {
+    let set = validate::extremes(2 * synth::EXTREME_KINDS.len(), 257);
+    for (name, mut b) in backends() {
+        match validate::run(b.as_mut(), &set) {
+            Ok(measured) => {
+                assert!(
+                    measured.iter().any(|m| m.kernel == "fit"),
+                    "{name}: fit unchecked"
+                );
+                assert_clean(&name, &set.name, &measured);
+            }
+            Err(e @ aldfit::Error::Magnitude { .. }) => {
+                assert_ne!(name, "cpu", "the f64 reference backend refused: {e}");
+                let msg = e.to_string();
+                assert!(
+                    msg.starts_with("row 0:") && msg.contains("--backend cpu"),
+                    "{msg}"
+                );
+            }
+            Err(e) => panic!("{name}: {e}"),
+        }
+        // Rows of ordinary scale are still taken after a refusal.
+        let ok = validate::nasty(synth::NASTY_KINDS.len(), 33);
+        assert_clean(&name, &ok.name, &validate::run(b.as_mut(), &ok).unwrap());
+    }
+}

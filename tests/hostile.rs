@@ -578,3 +578,36 @@ fn names_and_labels_are_escaped_where_shown_and_kept_whole_in_data() {
     assert!(csv.contains("\u{1b}]0;pwned\u{7}|cell|") && csv.contains(&long));
     assert!(csv.contains(",tench,") || csv.contains("\ntench,") || csv.contains(",tench\n"));
 }
+
+/// `fit --backend wgpu` on a head with a row of subnormal scale fails naming the class, where
+/// it used to exit 0 with KS 0.5; the CPU analyses the same head.
+#[test]
+fn a_backend_that_cannot_compute_a_row_refuses_it_by_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (mut v, _) = aldfit::synth::ald_head(6, 64, 3);
+    for x in &mut v[4 * 64..5 * 64] {
+        *x = (*x as f64 * 2f64.powi(-140)) as f32;
+    }
+    let path = d.join("tiny.safetensors");
+    write_safetensors(&path, "fc.weight", 6, 64, &v).unwrap();
+    let out = d.join("out");
+    let (p, o) = (path.to_str().unwrap(), out.to_str().unwrap());
+    assert_ok(&aldfit(&["fit", p, "--backend", "cpu", "--out", o]));
+    let wgpu = aldfit(&["fit", p, "--backend", "wgpu", "--out", o]);
+    if !wgpu.status.success() && text(&wgpu.stderr).contains("not available") {
+        common::skip("wgpu", &text(&wgpu.stderr));
+        return;
+    }
+    assert_fails(
+        &wgpu,
+        &[
+            "tiny.safetensors",
+            "`fc.weight`",
+            "at class 4",
+            "--backend cpu",
+        ],
+    );
+    // The CPU run's set is still there, whole.
+    assert_eq!(run_json(&out)["backend"]["name"], "cpu");
+}

@@ -43,6 +43,12 @@ pub trait Device {
     /// Rows of `cols` values that one NLL launch reads from host memory.
     fn nll_rows_per_launch(&self, cols: usize) -> usize;
 
+    /// The largest |value| a row may have, at least and at most, for the kernels to be right;
+    /// `None` where every finite f32 row is (f64 accumulation, no flush to zero).
+    fn row_scales(&self) -> Option<(f32, f32)> {
+        None
+    }
+
     /// `rows` (whole rows of `cols`, possibly none) on the device.
     fn upload(&self, rows: &[f32], cols: usize) -> Result<Self::Rows>;
 
@@ -193,6 +199,33 @@ impl<D: Device> GpuBackend<D> {
     }
 }
 
+impl<D: Device> GpuBackend<D> {
+    /// Refuses the first row whose scale the device cannot compute on (see
+    /// [`Device::row_scales`]), rather than return its numbers wrong. All-zero rows are fine.
+    fn check_scales(&self, rows: &[f32], cols: usize) -> Result<()> {
+        use rayon::prelude::*;
+        let Some((lo, hi)) = self.device.row_scales() else {
+            return Ok(());
+        };
+        let bad = rows.par_chunks(cols.max(1)).position_first(|row| {
+            let m = row.iter().fold(0f32, |m, x| m.max(x.abs()));
+            m != 0.0 && !(lo..=hi).contains(&m)
+        });
+        match bad {
+            None => Ok(()),
+            Some(row) => Err(Error::Magnitude {
+                backend: self.info().name,
+                row,
+                max_abs: rows[row * cols..(row + 1) * cols]
+                    .iter()
+                    .fold(0f32, |m, x| m.max(x.abs())),
+                lo,
+                hi,
+            }),
+        }
+    }
+}
+
 /// Checks a row width the kernels index with u32 offsets (two buffers' worth of one row).
 fn check_cols(cols: usize) -> Result<()> {
     if cols > u32::MAX as usize / 2 {
@@ -217,6 +250,7 @@ impl<D: Device> Backend for GpuBackend<D> {
     fn upload(&mut self, rows: &[f32], cols: usize) -> Result<()> {
         check_whole_rows(rows.len(), cols)?;
         check_cols(cols)?;
+        self.check_scales(rows, cols)?;
         self.uploaded = None;
         self.uploaded = Some(Held {
             buf: self.device.upload(rows, cols)?,
@@ -242,6 +276,7 @@ impl<D: Device> Backend for GpuBackend<D> {
     fn load_sorted(&mut self, rows: &[f32], cols: usize, with_indices: bool) -> Result<()> {
         check_whole_rows(rows.len(), cols)?;
         check_cols(cols)?;
+        self.check_scales(rows, cols)?;
         self.uploaded = None;
         self.resident = None;
         self.resident = Some(Held {
@@ -316,6 +351,7 @@ impl<D: Device> Backend for GpuBackend<D> {
     ) -> Result<Vec<NllGrad>> {
         check_rows(rows, cols, params.len())?;
         check_cols(cols)?;
+        self.check_scales(rows, cols)?;
         let per_launch = self.device.nll_rows_per_launch(cols).max(1);
         let mut result = Vec::with_capacity(params.len());
         for (chunk, ps) in rows
