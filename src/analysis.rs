@@ -148,10 +148,10 @@ pub fn analyse(
             "{cols} features per class is more than aldfit handles"
         )));
     }
-    let chunk_rows = backend.max_chunk_rows(cols).clamp(1, classes);
+    let chunk_rows = chunk_rows(backend, classes, cols);
     // The chunk buffer; a host backend may swap it for its previous one at each load.
-    let mut buf: Vec<f32> = Vec::with_capacity(chunk_rows * cols);
-    let mut results = Vec::with_capacity(classes);
+    let mut buf: Vec<f32> = reserve(chunk_rows.saturating_mul(cols), "a chunk of rows")?;
+    let mut results = reserve(classes, "the per-class results")?;
     let mut timings = Timings::default();
     let pools = opts.pooled.then(ald::JointPools::default);
     let mut chunks = 0;
@@ -206,6 +206,33 @@ pub fn analyse(
         bootstrap: None,
         verdict: Err("the bootstrap did not run".into()),
     })
+}
+
+/// An empty Vec with room for `n` items, or an error saying what could not be held: sizes here
+/// come from the head's file.
+pub(crate) fn reserve<T>(n: usize, what: &str) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| {
+        Error::Invalid(format!(
+            "cannot allocate {} for {what}: not enough memory",
+            crate::memory::human((n as u64).saturating_mul(std::mem::size_of::<T>() as u64))
+        ))
+    })?;
+    Ok(v)
+}
+
+/// The most classes one chunk holds, whatever the backend could take: each chunk's per-class
+/// summaries (~224 bytes a class) are held at once, which for narrow rows would otherwise cost
+/// far more than the rows (a 2 000 000 × 2 head in one chunk: 448 MB of summaries for 16 MB of
+/// weights). 2^18 keeps heads of up to 256 000 classes in one chunk.
+pub const MAX_CHUNK_CLASSES: usize = 1 << 18;
+
+/// Classes per chunk of a head of `classes` × `cols` on `backend`.
+pub(crate) fn chunk_rows(backend: &dyn Backend, classes: usize, cols: usize) -> usize {
+    backend
+        .max_chunk_rows(cols)
+        .min(MAX_CHUNK_CLASSES)
+        .clamp(1, classes.max(1))
 }
 
 /// A backend's refusal of row `row` of the chunk starting at class `first`, said of the class:

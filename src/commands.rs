@@ -128,6 +128,11 @@ pub fn fit(args: &FitArgs, ui: &mut dyn Ui) -> Result<Outputs> {
     let set = OutputSet::begin(&args.run.out)?;
     let mut backend = open_backend(args.run.backend, ui)?;
     let pooled = pooled_runs(args.pooled, head.classes * head.features, ui);
+    let split = args
+        .split
+        .then(|| args.split_args.options(args.run.skip_nonfinite));
+    let boot = bootstrap_runs(&args.boot, backend.as_ref(), head.classes * head.features);
+    check_memory(head, backend.as_ref(), Some(pooled), boot, split.as_ref())?;
     let hasher = Hasher::start(head);
     let opts = Options {
         skip_nonfinite: args.run.skip_nonfinite,
@@ -138,9 +143,8 @@ pub fn fit(args: &FitArgs, ui: &mut dyn Ui) -> Result<Outputs> {
         ui.progress("fitting", done, classes)
     })?;
     ui.finish();
-    let trees = if args.split {
+    let trees = if let Some(split) = split {
         let t = Instant::now();
-        let split = args.split_args.options(args.run.skip_nonfinite);
         let trees = grow_trees(head, labels, backend.as_mut(), &split, ui)?;
         analysis.timings.add("split", t);
         Some((trees, split))
@@ -217,6 +221,38 @@ fn fit_options(args: &FitArgs, analysis: &Analysis, pooled: bool) -> serde_json:
     })
 }
 
+/// Refuses a run whose results (and trees) would not fit in memory, before any is allocated.
+/// `analysis`: whether the per-class analysis runs, and with the pooled fit.
+fn check_memory(
+    head: &Head,
+    backend: &dyn Backend,
+    analysis: Option<bool>,
+    boot: bool,
+    split: Option<&SplitOptions>,
+) -> Result<()> {
+    let (classes, cols) = (head.classes, head.features);
+    let chunk = analysis::chunk_rows(backend, classes, cols);
+    let pooled = analysis == Some(true);
+    let mut need = match analysis {
+        Some(pooled) => crate::memory::analysis_bytes(classes, cols, chunk, pooled, boot),
+        None => 0,
+    };
+    let mut advice = Vec::new();
+    if pooled {
+        advice.push("pass --pooled off");
+    }
+    if let Some(opts) = split {
+        need = need.saturating_add(crate::memory::tree_bytes(classes, cols, chunk, opts));
+        advice.push("raise --min-size, lower --max-depth or use --shape chains for smaller trees");
+    }
+    advice.push("or run on a machine with more memory");
+    crate::memory::check(
+        need,
+        &format!("analysing {classes} classes × {cols} features"),
+        &advice.join("; "),
+    )
+}
+
 fn grow_trees(
     head: &Head,
     labels: &[String],
@@ -271,6 +307,31 @@ fn head_name(head: &Head) -> String {
 }
 
 /// How many replicates `--bootstrap` asks for on this backend and head, or why none.
+/// `classes × features × per_weight` bytes, or an error when the product is past what any
+/// machine addresses.
+fn weights_bytes(classes: usize, features: usize, per_weight: usize) -> Result<u64> {
+    classes
+        .checked_mul(features)
+        .and_then(|n| n.checked_mul(per_weight))
+        .filter(|&b| b <= isize::MAX as usize)
+        .map(|b| b as u64)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "{classes} × {features} weights is more than any machine can hold"
+            ))
+        })
+}
+
+/// Whether the bootstrap will run (as [`resolve_replicates`] decides, without its note).
+fn bootstrap_runs(args: &BootstrapArgs, backend: &dyn Backend, weights: usize) -> bool {
+    match args.bootstrap {
+        Replicates::Count(b) => b > 0,
+        Replicates::Auto => {
+            bootstrap::auto_replicates(weights, bootstrap::Device::of(&backend.info())) > 0
+        }
+    }
+}
+
 fn resolve_replicates(
     args: &BootstrapArgs,
     backend: &dyn Backend,
@@ -359,8 +420,17 @@ pub fn split(args: &SplitCommand, ui: &mut dyn Ui) -> Result<Outputs> {
     let set = OutputSet::begin(&args.run.out)?;
     let mut backend = open_backend(args.run.backend, ui)?;
     let info = backend.info();
-    let hasher = Hasher::start(head);
     let opts = args.split.options(args.run.skip_nonfinite);
+    let boot = bootstrap_runs(&args.boot, backend.as_ref(), head.classes * head.features);
+    // The per-class analysis runs here only for the bootstrap.
+    check_memory(
+        head,
+        backend.as_ref(),
+        boot.then_some(false),
+        boot,
+        Some(&opts),
+    )?;
+    let hasher = Hasher::start(head);
     let t = Instant::now();
     let trees = grow_trees(head, labels, backend.as_mut(), &opts, ui)?;
     let split_s = t.elapsed().as_secs_f64();
@@ -514,6 +584,15 @@ pub fn bench(
     ui: &mut dyn Ui,
 ) -> Result<String> {
     let shapes = crate::bench::parse_shapes(shapes)?;
+    for &(c, f) in &shapes {
+        // The head, a chunk of it and the backend's copy, and per-class results.
+        let need = weights_bytes(c, f, 12)?.saturating_add(c as u64 * 512);
+        crate::memory::check(
+            need,
+            &format!("benchmarking a {c} × {f} head"),
+            "ask for smaller --shapes",
+        )?;
+    }
     let kinds = backends.map_or_else(
         || vec![BackendKind::Cpu, BackendKind::Cuda, BackendKind::Wgpu],
         <[_]>::to_vec,
@@ -583,6 +662,13 @@ pub fn synth(
             "--classes and --features must be positive".into(),
         ));
     }
+    // The values are drawn in memory (f32), with each class's law beside them.
+    let need = weights_bytes(classes, features, 4)?.saturating_add(classes as u64 * 24);
+    crate::memory::check(
+        need,
+        &format!("a synthetic head of {classes} × {features}"),
+        "ask for fewer --classes or --features",
+    )?;
     let (values, _) = crate::synth::law_head(law, classes, features, seed);
     crate::synth::write_safetensors(out, "fc.weight", classes, features, &values).map_err(
         |err| Error::Write {

@@ -15,6 +15,7 @@ pub mod commands;
 pub mod error;
 pub mod head;
 pub mod logsum;
+pub mod memory;
 pub mod outset;
 pub mod philox;
 pub mod plots;

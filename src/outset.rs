@@ -91,11 +91,25 @@ impl OutputSet {
     /// Writes `bytes` to `name` in the set (synced: the swap must not expose a file the disk
     /// has not got).
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.write_with(name, |w| w.write_all(bytes))
+    }
+
+    /// Writes `name` in the set as `fill` renders it, through a buffer: a file of a million
+    /// classes streams to disk instead of being held whole. An error, the renderer's or the
+    /// disk's, names the file.
+    pub fn write_with(
+        &self,
+        name: &str,
+        fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<()> {
         let path = self.staging.join(name);
         let shown = self.target.join(name);
-        let mut f = File::create(&path).map_err(|err| write_err(&shown, err))?;
-        f.write_all(bytes).map_err(|err| write_err(&shown, err))?;
-        f.sync_all().map_err(|err| write_err(&shown, err))
+        let f = File::create(&path).map_err(|err| write_err(&shown, err))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        fill(&mut w)
+            .and_then(|()| w.flush())
+            .map_err(|err| write_err(&shown, err))?;
+        w.get_ref().sync_all().map_err(|err| write_err(&shown, err))
     }
 
     /// Makes the written set the `--out` folder and removes the previous one.

@@ -118,21 +118,30 @@ impl InputInfo {
     }
 }
 
-/// Renders `classes.csv`; blocks of rows are formatted in parallel, then joined in order.
-pub fn classes_csv(analysis: &Analysis, labels: &[String]) -> Result<Vec<u8>> {
+/// Writes `classes.csv`: blocks of rows are formatted in parallel, a group of blocks at a time,
+/// and written in order, so that only one group is ever held.
+pub fn write_classes_csv(
+    w: &mut dyn std::io::Write,
+    analysis: &Analysis,
+    labels: &[String],
+) -> std::io::Result<()> {
     use rayon::prelude::*;
     const BLOCK: usize = 128;
-    let mut out = csv_block(&[], 0, labels, true, None)?;
-    let blocks: Vec<Vec<u8>> = analysis
-        .classes
-        .par_chunks(BLOCK)
-        .enumerate()
-        .map(|(i, cls)| csv_block(cls, i * BLOCK, labels, false, analysis.bootstrap.as_ref()))
-        .collect::<Result<_>>()?;
-    for b in blocks {
-        out.extend_from_slice(&b);
+    const GROUP: usize = 64 * BLOCK;
+    let boot = analysis.bootstrap.as_ref();
+    w.write_all(&csv_block(&[], 0, labels, true, None).map_err(std::io::Error::other)?)?;
+    for (g, group) in analysis.classes.chunks(GROUP).enumerate() {
+        let blocks: Vec<Vec<u8>> = group
+            .par_chunks(BLOCK)
+            .enumerate()
+            .map(|(i, cls)| csv_block(cls, g * GROUP + i * BLOCK, labels, false, boot))
+            .collect::<Result<_>>()
+            .map_err(std::io::Error::other)?;
+        for b in blocks {
+            w.write_all(&b)?;
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn csv_block(
@@ -572,8 +581,6 @@ pub fn run_json(
 #[derive(Debug)]
 pub struct Outputs {
     pub set: OutputSet,
-    /// Files other than `summary.md` and `run.json`, in the order they are written.
-    pub files: Vec<(String, Vec<u8>)>,
     pub summary: String,
     pub run: serde_json::Value,
     /// The names to report as written (plots included).
@@ -584,16 +591,21 @@ impl Outputs {
     fn new(set: OutputSet, summary: String, run: serde_json::Value) -> Self {
         Outputs {
             set,
-            files: Vec::new(),
             summary,
             run,
             written: Vec::new(),
         }
     }
 
-    fn add(&mut self, name: &str, bytes: Vec<u8>) {
+    /// Writes `name` into the set now, as `fill` renders it (see [`OutputSet::write_with`]).
+    fn add(
+        &mut self,
+        name: &str,
+        fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<()> {
+        self.set.write_with(name, fill)?;
         self.written.push(name.to_owned());
-        self.files.push((name.to_owned(), bytes));
+        Ok(())
     }
 
     /// Records the whole run's wall time in `run.json`.
@@ -615,9 +627,6 @@ pub fn save(out: Outputs) -> Result<String> {
     let listing = out.listing();
     let run = serde_json::to_string_pretty(&out.run)
         .map_err(|e| Error::Invalid(format!("cannot render run.json: {e}")))?;
-    for (name, bytes) in &out.files {
-        out.set.write(name, bytes)?;
-    }
     out.set.write("summary.md", out.summary.as_bytes())?;
     out.set.write("run.json", run.as_bytes())?;
     out.set.commit()?;
@@ -634,12 +643,11 @@ pub fn fit_outputs(
     options: serde_json::Value,
 ) -> Result<Outputs> {
     let t = std::time::Instant::now();
-    let csv = classes_csv(analysis, labels)?;
+    let mut out = Outputs::new(set, String::new(), serde_json::Value::Null);
+    out.add("classes.csv", |w| write_classes_csv(w, analysis, labels))?;
     analysis.timings.add("report", t);
-    let summary = summary_md(analysis, input, labels, top);
-    let run = run_json(analysis, input, options);
-    let mut out = Outputs::new(set, summary, run);
-    out.add("classes.csv", csv);
+    out.summary = summary_md(analysis, input, labels, top);
+    out.run = run_json(analysis, input, options);
     Ok(out)
 }
 
@@ -659,11 +667,15 @@ pub fn add_trees(
         boot.and_then(|b| b.trees.as_ref()),
     ));
     out.run["split"] = json!(opts);
-    out.add("tree.csv", crate::tree::tree_csv(trees, labels)?);
-    out.add("leaves.csv", crate::tree::leaves_csv(trees, labels)?);
-    let mut tree_json = Vec::new();
-    crate::tree::write_tree_json(&mut tree_json, trees, labels)?;
-    out.add("tree.json", tree_json);
+    out.add("tree.csv", |w| {
+        crate::tree::write_tree_csv(w, trees, labels)
+    })?;
+    out.add("leaves.csv", |w| {
+        crate::tree::write_leaves_csv(w, trees, labels)
+    })?;
+    out.add("tree.json", |w| {
+        crate::tree::write_tree_json(w, trees, labels).map_err(std::io::Error::other)
+    })?;
     Ok(())
 }
 

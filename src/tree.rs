@@ -258,7 +258,9 @@ fn grow_levels(
     let mut trees: Vec<ClassTree> = (0..rows)
         .map(|r| ClassTree {
             class: first_class + r,
-            nodes: Vec::new(),
+            // Every tree has its root; a bare Vec would grow to four nodes at the first push,
+            // and narrow rows (one node a class) would hold four times their nodes.
+            nodes: Vec::with_capacity(1),
             order: Vec::new(),
             nonfinite: skipped.contains(&r),
         })
@@ -383,9 +385,9 @@ pub fn split_head(
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<ClassTree>> {
     let (classes, cols) = (head.classes, head.features);
-    let chunk_rows = backend.max_chunk_rows(cols).clamp(1, classes.max(1));
-    let mut buf: Vec<f32> = Vec::new();
-    let mut trees = Vec::with_capacity(classes);
+    let chunk_rows = analysis::chunk_rows(backend, classes, cols);
+    let mut buf: Vec<f32> = analysis::reserve(chunk_rows.saturating_mul(cols), "a chunk of rows")?;
+    let mut trees = analysis::reserve(classes, "the split trees")?;
     let mut first = 0;
     while first < classes {
         let count = chunk_rows.min(classes - first);
@@ -453,8 +455,13 @@ fn node_fields(buf: &mut ryu::Buffer, n: &Node) -> [String; 14] {
     ]
 }
 
-/// `tree.csv`: a row per node, classes in order, each tree level by level.
-pub fn tree_csv(trees: &[ClassTree], labels: &[String]) -> Result<Vec<u8>> {
+/// Writes `tree.csv`: a row per node, classes in order, each tree level by level. Blocks of
+/// trees are rendered in parallel, a group at a time, and written in order.
+pub fn write_tree_csv(
+    w: &mut dyn Write,
+    trees: &[ClassTree],
+    labels: &[String],
+) -> std::io::Result<()> {
     let render = |trees: &[ClassTree], header: bool| -> Result<Vec<u8>> {
         let mut w = csv::Writer::from_writer(Vec::new());
         let err = |e: csv::Error| Error::Invalid(format!("cannot render tree.csv: {e}"));
@@ -474,15 +481,29 @@ pub fn tree_csv(trees: &[ClassTree], labels: &[String]) -> Result<Vec<u8>> {
         w.into_inner()
             .map_err(|e| Error::Invalid(format!("cannot render tree.csv: {e}")))
     };
-    let mut out = render(&[], true)?;
-    let blocks: Vec<Vec<u8>> = trees
-        .par_chunks(256)
-        .map(|b| render(b, false))
-        .collect::<Result<_>>()?;
-    for b in blocks {
-        out.extend_from_slice(&b);
+    w.write_all(&render(&[], true).map_err(std::io::Error::other)?)?;
+    // Blocks of about 4096 nodes (trees range from one node to thousands), 64 blocks at a time:
+    // what is held is bounded by nodes, not classes.
+    let mut blocks = Vec::new();
+    let (mut start, mut nodes) = (0, 0);
+    for (i, t) in trees.iter().enumerate() {
+        nodes += t.nodes.len();
+        if nodes >= 4096 || i + 1 == trees.len() {
+            blocks.push(start..i + 1);
+            (start, nodes) = (i + 1, 0);
+        }
     }
-    Ok(out)
+    for group in blocks.chunks(64) {
+        let rendered: Vec<Vec<u8>> = group
+            .par_iter()
+            .map(|r| render(&trees[r.clone()], false))
+            .collect::<Result<_>>()
+            .map_err(std::io::Error::other)?;
+        for b in rendered {
+            w.write_all(&b)?;
+        }
+    }
+    Ok(())
 }
 
 fn joined(ix: &[u32]) -> String {
@@ -492,9 +513,13 @@ fn joined(ix: &[u32]) -> String {
 /// `leaves.csv`: per class, the terminal node of the all-`+` path (the features that speak
 /// most for the class) and of the all-`−` path (most against it), with their feature indices,
 /// space-separated, strongest first (largest weight first for `+`, most negative for `−`).
-pub fn leaves_csv(trees: &[ClassTree], labels: &[String]) -> Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let err = |e: csv::Error| Error::Invalid(format!("cannot render leaves.csv: {e}"));
+pub fn write_leaves_csv(
+    out: &mut dyn Write,
+    trees: &[ClassTree],
+    labels: &[String],
+) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    let err = std::io::Error::from;
     w.write_record([
         "class",
         "label",
@@ -535,8 +560,7 @@ pub fn leaves_csv(trees: &[ClassTree], labels: &[String]) -> Result<Vec<u8>> {
         ])
         .map_err(err)?;
     }
-    w.into_inner()
-        .map_err(|e| Error::Invalid(format!("cannot render leaves.csv: {e}")))
+    w.flush()
 }
 
 /// `tree.json`: per class, the nested tree; each node lists its `features` in none of its

@@ -611,3 +611,94 @@ fn a_backend_that_cannot_compute_a_row_refuses_it_by_class() {
     // The CPU run's set is still there, whole.
     assert_eq!(run_json(&out)["backend"]["name"], "cpu");
 }
+
+fn aldfit_with_memory(limit: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aldfit"))
+        .args(args)
+        .env("ALDFIT_MEMORY_LIMIT", limit)
+        .output()
+        .unwrap()
+}
+
+/// A run whose results or trees would not fit is refused before it starts, naming the options
+/// that shrink it, and leaves no `--out`; oversized synthetic heads and benchmark shapes are
+/// refused instead of aborting on allocation. The same runs go ahead when the memory is there.
+#[test]
+fn runs_that_would_not_fit_in_memory_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let path = head(d, 400, 256);
+    let (p, out) = (path.to_str().unwrap(), d.join("out"));
+    let o = out.to_str().unwrap();
+    let fit = ["fit", p, "--backend", "cpu", "--pooled", "on", "--out", o];
+    assert_fails(
+        &aldfit_with_memory("64K", &fit),
+        &[
+            "400 classes × 256 features needs about",
+            "64 KB is available",
+            "--pooled off",
+        ],
+    );
+    let split = [
+        "split",
+        p,
+        "--backend",
+        "cpu",
+        "--shape",
+        "full",
+        "--min-size",
+        "2",
+        "--out",
+        o,
+    ];
+    assert_fails(
+        &aldfit_with_memory("2M", &split),
+        &["needs about", "--min-size", "--max-depth", "--shape chains"],
+    );
+    assert!(!out.exists(), "a refused run made {}", out.display());
+    assert_ok(&aldfit_with_memory("1G", &fit));
+    assert_ok(&aldfit_with_memory("1G", &split));
+
+    let huge = d.join("huge.safetensors");
+    for (classes, says) in [
+        ("1099511627776", "needs about 8.0 PB"),
+        ("18446744073709551615", "more than any machine can hold"),
+    ] {
+        let args = [
+            "synth",
+            "--classes",
+            classes,
+            "--features",
+            "2048",
+            huge.to_str().unwrap(),
+        ];
+        assert_fails(&aldfit(&args), &[classes, says]);
+    }
+    assert!(!huge.exists());
+    assert_fails(
+        &aldfit(&["bench", "--shapes", "1000000x100000", "--backends", "cpu"]),
+        &["1000000 × 100000", "needs about", "--shapes"],
+    );
+}
+
+/// Labels and index files are read whole, so one of absurd size is refused before it is read.
+#[test]
+fn oversized_text_inputs_are_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = head(dir.path(), 4, 16);
+    let labels = dir.path().join("labels.txt");
+    let f = std::fs::File::create(&labels).unwrap();
+    f.set_len(2 << 30).unwrap(); // sparse: no disk used
+    let out = dir.path().join("out");
+    assert_fails(
+        &aldfit(&[
+            "fit",
+            path.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        &["labels.txt", "2.0 GB", "more than"],
+    );
+}

@@ -271,3 +271,36 @@ fn a_rule_that_peels_one_value_per_level_stops_at_the_cap_and_says_so() {
     tree::write_tree_json(&mut json, &trees, &[]).unwrap();
     assert!(json.len() > 1000);
 }
+
+/// The memory check's node bound (`memory::max_nodes`) holds for every tree actually grown, at
+/// small and large --min-size, both shapes, every rule, shallow and deep: a bound that trees
+/// exceed would let a run past the check and out of memory.
+#[test]
+fn trees_never_have_more_nodes_than_the_memory_bound() {
+    let mut cpu = aldfit::backend::cpu::CpuBackend::new();
+    let heads = [
+        ("ald", synth::ald_head(12, 300, 5).0, 300),
+        ("nasty", synth::nasty_head(24, 41, 6), 41),
+    ];
+    for (name, values, cols) in &heads {
+        let head = Head::from_f32(name, values.len() / cols, *cols, values).unwrap();
+        for rule in [Rule::Mean, Rule::Ald, Rule::Zero] {
+            for shape in [Shape::Chains, Shape::Full] {
+                for (min_size, max_depth) in [(1, None), (2, Some(1000)), (5, Some(3)), (20, None)]
+                {
+                    let o = SplitOptions {
+                        rule,
+                        shape,
+                        min_size,
+                        max_depth,
+                        ..SplitOptions::default()
+                    };
+                    let bound = aldfit::memory::max_nodes(*cols, &o);
+                    let trees = tree::split_head(&head, &[], &mut cpu, &o, &mut |_| {}).unwrap();
+                    let most = trees.iter().map(|t| t.nodes.len()).max().unwrap();
+                    assert!(most <= bound, "{name} {o:?}: {most} nodes > bound {bound}");
+                }
+            }
+        }
+    }
+}

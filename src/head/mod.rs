@@ -379,16 +379,37 @@ pub fn open_regular(path: &Path) -> Result<std::fs::File> {
     Ok(file)
 }
 
+/// The largest text file (an index, labels) read: a million labels of 100 characters is 100 MB.
+const MAX_TEXT: u64 = 1 << 30;
+
 /// A whole small file (an index, labels) as text, from a regular file only.
 pub fn read_text(path: &Path) -> Result<String> {
     use std::io::Read;
-    let mut text = String::new();
-    open_regular(path)?
-        .read_to_string(&mut text)
-        .map_err(|err| Error::Read {
+    let read_err = |err| Error::Read {
+        path: path.to_owned(),
+        err,
+    };
+    let file = open_regular(path)?;
+    let len = file.metadata().map_err(read_err)?.len();
+    if len > MAX_TEXT {
+        return Err(Error::Format {
             path: path.to_owned(),
-            err,
+            msg: format!(
+                "is {}, more than the {} aldfit reads as labels or an index; is it the right file?",
+                crate::memory::human(len),
+                crate::memory::human(MAX_TEXT)
+            ),
+        });
+    }
+    let mut text = String::new();
+    text.try_reserve_exact(len as usize)
+        .map_err(|_| Error::Format {
+            path: path.to_owned(),
+            msg: format!("cannot allocate {} to read it", crate::memory::human(len)),
         })?;
+    file.take(MAX_TEXT)
+        .read_to_string(&mut text)
+        .map_err(read_err)?;
     Ok(text)
 }
 
