@@ -18,6 +18,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
@@ -181,13 +182,58 @@ pub fn install_signal_handlers() {
     }
 }
 
+/// The files memory-mapped so far, for the SIGBUS message.
+static MAPPED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// The SIGBUS message naming [`MAPPED`], built ahead (a signal handler cannot format): a leaked
+/// buffer, replaced (and the old one leaked too, a few bytes a mapped file) as files are mapped.
+static SIGBUS_MSG: AtomicPtr<Vec<u8>> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Records that `path` is memory-mapped, so that a SIGBUS (the file shrank under the map) is
+/// reported naming it.
+pub fn note_mapped(path: &Path) {
+    let Ok(mut files) = MAPPED.lock() else {
+        return;
+    };
+    let shown = crate::text::printable(&path.display().to_string());
+    if !files.contains(&shown) {
+        files.push(shown);
+    }
+    let (what, it) = match files.len() {
+        1 => (files[0].clone(), "the file"),
+        _ => (files.join(" or "), "one of these files"),
+    };
+    let msg = format!(
+        "aldfit: error: {what}: {it} changed size while aldfit was reading it (SIGBUS on its \
+         memory map); nothing was written to --out. Leave checkpoints unchanged while aldfit \
+         runs, or copy them first.\n"
+    );
+    SIGBUS_MSG.store(Box::into_raw(Box::new(msg.into_bytes())), Ordering::SeqCst);
+}
+
 extern "C" fn on_sigbus(_: libc::c_int) {
     const MSG: &[u8] = b"aldfit: error: an input file changed size while aldfit was reading \
 it (SIGBUS on its memory map); nothing was written to --out. Leave checkpoints unchanged while \
 aldfit runs, or copy them first.\n";
-    // SAFETY: write(2) of a static buffer to stderr, then _exit: both async-signal-safe.
+    // Several threads read the map: the first to fault reports and exits; the others wait for
+    // that exit instead of repeating the message or cutting its clean-up short.
+    static REPORTING: AtomicBool = AtomicBool::new(false);
+    if REPORTING.swap(true, Ordering::SeqCst) {
+        loop {
+            // SAFETY: pause is async-signal-safe; the reporting thread's _exit ends this one.
+            unsafe { libc::pause() };
+        }
+    }
+    let named = SIGBUS_MSG.load(Ordering::SeqCst);
+    // SAFETY: a non-null SIGBUS_MSG points at a leaked, never-freed buffer. write(2) and _exit
+    // are async-signal-safe.
+    let msg: &[u8] = if named.is_null() {
+        MSG
+    } else {
+        unsafe { &*named }
+    };
     unsafe {
-        libc::write(2, MSG.as_ptr().cast(), MSG.len());
+        libc::write(2, msg.as_ptr().cast(), msg.len());
     }
     remove_registered(false);
     // SAFETY: _exit is async-signal-safe.

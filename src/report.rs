@@ -699,8 +699,8 @@ pub fn split_outputs(set: OutputSet, r: &SplitRun<'_>, labels: &[String]) -> Res
     let input = r.input;
     let mut summary = format!(
         "# aldfit split\n\n- head: `{}`, tensor `{}` ({}); {} classes × {} features, {}; sha256 `{}`\n- backend: {} on {}\n- aldfit {}; split in {:.3} s\n\n",
-        input.file,
-        input.tensor,
+        crate::text::markdown(&input.file, 200),
+        crate::text::markdown(&input.tensor, 200),
         input.choice,
         input.classes,
         input.features,

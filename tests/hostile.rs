@@ -501,7 +501,10 @@ fn an_input_that_shrinks_mid_run_ends_in_a_clean_error_or_a_correct_result() {
         match r.status.code() {
             Some(0) => assert!(out.join("run.json").exists()),
             Some(1) => {
-                assert!(err.contains("changed size"), "{err}");
+                assert!(
+                    err.contains("changed size") && err.contains("head.safetensors"),
+                    "{err}"
+                );
                 assert!(!out.exists(), "a failed run wrote --out");
             }
             other => panic!("aldfit ended with {other:?} (a signal?): {err}"),
@@ -701,4 +704,131 @@ fn oversized_text_inputs_are_refused_before_reading() {
         ]),
         &["labels.txt", "2.0 GB", "more than"],
     );
+}
+
+/// One random corruption of `bytes`: bytes overwritten (half the time inside the first 256,
+/// where the header is), zeroed, cut short, or grown by junk.
+fn corrupt(bytes: &[u8], rng: &mut impl rand::Rng) -> (Vec<u8>, String) {
+    let mut b = bytes.to_vec();
+    let n = b.len();
+    let at = if rng.random::<bool>() {
+        rng.random_range(0..256.min(n))
+    } else {
+        rng.random_range(0..n)
+    };
+    let len = rng.random_range(1..=16usize).min(n - at);
+    match rng.random_range(0..4) {
+        0 => {
+            b[at..at + len].iter_mut().for_each(|x| *x = rng.random());
+            (b, format!("{len} random bytes at {at}"))
+        }
+        1 => {
+            b[at..at + len].fill(0);
+            (b, format!("{len} zero bytes at {at}"))
+        }
+        2 => {
+            b.truncate(at);
+            (b, format!("cut at {at}"))
+        }
+        _ => {
+            b.extend((0..len).map(|_| rng.random::<u8>()));
+            (b, format!("{len} junk bytes appended"))
+        }
+    }
+}
+
+/// Real heads corrupted at random offsets and lengths (seeded): every run ends in a clean
+/// one-line error naming the file, with no `--out`, or succeeds with numbers that are the
+/// reference fit of the rows the file now holds.
+#[test]
+fn random_corruptions_of_real_files_end_in_a_clean_error_or_a_correct_result() {
+    use rand::SeedableRng;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bundled = std::fs::read(root.join(aldfit::head::BUNDLED_NAME)).unwrap();
+    let (head, _) = aldfit::head::Head::bundled().unwrap();
+    let values: Vec<u8> = head.to_f32().iter().flat_map(|v| v.to_le_bytes()).collect();
+    let npy = d.join("real.npy");
+    aldfit::head::write_npy(&npy, "<f4", &[head.classes, head.features], false, &values).unwrap();
+    let mut files = vec![
+        ("safetensors", bundled),
+        ("npy", std::fs::read(&npy).unwrap()),
+    ];
+    if let Some(p) = common::shared_data("ppocrv4_rec_ch_ctc_head.safetensors") {
+        files.push(("safetensors", std::fs::read(p).unwrap()));
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(14);
+    let (mut failed, mut passed) = (0, 0);
+    for (i, (ext, bytes)) in files.iter().enumerate() {
+        for j in 0..30 {
+            let (b, how) = corrupt(bytes, &mut rng);
+            let path = d.join(format!("case-{i}-{j}.{ext}"));
+            std::fs::write(&path, &b).unwrap();
+            let out = d.join(format!("out-{i}-{j}"));
+            let args = [
+                "fit",
+                path.to_str().unwrap(),
+                "--backend",
+                "cpu",
+                "--bootstrap",
+                "0",
+                "--out",
+                out.to_str().unwrap(),
+            ];
+            let run = aldfit_within(&args, 120);
+            let err = text(&run.stderr);
+            assert!(!err.contains("panicked"), "{how}: {err}");
+            match run.status.code() {
+                Some(0) => {
+                    passed += 1;
+                    check_fit_of_file(&path, &out, &how);
+                }
+                Some(1) => {
+                    failed += 1;
+                    let last = err.lines().last().unwrap_or("");
+                    assert!(
+                        last.starts_with("aldfit: error: ")
+                            && last.contains(path.file_name().unwrap().to_str().unwrap()),
+                        "{how}: {err}"
+                    );
+                    assert!(!out.exists(), "{how}: a failed run left {}", out.display());
+                }
+                other => panic!("{how}: exit {other:?}: {err}"),
+            }
+        }
+    }
+    // Both ends are reached: corruptions that are refused and ones that only change weights.
+    assert!(
+        failed > 10 && passed > 10,
+        "{failed} refused, {passed} analysed"
+    );
+}
+
+/// The run's `classes.csv` has one row per class of the file as aldfit reads it, and sampled
+/// classes carry the reference fit of their rows.
+fn check_fit_of_file(path: &Path, out: &Path, how: &str) {
+    let head = aldfit::head::Head::open(path, None, false).unwrap();
+    let mut r = csv::Reader::from_path(out.join("classes.csv")).unwrap();
+    let header = r.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), head.classes, "{how}");
+    let mut row = vec![0f32; head.features];
+    for k in [0, head.classes / 2, head.classes - 1] {
+        head.read_rows(k, &mut row);
+        row.sort_by(f32::total_cmp);
+        let want = aldfit::ald::fit_sorted(&row).params;
+        for (name, w) in [
+            ("loc", want.loc),
+            ("scale", want.scale),
+            ("kappa", want.kappa),
+        ] {
+            let got: f64 = rows[k][col(name)].parse().unwrap();
+            assert!(
+                (got - w).abs() <= 1e-12 * w.abs().max(1e-300) || (got.is_nan() && w.is_nan()),
+                "{how}: class {k} {name} {got} vs reference {w}"
+            );
+        }
+    }
 }

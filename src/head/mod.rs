@@ -429,6 +429,7 @@ fn map(path: &Path) -> Result<Bytes> {
     // on the next read of a lost page; the CLI turns that into a one-line error and removes
     // its staging output (outset::install_signal_handlers).
     let map = unsafe { Mmap::map(&file) }.map_err(read_err)?;
+    crate::outset::note_mapped(path);
     Ok(Bytes::Mapped(Arc::new(map)))
 }
 
