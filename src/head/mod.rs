@@ -4,7 +4,9 @@
 //! rows at a time, converted from the stored dtype (and layout) into a caller's f32 buffer.
 
 mod npy;
+mod pickle;
 mod safetensors;
+mod torch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -159,19 +161,7 @@ impl Head {
         let located = if is_index(&path) {
             safetensors::locate_sharded(&path, tensor)?
         } else {
-            let file = map(&path)?;
-            if npy::is_npy(file.as_slice()) {
-                npy::locate(&path, file, tensor)?
-            } else if safetensors::looks_like_safetensors(file.as_slice()) {
-                safetensors::locate(&path, file, tensor)?
-            } else {
-                return Err(Error::Format {
-                    path,
-                    msg: "neither a safetensors file nor a .npy array; aldfit reads \
-                          *.safetensors, *.safetensors.index.json and *.npy"
-                        .into(),
-                });
-            }
+            locate_file(&path, map(&path)?, tensor)?
         };
         Head::from_located(located, transpose)
     }
@@ -455,15 +445,23 @@ fn resolve_dir(path: &Path) -> Result<PathBuf> {
             .cloned()
             .collect()
     };
-    let index = pick(&|n| n.ends_with(".safetensors.index.json"));
-    let singles = pick(&|n| n.ends_with(".safetensors") || n.ends_with(".npy"));
-    match (index.as_slice(), singles.as_slice()) {
-        ([one], _) => Ok(one.clone()),
-        ([], [one]) => Ok(one.clone()),
+    // Hugging Face folders often hold the same weights twice: safetensors first, then
+    // PyTorch's, then a lone .npy.
+    let torch_name = |n: &str| n.ends_with(".bin") || n.ends_with(".pt") || n.ends_with(".pth");
+    let candidates = [
+        pick(&|n| n.ends_with(".safetensors.index.json")),
+        pick(&|n| n.ends_with(".safetensors")),
+        pick(&|n| n.ends_with(".bin.index.json")),
+        pick(&|n| torch_name(n)),
+        pick(&|n| n.ends_with(".npy")),
+    ];
+    match candidates.iter().find(|c| !c.is_empty()).map(Vec::as_slice) {
+        Some([one]) => Ok(one.clone()),
         _ => Err(Error::Format {
             path: path.to_owned(),
-            msg: "is a folder without exactly one *.safetensors.index.json or one \
-                  *.safetensors/*.npy file; name the file"
+            msg: "is a folder without exactly one checkpoint (*.safetensors.index.json, \
+                  *.safetensors, pytorch_model.bin.index.json, *.bin/*.pt/*.pth or *.npy); \
+                  name the file"
                 .into(),
         }),
     }
@@ -475,16 +473,106 @@ pub fn list_tensors(path: &Path) -> Result<Vec<TensorEntry>> {
     if is_index(&path) {
         return safetensors::list_sharded(&path);
     }
-    let file = map(&path)?;
-    if npy::is_npy(file.as_slice()) {
-        npy::list(&path, file.as_slice())
-    } else if safetensors::looks_like_safetensors(file.as_slice()) {
-        safetensors::list(&path, file.as_slice())
+    list_file(&path, map(&path)?.as_slice())
+}
+
+/// The tensors of one file, by its format (the bytes say which, not the name).
+fn list_file(path: &Path, bytes: &[u8]) -> Result<Vec<TensorEntry>> {
+    if npy::is_npy(bytes) {
+        npy::list(path, bytes)
+    } else if safetensors::looks_like_safetensors(bytes) {
+        safetensors::list(path, bytes)
+    } else if torch::detect(bytes).is_some() {
+        torch::list(path, bytes)
     } else {
-        Err(Error::Format {
-            path,
-            msg: "neither a safetensors file nor a .npy array".into(),
-        })
+        Err(unknown_format(path, bytes))
+    }
+}
+
+/// The head tensor of one file, by its format.
+fn locate_file(path: &Path, file: Bytes, tensor: Option<&str>) -> Result<Located> {
+    let bytes = file.as_slice();
+    if npy::is_npy(bytes) {
+        npy::locate(path, file, tensor)
+    } else if safetensors::looks_like_safetensors(bytes) {
+        safetensors::locate(path, file, tensor)
+    } else if torch::detect(bytes).is_some() {
+        torch::locate(path, file, tensor)
+    } else {
+        Err(unknown_format(path, bytes))
+    }
+}
+
+/// What a file aldfit does not read is, and the one line that converts it.
+fn unknown_format(path: &Path, bytes: &[u8]) -> Error {
+    let p = path.display();
+    let name = path.to_string_lossy().to_lowercase();
+    let convert =
+        |what: &str, line: String| format!("is {what}, which aldfit does not read yet; {line}");
+    let msg = if bytes.starts_with(b"GGUF") {
+        convert(
+            "a GGUF model",
+            "convert its weights with llama.cpp's gguf-py (gguf.GGUFReader) to .npy".into(),
+        )
+    } else if bytes.get(4..8) == Some(b"TFL3") {
+        convert(
+            "a TFLite model",
+            "export the classifier's weights from the original model to .npy or safetensors".into(),
+        )
+    } else if bytes.starts_with(b"\x89HDF\r\n\x1a\n") {
+        convert(
+            "a Keras/HDF5 file",
+            format!(
+                "export the head with: python -c \"import keras, numpy; m = keras.models.load_model('{p}'); \
+                 numpy.save('head.npy', m.layers[-1].get_weights()[0].T)\""
+            ),
+        )
+    } else if name.ends_with(".onnx") {
+        convert(
+            "an ONNX model",
+            format!(
+                "list its initializers with: python -c \"import onnx; print([i.name for i in \
+                 onnx.load('{p}').graph.initializer])\" and save the head with \
+                 onnx.numpy_helper.to_array to .npy"
+            ),
+        )
+    } else if name.ends_with(".pb") {
+        convert(
+            "a TensorFlow SavedModel or graph",
+            "export the classifier's kernel with tf.saved_model.load and numpy.save (transposed: \
+             TF stores [features, classes])"
+                .into(),
+        )
+    } else {
+        "is not a checkpoint aldfit reads: *.safetensors (and *.safetensors.index.json), \
+         PyTorch *.pt/*.pth/*.bin (and pytorch_model.bin.index.json), or *.npy"
+            .into()
+    };
+    Error::Format {
+        path: path.to_owned(),
+        msg,
+    }
+}
+
+/// The tensor `--tensor NAME` means: that exact name, else the one name ending in `.NAME` (so
+/// that `fc.weight` finds `state_dict.module.fc.weight`).
+fn resolve_name(path: &Path, tensors: &[(String, Vec<usize>)], name: &str) -> Result<String> {
+    if tensors.iter().any(|(n, _)| n == name) {
+        return Ok(name.to_owned());
+    }
+    let suffix = format!(".{name}");
+    let ends: Vec<&String> = tensors
+        .iter()
+        .map(|(n, _)| n)
+        .filter(|n| n.ends_with(&suffix))
+        .collect();
+    match ends.as_slice() {
+        [one] => Ok((*one).clone()),
+        _ => Err(Error::NoSuchTensor {
+            path: path.to_owned(),
+            name: name.to_owned(),
+            available: describe_tensors(tensors),
+        }),
     }
 }
 
@@ -570,10 +658,17 @@ pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<String>> {
 /// `model.safetensors` → `model.labels.txt` beside it, if present.
 pub fn labels_beside(head: &Path) -> Option<PathBuf> {
     let name = head.file_name()?.to_string_lossy().into_owned();
-    let stem = name
-        .strip_suffix(".safetensors.index.json")
-        .or_else(|| name.strip_suffix(".safetensors"))
-        .or_else(|| name.strip_suffix(".npy"))?;
+    let stem = [
+        ".safetensors.index.json",
+        ".bin.index.json",
+        ".safetensors",
+        ".npy",
+        ".bin",
+        ".pth",
+        ".pt",
+    ]
+    .iter()
+    .find_map(|ext| name.strip_suffix(ext))?;
     let candidate = head.with_file_name(format!("{stem}.labels.txt"));
     candidate.is_file().then_some(candidate)
 }

@@ -221,7 +221,7 @@ pub(super) fn locate(path: &Path, file: Bytes, tensor: Option<&str>) -> Result<L
     let pairs: Vec<(String, Vec<usize>)> =
         tensors.iter().map(|t| (t.0.clone(), t.1.clone())).collect();
     let (name, choice) = match tensor {
-        Some(name) => (name.to_owned(), Choice::Named),
+        Some(name) => (super::resolve_name(path, &pairs, name)?, Choice::Named),
         None => match choose(&pairs) {
             Some((n, c)) => (n.to_owned(), c),
             None => {
@@ -309,7 +309,7 @@ pub(super) fn list_sharded(index_path: &Path) -> Result<Vec<TensorEntry>> {
     for shard in shards {
         let p = shard_path(index_path, shard)?;
         let file = map(&p)?;
-        all.extend(list(&p, file.as_slice())?);
+        all.extend(super::list_file(&p, file.as_slice())?);
     }
     Ok(all)
 }
@@ -327,7 +327,7 @@ pub(super) fn locate_sharded(index_path: &Path, tensor: Option<&str>) -> Result<
             match choose(&pairs) {
                 Some((n, c)) => {
                     let shard = &index_of(index_path, n)?;
-                    let mut located = locate(shard, map(shard)?, Some(n))?;
+                    let mut located = super::locate_file(shard, map(shard)?, Some(n))?;
                     located.choice = c;
                     return Ok(located);
                 }
@@ -341,7 +341,7 @@ pub(super) fn locate_sharded(index_path: &Path, tensor: Option<&str>) -> Result<
         }
     };
     let shard = index_of(index_path, &name)?;
-    locate(&shard, map(&shard)?, Some(&name))
+    super::locate_file(&shard, map(&shard)?, Some(&name))
 }
 
 fn index_of(index_path: &Path, name: &str) -> Result<PathBuf> {
