@@ -58,8 +58,27 @@ pub fn open_head(args: &HeadArgs, ui: &mut dyn Ui) -> Result<Opened> {
         .clone()
         .or_else(|| args.head.as_deref().and_then(head::labels_beside));
     if let Some(p) = label_path {
-        labels = head::read_labels(&p, head.classes)?;
+        labels = match head::read_labels(&p, head.classes) {
+            Ok(l) => l,
+            Err(e)
+                if head.features != head.classes
+                    && head::read_labels(&p, head.features).is_ok() =>
+            {
+                return Err(Error::Invalid(format!(
+                    "{e}; they are as many as the head's {} features: if the matrix is stored \
+                     [features, classes], {} --transpose",
+                    head.features,
+                    if args.transpose { "drop" } else { "pass" }
+                )))
+            }
+            Err(e) => return Err(e),
+        };
         labels_from = Some(p.display().to_string());
+    } else if args.head.is_some() {
+        if let Some((l, from)) = head::hf::labels_beside(&head.path, head.classes)? {
+            labels = l;
+            labels_from = Some(from.display().to_string());
+        }
     }
     ui.note(&format!(
         "{} tensor `{}` ({}): {} classes × {} features, {}{}",
@@ -75,6 +94,12 @@ pub fn open_head(args: &HeadArgs, ui: &mut dyn Ui) -> Result<Opened> {
             ""
         }
     ));
+    if let Some(hint) = head::orientation_hint(&head) {
+        ui.note(&hint);
+    }
+    if let Some(from) = &labels_from {
+        ui.note(&format!("labels from {from}"));
+    }
     Ok(Opened {
         head,
         labels,

@@ -258,7 +258,9 @@ fn bad_files_are_errors_naming_the_file_and_the_problem() {
     std::fs::write(&garbage, b"this is not a checkpoint at all").unwrap();
     let e = err_of(&garbage, None);
     assert!(
-        e.contains("garbage.bin") && e.contains("neither a safetensors file nor a .npy"),
+        e.contains("garbage.bin")
+            && e.contains("is not a checkpoint aldfit reads")
+            && e.contains("*.pt/*.pth/*.bin"),
         "{e}"
     );
 

@@ -3,6 +3,7 @@
 //! A head is never copied whole: files are memory-mapped and the pipeline asks for a chunk of
 //! rows at a time, converted from the stored dtype (and layout) into a caller's f32 buffer.
 
+pub mod hf;
 mod npy;
 mod pickle;
 mod safetensors;
@@ -64,6 +65,8 @@ pub enum Choice {
     OnlyMatrix,
     LastMatrix,
     Array,
+    /// A language model's token embedding: with tied weights it is the output head.
+    Embedding,
 }
 
 impl Choice {
@@ -74,6 +77,10 @@ impl Choice {
             Choice::OnlyMatrix => "the only 2-D tensor",
             Choice::LastMatrix => "the last 2-D tensor in the file; pass --tensor to pick another",
             Choice::Array => "the array in a .npy file",
+            Choice::Embedding => {
+                "the token embedding, the output head of a language model with tied weights \
+                 (there is no lm_head)"
+            }
         }
     }
 }
@@ -133,6 +140,17 @@ impl std::fmt::Debug for Head {
             .finish()
     }
 }
+
+/// A language model's token embedding, which is its output head when the weights are tied (no
+/// `lm_head`): chosen before falling back to "the last 2-D tensor", which in such a checkpoint is
+/// some layer's projection.
+pub const EMBEDDING_NAMES: &[&str] = &[
+    "embed_tokens.weight",
+    "wte.weight",
+    "word_embeddings.weight",
+    "tok_embeddings.weight",
+    "token_embd.weight",
+];
 
 /// The bundled EfficientNet-Lite0 ImageNet head (assets/, Apache-2.0, see assets/NOTICE).
 pub const BUNDLED_NAME: &str = "assets/efficientnet_lite0_imagenet_fc.safetensors";
@@ -594,6 +612,15 @@ fn choose(tensors: &[(String, Vec<usize>)]) -> Option<(&str, Choice)> {
             return Some((n, Choice::KnownName));
         }
     }
+    for known in EMBEDDING_NAMES {
+        let suffix = format!(".{known}");
+        if let Some(n) = matrices
+            .iter()
+            .find(|n| *n == known || n.ends_with(&suffix))
+        {
+            return Some((n, Choice::Embedding));
+        }
+    }
     match matrices.as_slice() {
         [] => None,
         [one] => Some((one, Choice::OnlyMatrix)),
@@ -671,4 +698,38 @@ pub fn labels_beside(head: &Path) -> Option<PathBuf> {
     .find_map(|ext| name.strip_suffix(ext))?;
     let candidate = head.with_file_name(format!("{stem}.labels.txt"));
     candidate.is_file().then_some(candidate)
+}
+
+/// Why `head` may be stored `[features, classes]` and want `--transpose` (or want it no more):
+/// its name is a Keras/TF `kernel`, or the bias beside it is as long as its features, not its
+/// classes. `None` when nothing says so.
+pub fn orientation_hint(head: &Head) -> Option<String> {
+    let flip = if head.transposed {
+        "drop --transpose"
+    } else {
+        "pass --transpose"
+    };
+    let name = head.tensor.as_str();
+    if name.ends_with("kernel") && !head.transposed {
+        return Some(format!(
+            "`{name}` is a Keras/TensorFlow kernel, stored [features, classes]: {flip} to \
+             analyse its {} columns as the classes",
+            head.features
+        ));
+    }
+    let stem = name
+        .strip_suffix("weight")
+        .or_else(|| name.strip_suffix("kernel"))?;
+    let bias = format!("{stem}bias");
+    let tensors = list_file(&head.path, head.file.as_slice()).ok()?;
+    let b = tensors.iter().find(|t| t.name == bias)?;
+    (b.shape.len() == 1 && b.shape[0] == head.features && head.features != head.classes).then(
+        || {
+            format!(
+            "the bias `{bias}` beside it has {} entries, as many as the head's features, not its \
+             {} classes: the matrix looks stored [features, classes]; {flip}",
+            head.features, head.classes
+        )
+        },
+    )
 }
