@@ -74,6 +74,15 @@ pub fn open_head(args: &HeadArgs, ui: &mut dyn Ui) -> Result<Opened> {
             Err(e) => return Err(e),
         };
         labels_from = Some(p.display().to_string());
+    } else if let Some(tokens) = head
+        .embedded_labels
+        .as_ref()
+        .filter(|t| t.len() <= head.classes)
+    {
+        // A GGUF vocabulary, by token id; rows past it (padding) stay unnamed.
+        labels = tokens.to_vec();
+        labels.resize(head.classes, String::new());
+        labels_from = Some(format!("{} (tokenizer.ggml.tokens)", head.path.display()));
     } else if args.head.is_some() {
         if let Some((l, from)) = head::hf::labels_beside(&head.path, head.classes)? {
             labels = l;

@@ -3,6 +3,8 @@
 //! A head is never copied whole: files are memory-mapped and the pipeline asks for a chunk of
 //! rows at a time, converted from the stored dtype (and layout) into a caller's f32 buffer.
 
+mod ggml;
+mod gguf;
 pub mod hf;
 mod npy;
 mod pickle;
@@ -26,14 +28,23 @@ pub enum DType {
     F16,
     BF16,
     F64,
+    /// ggml's block quantisations (GGUF), dequantised as llama.cpp does.
+    Quant(ggml::Quant),
 }
 
 impl DType {
-    pub fn size(self) -> usize {
+    /// Bytes of one row of `cols` values; `None` where the row is not whole blocks (or past
+    /// memory).
+    pub fn row_bytes(self, cols: usize) -> Option<usize> {
         match self {
-            DType::F32 => 4,
-            DType::F16 | DType::BF16 => 2,
-            DType::F64 => 8,
+            DType::F32 => cols.checked_mul(4),
+            DType::F16 | DType::BF16 => cols.checked_mul(2),
+            DType::F64 => cols.checked_mul(8),
+            DType::Quant(q) => {
+                let (elems, bytes) = q.block();
+                cols.is_multiple_of(elems)
+                    .then(|| (cols / elems).checked_mul(bytes))?
+            }
         }
     }
 
@@ -43,6 +54,7 @@ impl DType {
             DType::F16 => "f16",
             DType::BF16 => "bf16",
             DType::F64 => "f64",
+            DType::Quant(q) => q.name(),
         }
     }
 }
@@ -127,6 +139,8 @@ pub struct Head {
     pub transposed: bool,
     file: Bytes,
     data: std::ops::Range<usize>,
+    /// Class names the file itself holds (a GGUF vocabulary), by class.
+    pub embedded_labels: Option<Arc<Vec<String>>>,
 }
 
 impl std::fmt::Debug for Head {
@@ -169,6 +183,8 @@ struct Located {
     choice: Choice,
     /// npy's `fortran_order`: the bytes are the transpose of the declared shape.
     fortran: bool,
+    /// Class names the file itself holds (a GGUF vocabulary).
+    labels: Option<Arc<Vec<String>>>,
 }
 
 impl Head {
@@ -213,6 +229,7 @@ impl Head {
                 data: 0..n,
                 choice: Choice::Named,
                 fortran: false,
+                labels: None,
             },
             false,
         )
@@ -237,10 +254,25 @@ impl Head {
                 l.shape.len()
             )));
         }
-        let expected = l.shape[0]
-            .checked_mul(l.shape[1])
-            .and_then(|n| n.checked_mul(dtype.size()))
-            .ok_or_else(|| tensor_err(format!("has an impossible shape {:?}", l.shape)))?;
+        if matches!(dtype, DType::Quant(_)) && (transpose || l.fortran) {
+            return Err(tensor_err(format!(
+                "is {}-quantised in rows of {} values, which cannot be read transposed",
+                dtype.name(),
+                l.shape[1]
+            )));
+        }
+        let expected = dtype
+            .row_bytes(l.shape[1])
+            .and_then(|row| row.checked_mul(l.shape[0]))
+            .ok_or_else(|| match dtype {
+                DType::Quant(q) => tensor_err(format!(
+                    "has rows of {} values, not whole {}-value {} blocks; the file is corrupt",
+                    l.shape[1],
+                    q.block().0,
+                    q.name()
+                )),
+                _ => tensor_err(format!("has an impossible shape {:?}", l.shape)),
+            })?;
         if l.data.len() != expected || l.data.end > l.file.as_slice().len() {
             return Err(tensor_err(format!(
                 "should hold {expected} bytes for shape {:?} but the file has {}; is it truncated?",
@@ -274,6 +306,7 @@ impl Head {
             transposed,
             file: l.file,
             data: l.data,
+            embedded_labels: l.labels,
         })
     }
 
@@ -294,11 +327,14 @@ impl Head {
         let count = out.len() / f;
         assert!(first + count <= self.classes && out.len() == count * f);
         let data = &self.file.as_slice()[self.data.clone()];
-        let size = self.dtype.size();
         if !self.transposed {
-            let bytes = &data[first * f * size..(first + count) * f * size];
-            convert(self.dtype, bytes, out);
+            let row = self.dtype.row_bytes(f).expect("checked when opened");
+            convert(self.dtype, &data[first * row..(first + count) * row], out);
         } else {
+            let size = self
+                .dtype
+                .row_bytes(1)
+                .expect("plain dtypes are never quantised");
             // Stored [features, classes]: each stored row holds this chunk's values of one feature.
             let c = self.classes;
             let mut column = vec![0f32; count];
@@ -342,6 +378,7 @@ fn convert(dtype: DType, bytes: &[u8], out: &mut [f32]) {
                 *o = f64::from_le_bytes(b.try_into().unwrap()) as f32;
             }
         }
+        DType::Quant(q) => q.dequantize(bytes, out),
     }
 }
 
@@ -496,7 +533,9 @@ pub fn list_tensors(path: &Path) -> Result<Vec<TensorEntry>> {
 
 /// The tensors of one file, by its format (the bytes say which, not the name).
 fn list_file(path: &Path, bytes: &[u8]) -> Result<Vec<TensorEntry>> {
-    if npy::is_npy(bytes) {
+    if gguf::is_gguf(bytes) {
+        gguf::list(path, bytes)
+    } else if npy::is_npy(bytes) {
         npy::list(path, bytes)
     } else if safetensors::looks_like_safetensors(bytes) {
         safetensors::list(path, bytes)
@@ -510,7 +549,9 @@ fn list_file(path: &Path, bytes: &[u8]) -> Result<Vec<TensorEntry>> {
 /// The head tensor of one file, by its format.
 fn locate_file(path: &Path, file: Bytes, tensor: Option<&str>) -> Result<Located> {
     let bytes = file.as_slice();
-    if npy::is_npy(bytes) {
+    if gguf::is_gguf(bytes) {
+        gguf::locate(path, file, tensor)
+    } else if npy::is_npy(bytes) {
         npy::locate(path, file, tensor)
     } else if safetensors::looks_like_safetensors(bytes) {
         safetensors::locate(path, file, tensor)
@@ -527,12 +568,7 @@ fn unknown_format(path: &Path, bytes: &[u8]) -> Error {
     let name = path.to_string_lossy().to_lowercase();
     let convert =
         |what: &str, line: String| format!("is {what}, which aldfit does not read yet; {line}");
-    let msg = if bytes.starts_with(b"GGUF") {
-        convert(
-            "a GGUF model",
-            "convert its weights with llama.cpp's gguf-py (gguf.GGUFReader) to .npy".into(),
-        )
-    } else if bytes.get(4..8) == Some(b"TFL3") {
+    let msg = if bytes.get(4..8) == Some(b"TFL3") {
         convert(
             "a TFLite model",
             "export the classifier's weights from the original model to .npy or safetensors".into(),

@@ -162,6 +162,7 @@ pub(super) fn locate(path: &Path, file: Bytes, tensor: Option<&str>) -> Result<L
         data: h.data_start..end,
         choice: Choice::Array,
         fortran: h.fortran,
+        labels: None,
     })
 }
 

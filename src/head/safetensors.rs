@@ -249,6 +249,7 @@ pub(super) fn locate(path: &Path, file: Bytes, tensor: Option<&str>) -> Result<L
         data: base + start..base + end,
         choice,
         fortran: false,
+        labels: None,
     })
 }
 

@@ -392,5 +392,6 @@ pub(super) fn locate(path: &Path, file: Bytes, tensor: Option<&str>) -> Result<L
         data: range,
         choice,
         fortran,
+        labels: None,
     })
 }
