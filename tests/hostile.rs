@@ -453,7 +453,7 @@ fn shards_outside_the_checkpoint_folder_are_refused() {
                 args.extend(["--backend", "cpu", "--out", out.to_str().unwrap()]);
             }
             let r = aldfit(&args);
-            assert_fails(&r, &["outside the checkpoint's folder", &shard]);
+            assert_fails(&r, &["lies outside its folder", &shard]);
         }
     }
 }

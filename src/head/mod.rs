@@ -7,6 +7,7 @@ mod ggml;
 mod gguf;
 pub mod hf;
 mod npy;
+mod onnx;
 mod pickle;
 mod safetensors;
 mod torch;
@@ -79,6 +80,8 @@ pub enum Choice {
     Array,
     /// A language model's token embedding: with tied weights it is the output head.
     Embedding,
+    /// The weight of an ONNX graph's classifier, found by walking back from its output.
+    Classifier,
 }
 
 impl Choice {
@@ -89,6 +92,9 @@ impl Choice {
             Choice::OnlyMatrix => "the only 2-D tensor",
             Choice::LastMatrix => "the last 2-D tensor in the file; pass --tensor to pick another",
             Choice::Array => "the array in a .npy file",
+            Choice::Classifier => {
+                "the weight of the graph's last Gemm/MatMul, walked back from its output"
+            }
             Choice::Embedding => {
                 "the token embedding, the output head of a language model with tied weights \
                  (there is no lm_head)"
@@ -541,6 +547,8 @@ fn list_file(path: &Path, bytes: &[u8]) -> Result<Vec<TensorEntry>> {
         safetensors::list(path, bytes)
     } else if torch::detect(bytes).is_some() {
         torch::list(path, bytes)
+    } else if onnx::is_onnx(path) {
+        onnx::list(path, &Bytes::Owned(Arc::new(bytes.to_vec())))
     } else {
         Err(unknown_format(path, bytes))
     }
@@ -557,6 +565,8 @@ fn locate_file(path: &Path, file: Bytes, tensor: Option<&str>) -> Result<Located
         safetensors::locate(path, file, tensor)
     } else if torch::detect(bytes).is_some() {
         torch::locate(path, file, tensor)
+    } else if onnx::is_onnx(path) {
+        onnx::locate(path, file, tensor)
     } else {
         Err(unknown_format(path, bytes))
     }
@@ -581,15 +591,6 @@ fn unknown_format(path: &Path, bytes: &[u8]) -> Error {
                  numpy.save('head.npy', m.layers[-1].get_weights()[0].T)\""
             ),
         )
-    } else if name.ends_with(".onnx") {
-        convert(
-            "an ONNX model",
-            format!(
-                "list its initializers with: python -c \"import onnx; print([i.name for i in \
-                 onnx.load('{p}').graph.initializer])\" and save the head with \
-                 onnx.numpy_helper.to_array to .npy"
-            ),
-        )
     } else if name.ends_with(".pb") {
         convert(
             "a TensorFlow SavedModel or graph",
@@ -599,13 +600,45 @@ fn unknown_format(path: &Path, bytes: &[u8]) -> Error {
         )
     } else {
         "is not a checkpoint aldfit reads: *.safetensors (and *.safetensors.index.json), \
-         PyTorch *.pt/*.pth/*.bin (and pytorch_model.bin.index.json), or *.npy"
+         PyTorch *.pt/*.pth/*.bin (and pytorch_model.bin.index.json), *.gguf, *.onnx or *.npy"
             .into()
     };
     Error::Format {
         path: path.to_owned(),
         msg,
     }
+}
+
+/// The file `rel` that `file` (an index, a model) names beside itself, which must lie in its
+/// folder (or below): a checkpoint is data, and must not make aldfit read files elsewhere
+/// (absolute paths, `..`, links out).
+fn inside_folder(file: &Path, rel: &str) -> Result<PathBuf> {
+    let folder = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let outside = || Error::Format {
+        path: file.to_owned(),
+        msg: format!(
+            "names the file {rel:?}, which lies outside its folder; aldfit reads only files \
+             inside the folder of the file that names them"
+        ),
+    };
+    let p = Path::new(rel);
+    if p.is_absolute()
+        || p.components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(outside());
+    }
+    let path = folder.join(p);
+    // A link may still point out of the folder: compare where both really are.
+    if let (Ok(real), Ok(base)) = (path.canonicalize(), folder.canonicalize()) {
+        if !real.starts_with(&base) {
+            return Err(outside());
+        }
+    }
+    Ok(path)
 }
 
 /// The tensor `--tensor NAME` means: that exact name, else the one name ending in `.NAME` (so

@@ -268,36 +268,9 @@ fn read_index(path: &Path) -> Result<Index> {
     })
 }
 
-/// The shard `shard` of `index`, which must lie in the index's folder (or below it): an index
-/// is data, and must not make aldfit read files elsewhere (absolute paths, `..`, links out).
+/// The shard `shard` of `index`, inside the index's folder.
 fn shard_path(index: &Path, shard: &str) -> Result<PathBuf> {
-    let folder = match index.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let outside = || Error::Format {
-        path: index.to_owned(),
-        msg: format!(
-            "names the shard {shard:?}, which lies outside the checkpoint's folder; aldfit \
-             reads only shards inside the folder of their index"
-        ),
-    };
-    let rel = Path::new(shard);
-    if rel.is_absolute()
-        || rel
-            .components()
-            .any(|c| !matches!(c, std::path::Component::Normal(_)))
-    {
-        return Err(outside());
-    }
-    let path = folder.join(rel);
-    // A link may still point out of the folder: compare where both really are.
-    if let (Ok(real), Ok(base)) = (path.canonicalize(), folder.canonicalize()) {
-        if !real.starts_with(&base) {
-            return Err(outside());
-        }
-    }
-    Ok(path)
+    super::inside_folder(index, shard)
 }
 
 /// Every tensor of every shard, shard by shard in the order the shards are named.
