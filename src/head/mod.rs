@@ -10,6 +10,7 @@ mod npy;
 mod onnx;
 mod pickle;
 mod safetensors;
+mod tflite;
 mod torch;
 
 use std::path::{Path, PathBuf};
@@ -547,6 +548,8 @@ fn list_file(path: &Path, bytes: &[u8]) -> Result<Vec<TensorEntry>> {
         safetensors::list(path, bytes)
     } else if torch::detect(bytes).is_some() {
         torch::list(path, bytes)
+    } else if tflite::is_tflite(bytes) {
+        tflite::list(path, bytes)
     } else if onnx::is_onnx(path) {
         onnx::list(path, &Bytes::Owned(Arc::new(bytes.to_vec())))
     } else {
@@ -565,6 +568,8 @@ fn locate_file(path: &Path, file: Bytes, tensor: Option<&str>) -> Result<Located
         safetensors::locate(path, file, tensor)
     } else if torch::detect(bytes).is_some() {
         torch::locate(path, file, tensor)
+    } else if tflite::is_tflite(bytes) {
+        tflite::locate(path, file, tensor)
     } else if onnx::is_onnx(path) {
         onnx::locate(path, file, tensor)
     } else {
@@ -578,12 +583,7 @@ fn unknown_format(path: &Path, bytes: &[u8]) -> Error {
     let name = path.to_string_lossy().to_lowercase();
     let convert =
         |what: &str, line: String| format!("is {what}, which aldfit does not read yet; {line}");
-    let msg = if bytes.get(4..8) == Some(b"TFL3") {
-        convert(
-            "a TFLite model",
-            "export the classifier's weights from the original model to .npy or safetensors".into(),
-        )
-    } else if bytes.starts_with(b"\x89HDF\r\n\x1a\n") {
+    let msg = if bytes.starts_with(b"\x89HDF\r\n\x1a\n") {
         convert(
             "a Keras/HDF5 file",
             format!(
@@ -600,7 +600,8 @@ fn unknown_format(path: &Path, bytes: &[u8]) -> Error {
         )
     } else {
         "is not a checkpoint aldfit reads: *.safetensors (and *.safetensors.index.json), \
-         PyTorch *.pt/*.pth/*.bin (and pytorch_model.bin.index.json), *.gguf, *.onnx or *.npy"
+         PyTorch *.pt/*.pth/*.bin (and pytorch_model.bin.index.json), *.gguf, *.onnx, \
+         *.tflite or *.npy"
             .into()
     };
     Error::Format {
