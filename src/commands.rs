@@ -656,7 +656,13 @@ pub fn bench(
 /// `aldfit inspect`: a checkpoint's tensors, and which one `fit` would analyse.
 pub fn inspect(path: &Path) -> Result<String> {
     let tensors = head::list_tensors(path)?;
-    let choice = head::default_choice(&tensors);
+    // What `fit` would do, as it does it (an ONNX or TFLite graph walk, GGUF's names), and why
+    // it could not, if it could not.
+    let opened = Head::open(path, None, false);
+    let choice = match &opened {
+        Ok(h) => Some((h.tensor.clone(), h.choice.clone())),
+        Err(_) => head::default_choice(&tensors),
+    };
     let mut s = format!("{:<50} {:>20} {:>8}  file\n", "tensor", "shape", "dtype");
     for t in &tensors {
         let mark = match &choice {
@@ -671,13 +677,23 @@ pub fn inspect(path: &Path) -> Result<String> {
             crate::text::printable(&t.file.file_name().unwrap_or_default().to_string_lossy())
         ));
     }
-    match choice {
-        Some((name, why)) => s.push_str(&format!(
-            "\n`fit` would analyse `{}`: {}\n",
+    match (choice, &opened) {
+        (Some((name, why)), Ok(h)) => {
+            s.push_str(&format!(
+                "\n`fit` would analyse `{}`: {}\n",
+                crate::text::printable(&name),
+                why.reason()
+            ));
+            if let Some(hint) = head::orientation_hint(h) {
+                s.push_str(&format!("{}\n", crate::text::printable(&hint)));
+            }
+        }
+        (Some((name, _)), Err(e)) => s.push_str(&format!(
+            "\n`fit` would pick `{}` but cannot read it: {}\n",
             crate::text::printable(&name),
-            why.reason()
+            crate::text::printable(&e.to_string())
         )),
-        None => s.push_str("\nno 2-D tensor: `fit` has nothing to analyse here\n"),
+        (None, _) => s.push_str("\nno 2-D tensor: `fit` has nothing to analyse here\n"),
     }
     Ok(s)
 }

@@ -166,3 +166,24 @@ fn a_matrix_stored_features_by_classes_is_pointed_out() {
     ]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
 }
+
+#[test]
+fn an_id2label_as_long_as_the_features_points_at_transpose() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        &d.join("model.safetensors"),
+        &[("classifier.weight", vec![4, 3])],
+    );
+    std::fs::write(
+        d.join("config.json"),
+        r#"{"id2label": {"0": "a", "1": "b", "2": "c"}}"#,
+    )
+    .unwrap();
+    let h = Head::open(d, None, false).unwrap();
+    let hint = head::orientation_hint(&h).expect("a hint");
+    assert!(
+        hint.contains("id2label") && hint.contains("pass --transpose"),
+        "{hint}"
+    );
+}

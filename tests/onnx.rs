@@ -103,3 +103,16 @@ fn external_data_outside_the_models_folder_is_refused_and_junk_never_panics() {
         }
     }
 }
+
+/// `inspect` says what `fit` would pick as `fit` picks it: through the graph, not by name.
+#[test]
+fn inspect_names_the_graphs_classifier() {
+    let out = common::aldfit(&["inspect", fixture("matmul.onnx").to_str().unwrap()]);
+    let text = common::text(&out.stdout);
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    assert!(
+        text.contains("linear.w") && text.contains("<- fit"),
+        "{text}"
+    );
+    assert!(text.contains("last matrix product"), "{text}");
+}

@@ -105,3 +105,14 @@ fn vocabulary(tokenizer: &Path, classes: usize) -> Result<Option<Vec<String>>> {
     }
     Ok(Some(labels))
 }
+
+/// How many labels `config.json` beside `weights` names in `id2label`, if it is there.
+pub fn id2label_len(weights: &Path) -> Option<usize> {
+    let folder = weights.parent().filter(|p| !p.as_os_str().is_empty())?;
+    let config = folder.join("config.json");
+    if !config.is_file() {
+        return None;
+    }
+    let v = json(&config).ok()?;
+    v.get("id2label")?.as_object().map(|m| m.len())
+}

@@ -81,7 +81,7 @@ pub enum Choice {
     Array,
     /// A language model's token embedding: with tied weights it is the output head.
     Embedding,
-    /// The weight of an ONNX graph's classifier, found by walking back from its output.
+    /// The weight of an ONNX or TFLite graph's classifier, found from the graph's ops.
     Classifier,
 }
 
@@ -94,7 +94,8 @@ impl Choice {
             Choice::LastMatrix => "the last 2-D tensor in the file; pass --tensor to pick another",
             Choice::Array => "the array in a .npy file",
             Choice::Classifier => {
-                "the weight of the graph's last Gemm/MatMul, walked back from its output"
+                "the weight of the last matrix product before the model's output (ONNX \
+                 Gemm/MatMul, TFLite FULLY_CONNECTED), in the orientation the op gives it"
             }
             Choice::Embedding => {
                 "the token embedding, the output head of a language model with tied weights \
@@ -763,6 +764,9 @@ pub fn labels_beside(head: &Path) -> Option<PathBuf> {
         ".bin",
         ".pth",
         ".pt",
+        ".gguf",
+        ".onnx",
+        ".tflite",
     ]
     .iter()
     .find_map(|ext| name.strip_suffix(ext))?;
@@ -786,6 +790,15 @@ pub fn orientation_hint(head: &Head) -> Option<String> {
              analyse its {} columns as the classes",
             head.features
         ));
+    }
+    if let Some(n) = hf::id2label_len(&head.path) {
+        if n == head.features && n != head.classes {
+            return Some(format!(
+                "config.json's id2label names {n} classes, as many as the head's features, not \
+                 its {} rows: the matrix looks stored [features, classes]; {flip}",
+                head.classes
+            ));
+        }
     }
     let stem = name
         .strip_suffix("weight")
