@@ -232,20 +232,14 @@ pub(super) fn locate(path: &Path, file: Bytes, tensor: Option<&str>) -> Result<L
         .map(|t| (t.name.clone(), t.shape.clone()))
         .collect();
     let has = |n: &str| g.tensors.iter().any(|t| t.name == n);
-    let (name, choice) = match tensor {
-        Some(n) => (super::resolve_name(path, &pairs, n)?, Choice::Named),
-        None if has("output.weight") => ("output.weight".to_owned(), Choice::KnownName),
-        None if has("token_embd.weight") => ("token_embd.weight".to_owned(), Choice::Embedding),
-        None => match super::choose(&pairs) {
-            Some((n, c)) => (n.to_owned(), c),
-            None => {
-                return Err(Error::NoHead {
-                    path: path.to_owned(),
-                    available: super::describe_tensors(&pairs),
-                })
-            }
-        },
-    };
+    let preferred = [
+        ("output.weight", Choice::KnownName),
+        ("token_embd.weight", Choice::Embedding),
+    ]
+    .into_iter()
+    .find(|(n, _)| has(n))
+    .map(|(n, c)| (n.to_owned(), c));
+    let (name, choice) = super::pick(path, &pairs, tensor, preferred)?;
     let t = g
         .tensors
         .iter()

@@ -643,6 +643,29 @@ fn inside_folder(file: &Path, rel: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The tensor to analyse among `tensors` (name, shape): `--tensor` if given (see
+/// [`resolve_name`]), else the format's own pick (`preferred`: an ONNX/TFLite graph's
+/// classifier, GGUF's `output.weight`), else [`choose`]'s.
+fn pick(
+    path: &Path,
+    tensors: &[(String, Vec<usize>)],
+    tensor: Option<&str>,
+    preferred: Option<(String, Choice)>,
+) -> Result<(String, Choice)> {
+    if let Some(n) = tensor {
+        return Ok((resolve_name(path, tensors, n)?, Choice::Named));
+    }
+    if let Some(p) = preferred {
+        return Ok(p);
+    }
+    choose(tensors)
+        .map(|(n, c)| (n.to_owned(), c))
+        .ok_or_else(|| Error::NoHead {
+            path: path.to_owned(),
+            available: describe_tensors(tensors),
+        })
+}
+
 /// The tensor `--tensor NAME` means: that exact name, else the one name ending in `.NAME` (so
 /// that `fc.weight` finds `state_dict.module.fc.weight`).
 fn resolve_name(path: &Path, tensors: &[(String, Vec<usize>)], name: &str) -> Result<String> {

@@ -336,21 +336,11 @@ pub(super) fn locate(path: &Path, file: Bytes, tensor: Option<&str>) -> Result<L
         .iter()
         .map(|(n, t)| (n.clone(), shape_of(t)))
         .collect();
-    let (name, choice, transposed) = match tensor {
-        Some(n) => (super::resolve_name(path, &pairs, n)?, Choice::Named, false),
-        None => match classifier(&graph, &index) {
-            Some((w, t)) => (w, Choice::Classifier, t),
-            None => match super::choose(&pairs) {
-                Some((n, c)) => (n.to_owned(), c, false),
-                None => {
-                    return Err(Error::NoHead {
-                        path: path.to_owned(),
-                        available: super::describe_tensors(&pairs),
-                    })
-                }
-            },
-        },
-    };
+    let walked = classifier(&graph, &index);
+    let preferred = walked.clone().map(|(w, _)| (w, Choice::Classifier));
+    let (name, choice) = super::pick(path, &pairs, tensor, preferred)?;
+    // The op's orientation holds for the weight it found, however it was named.
+    let transposed = walked.is_some_and(|(w, t)| t && w == name);
     let t = &consts[index[name.as_str()]].1;
     let (data_path, data_file, range) = tensor_bytes(path, &file, &name, t)?;
     // A weight stored [features, classes] is the head's transpose: its rows are columns.

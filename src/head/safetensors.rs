@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ::safetensors::tensor::{Dtype, Metadata};
 use ::safetensors::SafeTensors;
 
-use super::{choose, describe_tensors, map, Bytes, Choice, DType, Located, TensorEntry};
+use super::{choose, describe_tensors, map, Bytes, DType, Located, TensorEntry};
 use crate::error::{Error, Result};
 
 /// The header is an 8-byte little-endian length followed by JSON starting with `{`.
@@ -220,18 +220,7 @@ pub(super) fn locate(path: &Path, file: Bytes, tensor: Option<&str>) -> Result<L
     let tensors = ordered(&meta);
     let pairs: Vec<(String, Vec<usize>)> =
         tensors.iter().map(|t| (t.0.clone(), t.1.clone())).collect();
-    let (name, choice) = match tensor {
-        Some(name) => (super::resolve_name(path, &pairs, name)?, Choice::Named),
-        None => match choose(&pairs) {
-            Some((n, c)) => (n.to_owned(), c),
-            None => {
-                return Err(Error::NoHead {
-                    path: path.to_owned(),
-                    available: describe_tensors(&pairs),
-                })
-            }
-        },
-    };
+    let (name, choice) = super::pick(path, &pairs, tensor, None)?;
     let Some((_, shape, dtype, (start, end))) = tensors.iter().find(|t| t.0 == name) else {
         return Err(Error::NoSuchTensor {
             path: path.to_owned(),

@@ -340,25 +340,16 @@ pub(super) fn locate(path: &Path, file: Bytes, tensor: Option<&str>) -> Result<L
         .filter(|t| !t.data.is_empty())
         .map(|t| (t.name.clone(), t.shape.clone()))
         .collect();
-    let (index, choice) = match tensor {
-        Some(n) => {
-            let name = super::resolve_name(path, &pairs, n)?;
-            let i = g
-                .tensors
-                .iter()
-                .position(|t| t.name == name && !t.data.is_empty());
-            (i.expect("resolved names are in the model"), Choice::Named)
-        }
-        None => match head_tensor(&g) {
-            Some(i) if i < g.tensors.len() => (i, Choice::Classifier),
-            _ => {
-                return Err(Error::NoHead {
-                    path: path.to_owned(),
-                    available: super::describe_tensors(&pairs),
-                })
-            }
-        },
-    };
+    let preferred = head_tensor(&g)
+        .and_then(|i| g.tensors.get(i))
+        .filter(|t| !t.data.is_empty())
+        .map(|t| (t.name.clone(), Choice::Classifier));
+    let (name, choice) = super::pick(path, &pairs, tensor, preferred)?;
+    let index = g
+        .tensors
+        .iter()
+        .position(|t| t.name == name && !t.data.is_empty())
+        .expect("picked names are in the model");
     let t = &g.tensors[index];
     let (bytes, dtype) = match values(t) {
         Ok((b, d)) => (b, Ok(d)),

@@ -16,7 +16,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use super::pickle::{self, Tensor, Value};
-use super::{Bytes, Choice, DType, Located, TensorEntry};
+use super::{Bytes, DType, Located, TensorEntry};
 use crate::error::{Error, Result};
 
 /// The legacy format's first pickle: protocol 2, then LONG1 of 0x1950a86a20f9469cfc6c.
@@ -328,18 +328,7 @@ pub(super) fn locate(path: &Path, file: Bytes, tensor: Option<&str>) -> Result<L
         .iter()
         .map(|(n, t)| (n.clone(), t.shape.clone()))
         .collect();
-    let (name, choice) = match tensor {
-        Some(n) => (super::resolve_name(path, &pairs, n)?, Choice::Named),
-        None => match super::choose(&pairs) {
-            Some((n, c)) => (n.to_owned(), c),
-            None => {
-                return Err(Error::NoHead {
-                    path: path.to_owned(),
-                    available: super::describe_tensors(&pairs),
-                })
-            }
-        },
-    };
+    let (name, choice) = super::pick(path, &pairs, tensor, None)?;
     let (_, t) = ck
         .tensors
         .iter()
