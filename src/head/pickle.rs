@@ -206,204 +206,232 @@ impl<'a> Machine<'a> {
                     return Ok((v, self.at));
                 }
                 b'(' => self.marks.push(self.stack.len()),
-                b'N' => self.push(Value::None)?,
-                0x88 => self.push(Value::Bool(true))?,
-                0x89 => self.push(Value::Bool(false))?,
-                b'J' => {
-                    let v = self.le(4)? as u32 as i32;
-                    self.push(Value::Int(v.into()))?
-                }
-                b'K' => {
-                    let v = self.u8()?;
-                    self.push(Value::Int(v.into()))?
-                }
-                b'M' => {
-                    let v = self.le(2)?;
-                    self.push(Value::Int(v as i64))?
-                }
-                0x8a => {
-                    let n = self.u8()? as usize;
-                    let b = self.take(n)?;
-                    if n > 8 {
-                        // Only the legacy format's magic number is this long; keep its low bits.
-                        let mut v = [0u8; 8];
-                        v.copy_from_slice(&b[..8]);
-                        self.push(Value::Int(i64::from_le_bytes(v)))?
-                    } else {
-                        let mut v = if b.last().is_some_and(|&x| x & 0x80 != 0) {
-                            [0xffu8; 8]
-                        } else {
-                            [0u8; 8]
-                        };
-                        v[..n].copy_from_slice(b);
-                        self.push(Value::Int(i64::from_le_bytes(v)))?
+                _ => {
+                    if !(self.scalar(op)?
+                        || self.container(op)?
+                        || self.memo(op)?
+                        || self.object(op)?)
+                    {
+                        return Err(format!(
+                            "the pickle uses opcode 0x{op:02x} at byte {}, which torch does not \
+                             write for tensors",
+                            self.at - 1
+                        ));
                     }
-                }
-                b'G' => {
-                    let b = self.take(8)?;
-                    let v = f64::from_be_bytes(b.try_into().expect("8 bytes"));
-                    self.push(Value::Float(v))?
-                }
-                b'X' => {
-                    let n = self.le(4)? as usize;
-                    let v = self.text(n)?;
-                    self.push(v)?
-                }
-                0x8c => {
-                    let n = self.u8()? as usize;
-                    let v = self.text(n)?;
-                    self.push(v)?
-                }
-                0x8d => {
-                    let n = usize::try_from(self.le(8)?).map_err(|_| "a string is too long")?;
-                    let v = self.text(n)?;
-                    self.push(v)?
-                }
-                b'U' => {
-                    let n = self.u8()? as usize;
-                    let b = self.take(n)?.to_vec();
-                    self.push(Value::Bytes(b))?
-                }
-                b'T' => {
-                    let n = self.le(4)? as usize;
-                    let b = self.take(n)?.to_vec();
-                    self.push(Value::Bytes(b))?
-                }
-                b'C' => {
-                    let n = self.u8()? as usize;
-                    let b = self.take(n)?.to_vec();
-                    self.push(Value::Bytes(b))?
-                }
-                b'B' => {
-                    let n = self.le(4)? as usize;
-                    let b = self.take(n)?.to_vec();
-                    self.push(Value::Bytes(b))?
-                }
-                b')' => self.push(Value::Tuple(Vec::new()))?,
-                b']' => self.push(Value::List(Vec::new()))?,
-                b'}' => self.push(Value::Dict(Vec::new()))?,
-                b't' => {
-                    let items = self.pop_mark()?;
-                    self.push(Value::Tuple(items))?
-                }
-                b'l' => {
-                    let items = self.pop_mark()?;
-                    self.push(Value::List(items))?
-                }
-                b'd' => {
-                    let items = self.pop_mark()?;
-                    let dict = pairs(items)?;
-                    self.push(Value::Dict(dict))?
-                }
-                0x85..=0x87 => {
-                    let n = (op - 0x84) as usize;
-                    if self.stack.len() < n {
-                        return Err("the pickle makes a tuple of an empty stack".into());
-                    }
-                    let items = self.stack.split_off(self.stack.len() - n);
-                    self.push(Value::Tuple(items))?
-                }
-                b'a' => {
-                    let v = self.pop()?;
-                    match self.top()? {
-                        Value::List(l) => l.push(v),
-                        other => return Err(format!("the pickle appends to {}", kind(other))),
-                    }
-                }
-                b'e' => {
-                    let items = self.pop_mark()?;
-                    match self.top()? {
-                        Value::List(l) => l.extend(items),
-                        other => return Err(format!("the pickle appends to {}", kind(other))),
-                    }
-                }
-                b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
-                    match self.top()? {
-                        Value::Dict(d) => d.push((k, v)),
-                        other => return Err(format!("the pickle sets an item of {}", kind(other))),
-                    }
-                }
-                b'u' => {
-                    let items = self.pop_mark()?;
-                    let new = pairs(items)?;
-                    match self.top()? {
-                        Value::Dict(d) => d.extend(new),
-                        other => return Err(format!("the pickle sets items of {}", kind(other))),
-                    }
-                }
-                b'q' => {
-                    let k = self.u8()?;
-                    self.memo_put(k.into())?
-                }
-                b'r' => {
-                    let k = self.le(4)? as u32;
-                    self.memo_put(k)?
-                }
-                0x94 => {
-                    let k = self.memo.len() as u32;
-                    self.memo_put(k)?
-                }
-                b'h' => {
-                    let k = self.u8()?;
-                    self.memo_get(k.into())?
-                }
-                b'j' => {
-                    let k = self.le(4)? as u32;
-                    self.memo_get(k)?
-                }
-                b'c' => {
-                    let module = self.line()?.to_owned();
-                    let name = self.line()?.to_owned();
-                    self.push(Value::Global(module, name))?
-                }
-                0x93 => {
-                    let name = self.pop()?;
-                    let module = self.pop()?;
-                    match (module, name) {
-                        (Value::Str(m), Value::Str(n)) => self.push(Value::Global(m, n))?,
-                        _ => return Err("the pickle names a global by something not text".into()),
-                    }
-                }
-                b'Q' => {
-                    let pid = self.pop()?;
-                    let v = storage(pid)?;
-                    self.push(v)?
-                }
-                b'R' => {
-                    let args = self.pop()?;
-                    let callable = self.pop()?;
-                    let v = call(callable, args)?;
-                    self.push(v)?
-                }
-                0x81 => {
-                    let args = self.pop()?;
-                    let class = self.pop()?;
-                    let v = call(class, args)?;
-                    self.push(v)?
-                }
-                b'b' => {
-                    // BUILD sets an object's state; torch uses it only for a state dict's
-                    // `_metadata`, which says nothing about the weights.
-                    let _state = self.pop()?;
-                    match self.top()? {
-                        Value::Dict(_) | Value::Tensor(_) => {}
-                        other => return Err(format!("the pickle builds {}", kind(other))),
-                    }
-                }
-                other => {
-                    return Err(format!(
-                        "the pickle uses opcode 0x{other:02x} at byte {}, which torch does not \
-                         write for tensors",
-                        self.at - 1
-                    ))
                 }
             }
         }
     }
-}
 
+    /// Opcodes that push a constant; false when `op` is not one of them.
+    fn scalar(&mut self, op: u8) -> Result<bool, String> {
+        match op {
+            b'N' => self.push(Value::None)?,
+            0x88 => self.push(Value::Bool(true))?,
+            0x89 => self.push(Value::Bool(false))?,
+            b'J' => {
+                let v = self.le(4)? as u32 as i32;
+                self.push(Value::Int(v.into()))?
+            }
+            b'K' => {
+                let v = self.u8()?;
+                self.push(Value::Int(v.into()))?
+            }
+            b'M' => {
+                let v = self.le(2)?;
+                self.push(Value::Int(v as i64))?
+            }
+            0x8a => {
+                let n = self.u8()? as usize;
+                let b = self.take(n)?;
+                if n > 8 {
+                    // Only the legacy format's magic number is this long; keep its low bits.
+                    let mut v = [0u8; 8];
+                    v.copy_from_slice(&b[..8]);
+                    self.push(Value::Int(i64::from_le_bytes(v)))?
+                } else {
+                    let mut v = if b.last().is_some_and(|&x| x & 0x80 != 0) {
+                        [0xffu8; 8]
+                    } else {
+                        [0u8; 8]
+                    };
+                    v[..n].copy_from_slice(b);
+                    self.push(Value::Int(i64::from_le_bytes(v)))?
+                }
+            }
+            b'G' => {
+                let b = self.take(8)?;
+                let v = f64::from_be_bytes(b.try_into().expect("8 bytes"));
+                self.push(Value::Float(v))?
+            }
+            b'X' => {
+                let n = self.le(4)? as usize;
+                let v = self.text(n)?;
+                self.push(v)?
+            }
+            0x8c => {
+                let n = self.u8()? as usize;
+                let v = self.text(n)?;
+                self.push(v)?
+            }
+            0x8d => {
+                let n = usize::try_from(self.le(8)?).map_err(|_| "a string is too long")?;
+                let v = self.text(n)?;
+                self.push(v)?
+            }
+            // Python 2 strings and bytes: a one-byte or a four-byte length.
+            b'U' | b'C' | b'T' | b'B' => {
+                let n = if matches!(op, b'U' | b'C') {
+                    self.u8()? as usize
+                } else {
+                    self.le(4)? as usize
+                };
+                let b = self.take(n)?.to_vec();
+                self.push(Value::Bytes(b))?
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Opcodes that build tuples, lists and dicts; false when `op` is not one of them.
+    fn container(&mut self, op: u8) -> Result<bool, String> {
+        match op {
+            b')' => self.push(Value::Tuple(Vec::new()))?,
+            b']' => self.push(Value::List(Vec::new()))?,
+            b'}' => self.push(Value::Dict(Vec::new()))?,
+            b't' => {
+                let items = self.pop_mark()?;
+                self.push(Value::Tuple(items))?
+            }
+            b'l' => {
+                let items = self.pop_mark()?;
+                self.push(Value::List(items))?
+            }
+            b'd' => {
+                let items = self.pop_mark()?;
+                let dict = pairs(items)?;
+                self.push(Value::Dict(dict))?
+            }
+            0x85..=0x87 => {
+                let n = (op - 0x84) as usize;
+                if self.stack.len() < n {
+                    return Err("the pickle makes a tuple of an empty stack".into());
+                }
+                let items = self.stack.split_off(self.stack.len() - n);
+                self.push(Value::Tuple(items))?
+            }
+            b'a' => {
+                let v = self.pop()?;
+                match self.top()? {
+                    Value::List(l) => l.push(v),
+                    other => return Err(format!("the pickle appends to {}", kind(other))),
+                }
+            }
+            b'e' => {
+                let items = self.pop_mark()?;
+                match self.top()? {
+                    Value::List(l) => l.extend(items),
+                    other => return Err(format!("the pickle appends to {}", kind(other))),
+                }
+            }
+            b's' => {
+                let v = self.pop()?;
+                let k = self.pop()?;
+                match self.top()? {
+                    Value::Dict(d) => d.push((k, v)),
+                    other => return Err(format!("the pickle sets an item of {}", kind(other))),
+                }
+            }
+            b'u' => {
+                let items = self.pop_mark()?;
+                let new = pairs(items)?;
+                match self.top()? {
+                    Value::Dict(d) => d.extend(new),
+                    other => return Err(format!("the pickle sets items of {}", kind(other))),
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Opcodes of the memo; false when `op` is not one of them.
+    fn memo(&mut self, op: u8) -> Result<bool, String> {
+        match op {
+            b'q' => {
+                let k = self.u8()?;
+                self.memo_put(k.into())?
+            }
+            b'r' => {
+                let k = self.le(4)? as u32;
+                self.memo_put(k)?
+            }
+            0x94 => {
+                let k = self.memo.len() as u32;
+                self.memo_put(k)?
+            }
+            b'h' => {
+                let k = self.u8()?;
+                self.memo_get(k.into())?
+            }
+            b'j' => {
+                let k = self.le(4)? as u32;
+                self.memo_get(k)?
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Opcodes of globals, persistent ids, calls and state; false when `op` is not one of them.
+    fn object(&mut self, op: u8) -> Result<bool, String> {
+        match op {
+            b'c' => {
+                let module = self.line()?.to_owned();
+                let name = self.line()?.to_owned();
+                self.push(Value::Global(module, name))?
+            }
+            0x93 => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                match (module, name) {
+                    (Value::Str(m), Value::Str(n)) => self.push(Value::Global(m, n))?,
+                    _ => return Err("the pickle names a global by something not text".into()),
+                }
+            }
+            b'Q' => {
+                let pid = self.pop()?;
+                let v = storage(pid)?;
+                self.push(v)?
+            }
+            b'R' => {
+                let args = self.pop()?;
+                let callable = self.pop()?;
+                let v = call(callable, args)?;
+                self.push(v)?
+            }
+            0x81 => {
+                let args = self.pop()?;
+                let class = self.pop()?;
+                let v = call(class, args)?;
+                self.push(v)?
+            }
+            b'b' => {
+                // BUILD sets an object's state; torch uses it only for a state dict's
+                // `_metadata`, which says nothing about the weights.
+                let _state = self.pop()?;
+                match self.top()? {
+                    Value::Dict(_) | Value::Tensor(_) => {}
+                    other => return Err(format!("the pickle builds {}", kind(other))),
+                }
+            }
+
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::None => "None",

@@ -114,56 +114,10 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<()> {
         if name == "__metadata__" {
             continue;
         }
-        let e: RawEntry = serde_json::from_value(value).map_err(|e| {
-            tensor(
-                &name,
-                format!("has a header entry that is not {{dtype, shape, data_offsets}}: {e}"),
-            )
-        })?;
-        let dtype: Dtype = serde_json::from_value(serde_json::Value::String(e.dtype.clone()))
-            .map_err(|_| tensor(&name, format!("has an unknown dtype {:?}", e.dtype)))?;
-        let (start, end) = e.data_offsets;
-        let needed = e
-            .shape
-            .iter()
-            .try_fold(dtype.bitsize(), |n, &d| n.checked_mul(d))
-            .map(|bits| bits.div_ceil(8))
-            .filter(|&b| b <= rest);
-        let Some(needed) = needed else {
-            return Err(tensor(
-                &name,
-                format!("has shape {:?}, larger than the whole file", e.shape),
-            ));
-        };
-        if start > end || end - start != needed {
-            return Err(tensor(&name, format!(
-                "has shape {:?} of {}, which takes {needed} bytes, but its data_offsets [{start}, {end}] \
-                 span {}; the header is corrupt",
-                e.shape, e.dtype, end as i128 - start as i128
-            )));
-        }
+        let (start, end) = entry_span(value, rest).map_err(|msg| tensor(&name, msg))?;
         spans.push((start, end, name));
     }
-    spans.sort();
-    let mut at = 0usize;
-    let mut before = "the start of the data".to_owned();
-    for (start, end, name) in &spans {
-        if *start != at {
-            let how = if *start < at {
-                "overlaps"
-            } else {
-                "leaves a gap after"
-            };
-            return Err(tensor(
-                name,
-                format!(
-                "{how} {before} (its data starts at byte {start}, not {at}); the header is corrupt"
-            ),
-            ));
-        }
-        at = *end;
-        before = format!("tensor `{name}`");
-    }
+    let at = check_spans(&mut spans).map_err(|(name, msg)| tensor(&name, msg))?;
     let data = rest - n;
     if at != data {
         return Err(bad(format!(
@@ -176,6 +130,66 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The tensors' data, in order of offset, must tile the data section: no overlap, no gap.
+/// Returns where the last one ends; an error names the tensor where the tiling breaks.
+fn check_spans(
+    spans: &mut [(usize, usize, String)],
+) -> std::result::Result<usize, (String, String)> {
+    spans.sort();
+    let mut at = 0usize;
+    let mut before = "the start of the data".to_owned();
+    for (start, end, name) in spans.iter() {
+        if *start != at {
+            let how = if *start < at {
+                "overlaps"
+            } else {
+                "leaves a gap after"
+            };
+            return Err((
+                name.clone(),
+                format!(
+                    "{how} {before} (its data starts at byte {start}, not {at}); the header is \
+                     corrupt"
+                ),
+            ));
+        }
+        at = *end;
+        before = format!("tensor `{name}`");
+    }
+    Ok(at)
+}
+
+/// The data span of one header entry, checked against its dtype and shape: the bytes it needs
+/// must be what its offsets span, and no more than the file holds (`rest` bytes).
+fn entry_span(
+    value: serde_json::Value,
+    rest: usize,
+) -> std::result::Result<(usize, usize), String> {
+    let e: RawEntry = serde_json::from_value(value).map_err(|e| {
+        format!("has a header entry that is not {{dtype, shape, data_offsets}}: {e}")
+    })?;
+    let dtype: Dtype = serde_json::from_value(serde_json::Value::String(e.dtype.clone()))
+        .map_err(|_| format!("has an unknown dtype {:?}", e.dtype))?;
+    let (start, end) = e.data_offsets;
+    let needed = e
+        .shape
+        .iter()
+        .try_fold(dtype.bitsize(), |n, &d| n.checked_mul(d))
+        .map(|bits| bits.div_ceil(8))
+        .filter(|&b| b <= rest)
+        .ok_or_else(|| format!("has shape {:?}, larger than the whole file", e.shape))?;
+    if start > end || end - start != needed {
+        return Err(format!(
+            "has shape {:?} of {}, which takes {needed} bytes, but its data_offsets [{start}, \
+             {end}] span {}; the header is corrupt",
+            e.shape,
+            e.dtype,
+            end as i128 - start as i128
+        ));
+    }
+    Ok((start, end))
 }
 
 fn dtype_of(d: Dtype) -> std::result::Result<DType, String> {

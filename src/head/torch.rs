@@ -133,8 +133,27 @@ fn read_zip(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
     let (object, _) =
         pickle::read(&pkl).map_err(|e| bad(path, format!("{prefix}data.pkl: {e}")))?;
     let tensors = flatten(&object);
+    let storages = zip_storages(path, bytes, &mut z, &prefix, &tensors)?;
+    Ok(Checkpoint { tensors, storages })
+}
+
+/// Where each storage the tensors use lies in the file: its zip entry, which must be stored
+/// (not compressed) so that its bytes can be used in place.
+fn zip_storages(
+    path: &Path,
+    bytes: &[u8],
+    z: &mut zip::ZipArchive<std::io::Cursor<&[u8]>>,
+    prefix: &str,
+    tensors: &[(String, Tensor)],
+) -> Result<HashMap<String, Range<usize>>> {
+    let zip_err = |e: zip::result::ZipError| {
+        bad(
+            path,
+            format!("is a zip file but not a readable one ({e}); truncated?"),
+        )
+    };
     let mut storages = HashMap::new();
-    for (_, t) in &tensors {
+    for (_, t) in tensors {
         if storages.contains_key(&t.key) {
             continue;
         }
@@ -165,7 +184,7 @@ fn read_zip(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
         })?;
         storages.insert(t.key.clone(), start as usize..end as usize);
     }
-    Ok(Checkpoint { tensors, storages })
+    Ok(storages)
 }
 
 fn read_legacy(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
