@@ -187,3 +187,15 @@ fn an_id2label_as_long_as_the_features_points_at_transpose() {
         "{hint}"
     );
 }
+
+#[test]
+fn a_savedmodel_folder_is_named_with_its_conversion() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("saved_model.pb"), b"\x08\x01").unwrap();
+    std::fs::create_dir(dir.path().join("variables")).unwrap();
+    let e = Head::open(dir.path(), None, false).unwrap_err().to_string();
+    assert!(
+        e.contains("TensorFlow SavedModel") && e.contains("numpy.save"),
+        "{e}"
+    );
+}

@@ -516,15 +516,23 @@ fn resolve_dir(path: &Path) -> Result<PathBuf> {
         pick(&|n| n.ends_with(".safetensors")),
         pick(&|n| n.ends_with(".bin.index.json")),
         pick(&|n| torch_name(n)),
+        pick(&|n| n.ends_with(".gguf") || n.ends_with(".onnx") || n.ends_with(".tflite")),
         pick(&|n| n.ends_with(".npy")),
     ];
     match candidates.iter().find(|c| !c.is_empty()).map(Vec::as_slice) {
         Some([one]) => Ok(one.clone()),
+        _ if path.join("saved_model.pb").is_file() => Err(Error::Format {
+            path: path.to_owned(),
+            msg: "is a TensorFlow SavedModel, which aldfit does not read; export the \
+                  classifier's kernel with tf.saved_model.load and numpy.save (transposed: TF \
+                  stores [features, classes]), or convert the model to TFLite"
+                .into(),
+        }),
         _ => Err(Error::Format {
             path: path.to_owned(),
             msg: "is a folder without exactly one checkpoint (*.safetensors.index.json, \
-                  *.safetensors, pytorch_model.bin.index.json, *.bin/*.pt/*.pth or *.npy); \
-                  name the file"
+                  *.safetensors, pytorch_model.bin.index.json, *.bin/*.pt/*.pth, *.gguf, \
+                  *.onnx, *.tflite or *.npy); name the file"
                 .into(),
         }),
     }
