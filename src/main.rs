@@ -98,10 +98,65 @@ fn finish(out: Outputs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// Messages on stderr; a progress bar per stage when stderr is a terminal.
+/// Messages on stderr; a progress bar per stage when stderr is a terminal, else (a batch log)
+/// a line every few seconds.
 #[derive(Default)]
 struct Terminal {
     bar: Option<(&'static str, ProgressBar)>,
+    log: Option<LogProgress>,
+}
+
+/// Where a stage stood when a log last heard of it. A stage is first heard of after its first
+/// chunk, so its rate counts from there (`base` rows at `start`).
+struct LogProgress {
+    stage: &'static str,
+    start: std::time::Instant,
+    base: usize,
+    last: std::time::Instant,
+}
+
+/// Seconds between progress lines in a log: `ALDFIT_PROGRESS_EVERY`, else 5.
+fn log_every() -> f64 {
+    std::env::var("ALDFIT_PROGRESS_EVERY")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .unwrap_or(5.0)
+}
+
+impl Terminal {
+    /// One line with the stage, rows done of total, the rate and what is left, at most every
+    /// [`log_every`] seconds.
+    fn log_progress(&mut self, stage: &'static str, done: usize, total: usize) {
+        let now = std::time::Instant::now();
+        let p = match &mut self.log {
+            Some(p) if p.stage == stage && done >= p.base => p,
+            _ => {
+                self.log = Some(LogProgress {
+                    stage,
+                    start: now,
+                    base: done,
+                    last: now,
+                });
+                return;
+            }
+        };
+        if done >= total || now.duration_since(p.last).as_secs_f64() < log_every() {
+            return;
+        }
+        p.last = now;
+        let secs = now.duration_since(p.start).as_secs_f64().max(1e-9);
+        let rate = (done - p.base) as f64 / secs;
+        let left = if rate > 0.0 {
+            format!("about {:.0} s left", (total - done) as f64 / rate)
+        } else {
+            "time left unknown".into()
+        };
+        eprintln!(
+            "aldfit: {stage}: {done}/{total} rows ({:.0} %), {rate:.0} rows/s, {left}",
+            100.0 * done as f64 / total.max(1) as f64
+        );
+    }
 }
 
 impl Ui for Terminal {
@@ -114,6 +169,7 @@ impl Ui for Terminal {
 
     fn progress(&mut self, stage: &'static str, done: usize, total: usize) {
         if !std::io::stderr().is_terminal() {
+            self.log_progress(stage, done, total);
             return;
         }
         if self.bar.as_ref().is_none_or(|(s, _)| *s != stage) {

@@ -625,3 +625,43 @@ fn noise_is_not_read_as_support() {
         Some("## Verdict")
     );
 }
+
+/// A log that is not a terminal hears of long stages: a line with rows done of total, the rate
+/// and the time left (every 5 s by default; every call here).
+#[test]
+fn progress_reaches_a_log_as_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = dir.path().join("long.safetensors");
+    // 600 000 classes: three chunks of at most 2^18.
+    let values: Vec<f32> = (0..600_000u64 * 2)
+        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
+    aldfit::synth::write_safetensors(&head, "fc.weight", 600_000, 2, &values).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aldfit"))
+        .args([
+            "fit",
+            head.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--bootstrap",
+            "0",
+            "--out",
+        ])
+        .arg(dir.path().join("out"))
+        .env("ALDFIT_PROGRESS_EVERY", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("aldfit: fitting: "))
+        .collect();
+    assert!(!lines.is_empty(), "{err}");
+    for l in lines {
+        assert!(
+            l.contains("/600000 rows (") && l.contains("rows/s") && l.contains("left"),
+            "{l}"
+        );
+    }
+}
