@@ -133,6 +133,27 @@ fn panel<'a, DB: DrawingBackend>(
 }
 
 /// Labelled axes, without the minor grid; `counts` prints the y labels as integers.
+/// Okabe and Ito's colours, told apart under every common colour-vision deficiency: the fitted
+/// models, the two sides of zero, and the histograms.
+const ALD_COLOUR: RGBColor = RGBColor(213, 94, 0);
+const GAUSS_COLOUR: RGBColor = RGBColor(0, 114, 178);
+const LAPLACE_COLOUR: RGBColor = RGBColor(204, 121, 167);
+const POSITIVE_COLOUR: RGBColor = RGBColor(0, 114, 178);
+const NEGATIVE_COLOUR: RGBColor = RGBColor(230, 159, 0);
+const GREEN_COLOUR: RGBColor = RGBColor(0, 158, 115);
+const HIST_COLOUR: RGBColor = RGBColor(86, 180, 233);
+const NONE_COLOUR: RGBColor = RGBColor(128, 128, 128);
+
+/// A tick label as plotters prints it, but never "-0.0": a tick a rounding error below zero
+/// is zero.
+fn tick(v: &f64) -> String {
+    let s = plotters::data::float::pretty_print_float(*v, false);
+    match s.strip_prefix('-') {
+        Some(rest) if rest.parse::<f64>() == Ok(0.0) => rest.to_owned(),
+        _ => s,
+    }
+}
+
 fn axes<DB: DrawingBackend>(
     chart: &mut Chart<'_, DB>,
     x_desc: &str,
@@ -151,8 +172,11 @@ fn axes<DB: DrawingBackend>(
     if !big {
         mesh.x_labels(6);
     }
+    mesh.x_label_formatter(&tick);
     if counts {
         mesh.y_label_formatter(&integer);
+    } else {
+        mesh.y_label_formatter(&tick);
     }
     mesh.draw().map_err(draw_err("axes"))
 }
@@ -264,11 +288,16 @@ fn class_fit_on<DB: DrawingBackend>(
     chart
         .draw_series(hist.density.iter().enumerate().map(|(i, &d)| {
             let x0 = lo + i as f64 * width;
-            Rectangle::new([(x0, 0.0), (x0 + width, d)], BLUE.mix(0.25).filled())
+            Rectangle::new([(x0, 0.0), (x0 + width, d)], HIST_COLOUR.mix(0.45).filled())
         }))
         .map_err(&e)?
         .label(format!("{} weights", hist.xs.len()))
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], BLUE.mix(0.25).filled()));
+        .legend(|(x, y)| {
+            Rectangle::new(
+                [(x, y - 5), (x + 18, y + 5)],
+                HIST_COLOUR.mix(0.45).filled(),
+            )
+        });
     draw_curves(&mut chart, curves, c)?;
     legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
     study_view(&right, &hist.xs, c)
@@ -352,7 +381,7 @@ fn draw_curves<DB: DrawingBackend>(
     let series = [
         (
             curves.ald,
-            RED,
+            ALD_COLOUR,
             format!(
                 "ALD μ={} s={} κ={} KS={}",
                 short(f.params.loc),
@@ -363,12 +392,12 @@ fn draw_curves<DB: DrawingBackend>(
         ),
         (
             curves.gauss,
-            GREEN,
+            GAUSS_COLOUR,
             format!("Gaussian mean={} sd={}", short(b.mean), short(b.std())),
         ),
         (
             curves.laplace,
-            MAGENTA,
+            LAPLACE_COLOUR,
             format!("Laplace median={} b={}", short(b.median), short(b.mad)),
         ),
     ];
@@ -422,8 +451,8 @@ fn study_view<DB: DrawingBackend>(
     )?;
     axes(&mut chart, "rank u = i / L", "ln |weight|", true, false)?;
     let sides = [
-        ("positive", &p, &c.line_pos, BLUE),
-        ("negative (−x)", &q, &c.line_neg, RGBColor(230, 120, 0)),
+        ("positive", &p, &c.line_pos, POSITIVE_COLOUR),
+        ("negative (−x)", &q, &c.line_neg, NEGATIVE_COLOUR),
     ];
     for (name, pts, line, colour) in sides {
         if pts.is_empty() {
@@ -531,15 +560,27 @@ fn overview_on<DB: DrawingBackend>(
     let ks: Vec<f64> = cls.iter().map(|c| c.stats.ks).collect();
     let r2p: Vec<f64> = cls.iter().map(|c| c.line_pos.r2).collect();
     let r2n: Vec<f64> = cls.iter().map(|c| c.line_neg.r2).collect();
-    histogram_on(&areas[0], "ALD asymmetry κ", "κ", &kappa, BLUE)?;
-    histogram_on(&areas[1], "KS distance to the fitted ALD", "KS", &ks, RED)?;
-    histogram_on(&areas[3], "seed R², positive part", "R²", &r2p, GREEN)?;
+    histogram_on(&areas[0], "ALD asymmetry κ", "κ", &kappa, GAUSS_COLOUR)?;
+    histogram_on(
+        &areas[1],
+        "KS distance to the fitted ALD",
+        "KS",
+        &ks,
+        ALD_COLOUR,
+    )?;
+    histogram_on(
+        &areas[3],
+        "seed R², positive part",
+        "R²",
+        &r2p,
+        GREEN_COLOUR,
+    )?;
     histogram_on(
         &areas[4],
         "seed R², negative part",
         "R²",
         &r2n,
-        RGBColor(230, 120, 0),
+        NEGATIVE_COLOUR,
     )?;
     aic_wins_on(&areas[2], cls)?;
     study_scatter_on(&areas[5], cls)
@@ -567,7 +608,7 @@ fn aic_wins_on<DB: DrawingBackend>(
         .draw()
         .map_err(&e)?;
     for (i, &w) in wins.iter().enumerate() {
-        let colour = [RED, GREEN, MAGENTA, RGBColor(128, 128, 128)][i];
+        let colour = [ALD_COLOUR, GAUSS_COLOUR, LAPLACE_COLOUR, NONE_COLOUR][i];
         chart
             .draw_series(std::iter::once(Rectangle::new(
                 [(i as f64 + 0.15, 0.0), (i as f64 + 0.85, w as f64)],
@@ -609,8 +650,8 @@ fn study_scatter_on<DB: DrawingBackend>(
     )?;
     axes(&mut chart, "intercept b", "slope a", false, false)?;
     for (name, v, colour) in [
-        ("positive", &p, BLUE),
-        ("negative", &q, RGBColor(230, 120, 0)),
+        ("positive", &p, POSITIVE_COLOUR),
+        ("negative", &q, NEGATIVE_COLOUR),
     ] {
         chart
             .draw_series(
@@ -729,9 +770,9 @@ fn node_box_on<DB: DrawingBackend>(
     let small = box_w < 120.0 || box_h < 60.0;
     let best = n.aic_best();
     let fill = match best {
-        Some(Model::Ald) => RGBColor(255, 225, 225),
-        Some(Model::Gauss) => RGBColor(225, 245, 225),
-        Some(Model::Laplace) => RGBColor(245, 225, 245),
+        Some(Model::Ald) => RGBColor(250, 222, 204),
+        Some(Model::Gauss) => RGBColor(204, 227, 240),
+        Some(Model::Laplace) => RGBColor(245, 228, 238),
         None => RGBColor(235, 235, 235),
     };
     let (x0, y0) = (cx - box_w as i32 / 2, cy - box_h as i32 / 2);
@@ -855,4 +896,20 @@ pub fn resolve_classes(items: &[String], labels: &[String], classes: usize) -> R
                 })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tick_tests {
+    #[test]
+    fn a_tick_a_rounding_error_below_zero_reads_zero() {
+        for zero in [-0.0, -1e-17, 0.0] {
+            assert!(
+                !super::tick(&zero).starts_with('-'),
+                "{zero}: {}",
+                super::tick(&zero)
+            );
+        }
+        assert!(super::tick(&-0.05).starts_with("-0.05"));
+        assert_eq!(super::tick(&2.5), "2.5");
+    }
 }
