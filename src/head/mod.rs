@@ -544,11 +544,12 @@ pub fn list_tensors(path: &Path) -> Result<Vec<TensorEntry>> {
     if is_index(&path) {
         return safetensors::list_sharded(&path);
     }
-    list_file(&path, map(&path)?.as_slice())
+    list_file(&path, &map(&path)?)
 }
 
 /// The tensors of one file, by its format (the bytes say which, not the name).
-fn list_file(path: &Path, bytes: &[u8]) -> Result<Vec<TensorEntry>> {
+fn list_file(path: &Path, file: &Bytes) -> Result<Vec<TensorEntry>> {
+    let bytes = file.as_slice();
     if gguf::is_gguf(bytes) {
         gguf::list(path, bytes)
     } else if npy::is_npy(bytes) {
@@ -560,7 +561,7 @@ fn list_file(path: &Path, bytes: &[u8]) -> Result<Vec<TensorEntry>> {
     } else if tflite::is_tflite(bytes) {
         tflite::list(path, bytes)
     } else if onnx::is_onnx(path) {
-        onnx::list(path, &Bytes::Owned(Arc::new(bytes.to_vec())))
+        onnx::list(path, file)
     } else {
         Err(unknown_format(path, bytes))
     }
@@ -835,7 +836,7 @@ pub fn orientation_hint(head: &Head) -> Option<String> {
         .strip_suffix("weight")
         .or_else(|| name.strip_suffix("kernel"))?;
     let bias = format!("{stem}bias");
-    let tensors = list_file(&head.path, head.file.as_slice()).ok()?;
+    let tensors = list_file(&head.path, &head.file).ok()?;
     let b = tensors.iter().find(|t| t.name == bias)?;
     (b.shape.len() == 1 && b.shape[0] == head.features && head.features != head.classes).then(
         || {

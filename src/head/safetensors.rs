@@ -286,7 +286,7 @@ pub(super) fn list_sharded(index_path: &Path) -> Result<Vec<TensorEntry>> {
     for shard in shards {
         let p = shard_path(index_path, shard)?;
         let file = map(&p)?;
-        all.extend(super::list_file(&p, file.as_slice())?);
+        all.extend(super::list_file(&p, &file)?);
     }
     Ok(all)
 }
