@@ -18,7 +18,7 @@
 
 use std::time::Instant;
 
-use crate::ald::{self, Model};
+use crate::ald;
 use crate::analysis::ClassResult;
 use crate::backend::{Backend, NullModel, ReplicateRow, RowSummary};
 use crate::error::{Error, Result};
@@ -526,19 +526,6 @@ pub fn run(
     })
 }
 
-/// The ALD's share of the AIC wins among nodes at each depth (1..) of `trees`: (wins, nodes).
-pub fn ald_wins_by_depth(trees: &[tree::ClassTree]) -> Vec<(usize, usize)> {
-    let mut by_depth: Vec<(usize, usize)> = Vec::new();
-    for n in trees.iter().flat_map(|t| &t.nodes).filter(|n| n.depth > 0) {
-        if by_depth.len() <= n.depth {
-            by_depth.resize(n.depth + 1, (0, 0));
-        }
-        by_depth[n.depth].1 += 1;
-        by_depth[n.depth].0 += usize::from(n.aic_best() == Some(Model::Ald));
-    }
-    by_depth
-}
-
 /// Split trees of replicate heads `1..=count` under each model: the by-depth ALD-win shares.
 /// The rows are drawn again (the same counters give the same rows): the trees need them resident
 /// and sorted, which the stream of [`run`] never keeps, and drawing costs less than holding
@@ -563,7 +550,7 @@ fn null_trees(
     for model in [NullModel::Gauss, NullModel::Ald] {
         let mut shares: Vec<Vec<f64>> = Vec::new();
         for r in 1..=count as u32 {
-            let mut trees = Vec::with_capacity(fitted.len());
+            let mut digest = tree::TreeDigest::default();
             for part in fitted.chunks(chunk) {
                 let specs: Vec<ReplicateRow> = part
                     .iter()
@@ -577,9 +564,11 @@ fn null_trees(
                 backend.generate(&specs, cols, seed)?;
                 backend.sort_uploaded(false)?;
                 *values += (specs.len() * cols) as u64;
-                trees.extend(tree::grow_nodes(backend, specs.len(), cols, split)?);
+                for t in tree::grow_nodes(backend, specs.len(), cols, split)? {
+                    digest.add(&t, split);
+                }
             }
-            for (d, (wins, nodes)) in ald_wins_by_depth(&trees).into_iter().enumerate().skip(1) {
+            for (d, (wins, nodes)) in digest.ald_wins_by_depth().into_iter().enumerate().skip(1) {
                 if shares.len() <= d {
                     shares.resize(d + 1, Vec::new());
                 }

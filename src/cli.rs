@@ -39,7 +39,7 @@ pub enum Command {
     #[command(after_help = FIT_EXAMPLES)]
     Fit(FitArgs),
     /// Split every class recursively into "for" (+) and "against" (-) parts (docs/DESIGN.md 2.5);
-    /// writes tree.csv, leaves.csv, tree.json, summary.md and run.json.
+    /// writes tree.csv, leaves.csv, summary.md and run.json (and tree.json with --tree-json).
     Split(SplitCommand),
     /// List a checkpoint's tensors and say which one `fit` would analyse.
     Inspect {
@@ -75,19 +75,28 @@ pub enum Command {
         json: bool,
     },
     /// Write a seeded synthetic head (rows drawn from known ALDs, Gaussians or Laplaces) as
-    /// safetensors.
+    /// safetensors: test data with a known answer, and heads of any size for benchmarks.
+    #[command(after_help = "Examples:
+  aldfit synth noise.safetensors --law gauss --classes 1000 --features 1280 --seed 1
+  aldfit synth llama.safetensors --classes 128256 --features 4096 --dtype bf16")]
     Synth {
-        /// Output file (.safetensors).
+        /// Output file (.safetensors), written whole or not at all.
         out: PathBuf,
+        /// Rows of the head (classes).
         #[arg(long, default_value_t = 1000)]
         classes: usize,
+        /// Values per row (features).
         #[arg(long, default_value_t = 2048)]
         features: usize,
+        /// Seed of the rows and of each row's law; the same seed writes the same file.
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// The law of every row: ALD (random μ, s, κ), Gaussian (pure noise) or Laplace.
         #[arg(long, value_enum, default_value_t = crate::synth::Law::Ald)]
         law: crate::synth::Law,
+        /// How the values are stored (drawn in f32, then rounded to nearest even).
+        #[arg(long, value_enum, default_value_t = crate::synth::StoreAs::F32)]
+        dtype: crate::synth::StoreAs,
     },
 }
 
@@ -138,6 +147,10 @@ pub struct SplitArgs {
     /// study, but a safeguard stops at depth 48 (the summary says if any node reached it).
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=tree::MAX_DEPTH_LIMIT as u64))]
     pub max_depth: Option<u64>,
+    /// Also write tree.json: every class's nested tree, one class a line (as big as the trees:
+    /// gigabytes for an LLM head).
+    #[arg(long)]
+    pub tree_json: bool,
 }
 
 impl SplitArgs {
@@ -219,7 +232,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub head: HeadArgs,
     /// Output folder.
-    #[arg(long, default_value = "aldfit-out", help_heading = OUTPUT)]
+    #[arg(long, short, default_value = "aldfit-out", help_heading = OUTPUT)]
     pub out: PathBuf,
     /// Where to compute: auto takes a real GPU when one is usable, else the CPU.
     #[arg(long, value_enum, default_value_t = BackendKind::Auto, help_heading = OUTPUT)]

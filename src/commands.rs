@@ -15,7 +15,7 @@ use crate::head::{self, Head};
 use crate::outset::OutputSet;
 use crate::plots;
 use crate::report::{self, InputInfo, Outputs};
-use crate::tree::{self, ClassTree, SplitOptions};
+use crate::tree::{self, SplitOptions, TreeDigest};
 
 /// Where a command's messages and progress go.
 pub trait Ui {
@@ -179,14 +179,15 @@ pub fn fit(args: &FitArgs, ui: &mut dyn Ui) -> Result<Outputs> {
     ui.finish();
     let trees = if let Some(split) = split {
         let t = Instant::now();
-        let trees = grow_trees(head, labels, backend.as_mut(), &split, ui)?;
+        let json = args.split_args.tree_json;
+        let (files, digest) = grow_trees(&opened, backend.as_mut(), &split, &set, json, ui)?;
         analysis.timings.add("split", t);
-        Some((trees, split))
+        Some((digest, files, split))
     } else {
         None
     };
     let t = Instant::now();
-    let split_ref = trees.as_ref().map(|(t, o)| (&t[..], o));
+    let split_ref = trees.as_ref().map(|(t, _, o)| (t, o));
     run_bootstrap(
         &mut analysis,
         backend.as_mut(),
@@ -202,8 +203,8 @@ pub fn fit(args: &FitArgs, ui: &mut dyn Ui) -> Result<Outputs> {
 
     let options = fit_options(args, &analysis, pooled);
     let mut out = report::fit_outputs(set, &mut analysis, &input, labels, args.top, options)?;
-    if let Some((trees, split)) = &trees {
-        report::add_trees(&mut out, trees, split, labels, analysis.bootstrap.as_ref())?;
+    if let Some((trees, files, split)) = &trees {
+        report::add_trees(&mut out, trees, files, split, analysis.bootstrap.as_ref());
     }
     if args.plots.plots {
         let t = Instant::now();
@@ -213,7 +214,8 @@ pub fn fit(args: &FitArgs, ui: &mut dyn Ui) -> Result<Outputs> {
             &plotted,
             &opened,
             &analysis,
-            trees.as_ref(),
+            trees.as_ref().map(|(_, _, o)| o),
+            backend.as_mut(),
         )?;
         out.summary.push_str(&report::plot_links(&links));
         out.written.push("plots/".into());
@@ -287,19 +289,29 @@ fn check_memory(
     )
 }
 
+/// Grows every class's split tree, chunk by chunk, writing the tree files into `set` as each
+/// chunk ends; returns the files written and the digest the summary and verdict need.
 fn grow_trees(
-    head: &Head,
-    labels: &[String],
+    opened: &Opened,
     backend: &mut dyn Backend,
     split: &SplitOptions,
+    set: &OutputSet,
+    json: bool,
     ui: &mut dyn Ui,
-) -> Result<Vec<ClassTree>> {
+) -> Result<(Vec<String>, TreeDigest)> {
+    let (head, labels) = (&opened.head, &opened.labels);
     let classes = head.classes;
-    let trees = tree::split_head(head, labels, backend, split, &mut |done| {
-        ui.progress("splitting", done, classes)
-    })?;
+    let mut writer = tree::TreeWriter::new(set, split, json)?;
+    tree::split_head_each(
+        head,
+        labels,
+        backend,
+        split,
+        &mut |done| ui.progress("splitting", done, classes),
+        &mut |trees| writer.add(&trees, labels),
+    )?;
     ui.finish();
-    Ok(trees)
+    writer.finish()
 }
 
 /// The plots of `fit`: the overview, each chosen class's fit and (with trees) its tree; returns
@@ -310,7 +322,8 @@ fn fit_plots(
     given: &[usize],
     opened: &Opened,
     analysis: &Analysis,
-    trees: Option<&(Vec<ClassTree>, SplitOptions)>,
+    split: Option<&SplitOptions>,
+    backend: &mut dyn Backend,
 ) -> Result<Vec<(String, String)>> {
     let (head, labels) = (&opened.head, &opened.labels);
     let picked = plots::pick_classes(analysis, given, args.plot_worst, args.plot_best);
@@ -319,12 +332,16 @@ fn fit_plots(
     let mut links = vec![("overview of the head".to_owned(), "overview".to_owned())];
     plots::overview(&dir, &name, analysis)?;
     let mut row = vec![0f32; head.features];
-    for &k in &picked {
+    let trees = match split {
+        Some(opts) => tree::grow_classes(head, labels, backend, opts, &picked)?,
+        None => Vec::new(),
+    };
+    for (i, &k) in picked.iter().enumerate() {
         head.read_rows(k, &mut row);
         plots::class_fit(&dir, &name, k, labels, &row, &analysis.classes[k])?;
         links.push((report::class_title(k, labels), format!("class-{k}")));
-        if let Some((trees, _)) = trees {
-            plots::split_tree(&dir, &name, labels, &trees[k])?;
+        if let Some(tree) = trees.get(i) {
+            plots::split_tree(&dir, &name, labels, tree)?;
             let title = format!("split tree of {}", report::class_title(k, labels));
             links.push((title, format!("tree-{k}")));
         }
@@ -398,7 +415,7 @@ fn run_bootstrap(
     backend: &mut dyn Backend,
     cols: usize,
     args: &BootstrapArgs,
-    trees: Option<(&[ClassTree], &SplitOptions)>,
+    trees: Option<(&TreeDigest, &SplitOptions)>,
     ui: &mut dyn Ui,
 ) -> Result<()> {
     let b = match resolve_replicates(args, backend, analysis.classes.len() * cols, ui) {
@@ -466,7 +483,14 @@ pub fn split(args: &SplitCommand, ui: &mut dyn Ui) -> Result<Outputs> {
     )?;
     let hasher = Hasher::start(head);
     let t = Instant::now();
-    let trees = grow_trees(head, labels, backend.as_mut(), &opts, ui)?;
+    let (files, trees) = grow_trees(
+        &opened,
+        backend.as_mut(),
+        &opts,
+        &set,
+        args.split.tree_json,
+        ui,
+    )?;
     let split_s = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
@@ -500,6 +524,7 @@ pub fn split(args: &SplitCommand, ui: &mut dyn Ui) -> Result<Outputs> {
             input: &input,
             backend: &info,
             trees: &trees,
+            files: &files,
             opts: &opts,
             analysis: analysis.as_ref().ok(),
             off: analysis.as_ref().err().map(String::as_str),
@@ -507,10 +532,16 @@ pub fn split(args: &SplitCommand, ui: &mut dyn Ui) -> Result<Outputs> {
             split_s,
             bootstrap_s,
         },
-        labels,
     )?;
     if args.plots.plots {
-        let links = split_plots(out.set.dir(), &args.plots, plotted, &opened, &trees)?;
+        let links = split_plots(
+            out.set.dir(),
+            &args.plots,
+            plotted,
+            &opened,
+            (&trees, &opts),
+            backend.as_mut(),
+        )?;
         out.summary.push_str(&report::plot_links(&links));
         out.written.push("plots/".into());
     }
@@ -535,12 +566,15 @@ fn split_plots(
     args: &PlotArgs,
     given: Vec<usize>,
     opened: &Opened,
-    trees: &[ClassTree],
+    (trees, opts): (&TreeDigest, &SplitOptions),
+    backend: &mut dyn Backend,
 ) -> Result<Vec<(String, String)>> {
     let (head, labels) = (&opened.head, &opened.labels);
     let picked = if given.is_empty() {
-        let ks = |k: usize| trees[k].nodes.first().map_or(f64::NAN, |n| n.stats.ks);
-        let mut ranked: Vec<usize> = (0..trees.len()).filter(|&k| ks(k).is_finite()).collect();
+        let ks = |k: usize| trees.root_ks[k];
+        let mut ranked: Vec<usize> = (0..trees.root_ks.len())
+            .filter(|&k| ks(k).is_finite())
+            .collect();
         ranked.sort_by(|&a, &b| ks(a).total_cmp(&ks(b)));
         let mut p: Vec<usize> = ranked.iter().take(args.plot_best).copied().collect();
         for &k in ranked.iter().rev().take(args.plot_worst) {
@@ -555,8 +589,11 @@ fn split_plots(
     let dir = out.join("plots");
     let name = head_name(head);
     let mut links = Vec::new();
-    for &k in &picked {
-        plots::split_tree(&dir, &name, labels, &trees[k])?;
+    for (tree, &k) in tree::grow_classes(head, labels, backend, opts, &picked)?
+        .iter()
+        .zip(&picked)
+    {
+        plots::split_tree(&dir, &name, labels, tree)?;
         let title = format!("split tree of {}", report::class_title(k, labels));
         links.push((title, format!("tree-{k}")));
     }
@@ -705,6 +742,7 @@ pub fn synth(
     features: usize,
     seed: u64,
     law: crate::synth::Law,
+    dtype: crate::synth::StoreAs,
     ui: &mut dyn Ui,
 ) -> Result<()> {
     if classes == 0 || features == 0 {
@@ -712,23 +750,31 @@ pub fn synth(
             "--classes and --features must be positive".into(),
         ));
     }
-    // The values are drawn in memory (f32), with each class's law beside them.
-    let need = weights_bytes(classes, features, 4)?.saturating_add(classes as u64 * 24);
+    // The values are drawn in memory (f32), with each class's law beside them, then encoded.
+    let stored = if dtype == crate::synth::StoreAs::F32 {
+        4
+    } else {
+        2
+    };
+    let need = weights_bytes(classes, features, 4 + stored)?.saturating_add(classes as u64 * 24);
     crate::memory::check(
         need,
         &format!("a synthetic head of {classes} × {features}"),
         "ask for fewer --classes or --features",
     )?;
     let (values, _) = crate::synth::law_head(law, classes, features, seed);
-    crate::synth::write_safetensors(out, "fc.weight", classes, features, &values).map_err(
+    let (bytes, st) = dtype.encode(values);
+    let shape = vec![classes, features];
+    crate::synth::write_safetensors_bytes(out, &[("fc.weight", st, shape, &bytes)]).map_err(
         |err| Error::Write {
             path: PathBuf::from(out),
             err,
         },
     )?;
     ui.note(&format!(
-        "wrote {} ({classes} × {features} f32, {law:?} rows, seed {seed})",
-        out.display()
+        "wrote {} ({classes} × {features} {}, {law:?} rows, seed {seed})",
+        out.display(),
+        dtype.name()
     ));
     Ok(())
 }

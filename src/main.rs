@@ -80,8 +80,9 @@ fn run(cli: Cli) -> Result<()> {
             features,
             seed,
             law,
+            dtype,
         } => Ok(commands::synth(
-            &out, classes, features, seed, law, &mut ui,
+            &out, classes, features, seed, law, dtype, &mut ui,
         )?),
     }
 }

@@ -143,9 +143,10 @@ pub fn max_nodes(cols: usize, opts: &SplitOptions) -> usize {
     1 + 2 * split
 }
 
-/// What the split trees of a head hold: each node with its path (one character a level), and
-/// each class's feature order; and, while a chunk of `chunk_rows` classes grows, its widest
-/// level (each pending node's segment, statistics and path).
+/// What the split trees of a head hold while they grow: one chunk of `chunk_rows` classes' trees
+/// at a time (each node with its path, one character a level, and each class's feature order),
+/// the chunk's widest level (each pending node's segment, statistics and path), and the digest
+/// the summary keeps of every class (the trees themselves stream to their files).
 pub fn tree_bytes(classes: usize, cols: usize, chunk_rows: usize, opts: &SplitOptions) -> u64 {
     let nodes = max_nodes(cols, opts);
     let depth = opts.depth_limit().min(nodes);
@@ -161,12 +162,11 @@ pub fn tree_bytes(classes: usize, cols: usize, chunk_rows: usize, opts: &SplitOp
     }
     .min(nodes);
     let pending = std::mem::size_of::<SegmentStats>() + 64 + path;
+    let chunk = chunk_rows.min(classes);
     per_class
-        .saturating_mul(classes as u64)
-        .saturating_add(times(
-            chunk_rows.min(classes),
-            widest.saturating_mul(pending),
-        ))
+        .saturating_mul(chunk as u64)
+        .saturating_add(times(chunk, widest.saturating_mul(pending)))
+        .saturating_add(times(classes, 16))
 }
 
 #[cfg(test)]

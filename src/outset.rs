@@ -103,14 +103,20 @@ impl OutputSet {
         name: &str,
         fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) -> Result<()> {
+        let mut f = self.create(name)?;
+        f.write(fill)?;
+        f.finish()
+    }
+
+    /// Opens `name` in the set for writing piece by piece, as results arrive.
+    pub fn create(&self, name: &str) -> Result<StagedFile> {
         let path = self.staging.join(name);
         let shown = self.target.join(name);
         let f = File::create(&path).map_err(|err| write_err(&shown, err))?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-        fill(&mut w)
-            .and_then(|()| w.flush())
-            .map_err(|err| write_err(&shown, err))?;
-        w.get_ref().sync_all().map_err(|err| write_err(&shown, err))
+        Ok(StagedFile {
+            w: std::io::BufWriter::with_capacity(1 << 20, f),
+            shown,
+        })
     }
 
     /// Makes the written set the `--out` folder and removes the previous one.
@@ -262,6 +268,31 @@ fn remove_registered(wait: bool) {
 fn forget_staging(dir: &Path) {
     if let Ok(mut list) = STAGING.lock() {
         list.retain(|d| d != dir);
+    }
+}
+
+/// A file of an [`OutputSet`] being written: errors name the file as it will be called.
+pub struct StagedFile {
+    w: std::io::BufWriter<File>,
+    shown: PathBuf,
+}
+
+impl StagedFile {
+    /// Appends what `fill` renders.
+    pub fn write(
+        &mut self,
+        fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<()> {
+        fill(&mut self.w).map_err(|err| write_err(&self.shown, err))
+    }
+
+    /// Flushes and syncs the file (the swap must not expose a file the disk has not got).
+    pub fn finish(mut self) -> Result<()> {
+        self.w.flush().map_err(|err| write_err(&self.shown, err))?;
+        self.w
+            .get_ref()
+            .sync_all()
+            .map_err(|err| write_err(&self.shown, err))
     }
 }
 

@@ -651,15 +651,16 @@ pub fn fit_outputs(
     Ok(out)
 }
 
-/// Adds the split trees to a command's outputs: their files, their summary section (with the
-/// bootstrap's by-depth nulls when it ran) and their options in `run.json`.
+/// Adds the split trees to a command's outputs: their files (written as they were grown, by
+/// [`crate::tree::TreeWriter`]), their summary section (with the bootstrap's by-depth nulls when
+/// it ran) and their options in `run.json`.
 pub fn add_trees(
     out: &mut Outputs,
-    trees: &[crate::tree::ClassTree],
+    trees: &crate::tree::TreeDigest,
+    files: &[String],
     opts: &crate::tree::SplitOptions,
-    labels: &[String],
     boot: Option<&crate::bootstrap::Bootstrap>,
-) -> Result<()> {
+) {
     out.summary.push('\n');
     out.summary.push_str(&crate::tree::summary_md(
         trees,
@@ -667,23 +668,17 @@ pub fn add_trees(
         boot.and_then(|b| b.trees.as_ref()),
     ));
     out.run["split"] = json!(opts);
-    out.add("tree.csv", |w| {
-        crate::tree::write_tree_csv(w, trees, labels)
-    })?;
-    out.add("leaves.csv", |w| {
-        crate::tree::write_leaves_csv(w, trees, labels)
-    })?;
-    out.add("tree.json", |w| {
-        crate::tree::write_tree_json(w, trees, labels).map_err(std::io::Error::other)
-    })?;
-    Ok(())
+    out.run["nodes"] = json!(trees.total_nodes());
+    out.written.extend(files.iter().cloned());
 }
 
 /// What `split` ran, for its outputs.
 pub struct SplitRun<'a> {
     pub input: &'a InputInfo,
     pub backend: &'a crate::backend::BackendInfo,
-    pub trees: &'a [crate::tree::ClassTree],
+    pub trees: &'a crate::tree::TreeDigest,
+    /// The tree files written.
+    pub files: &'a [String],
     pub opts: &'a crate::tree::SplitOptions,
     /// The per-class analysis with the bootstrap and verdict, when the bootstrap ran.
     pub analysis: Option<&'a Analysis>,
@@ -695,7 +690,7 @@ pub struct SplitRun<'a> {
 }
 
 /// `split`'s outputs: the tree files, a summary (verdict first) and the run record.
-pub fn split_outputs(set: OutputSet, r: &SplitRun<'_>, labels: &[String]) -> Result<Outputs> {
+pub fn split_outputs(set: OutputSet, r: &SplitRun<'_>) -> Result<Outputs> {
     let input = r.input;
     let mut summary = format!(
         "# aldfit split\n\n- head: `{}`, tensor `{}` ({}); {} classes × {} features, {}; sha256 `{}`\n- backend: {} on {}\n- aldfit {}; split in {:.3} s\n\n",
@@ -730,16 +725,15 @@ pub fn split_outputs(set: OutputSet, r: &SplitRun<'_>, labels: &[String]) -> Res
             Some(v) => json!(v),
             None => json!({ "off": r.off }),
         },
-        "nodes": r.trees.iter().map(|t| t.nodes.len()).sum::<usize>(),
     });
     let mut out = Outputs::new(set, summary, run);
     add_trees(
         &mut out,
         r.trees,
+        r.files,
         r.opts,
-        labels,
         r.analysis.and_then(|a| a.bootstrap.as_ref()),
-    )?;
+    );
     Ok(out)
 }
 

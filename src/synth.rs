@@ -124,6 +124,51 @@ pub fn write_safetensors(
     )
 }
 
+/// How `aldfit synth` stores the values it draws in f32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreAs {
+    F32,
+    F16,
+    Bf16,
+}
+
+impl StoreAs {
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreAs::F32 => "f32",
+            StoreAs::F16 => "f16",
+            StoreAs::Bf16 => "bf16",
+        }
+    }
+
+    /// The values' little-endian bytes in this dtype (rounded to nearest even), and its
+    /// safetensors dtype. The f32 values are given up: a big head is not held twice.
+    pub fn encode(self, values: Vec<f32>) -> (Vec<u8>, safetensors::Dtype) {
+        fn le<T: Copy>(
+            v: &[f32],
+            f: impl Fn(f32) -> T + Sync,
+            b: impl Fn(T) -> [u8; 2] + Sync,
+        ) -> Vec<u8> {
+            use rayon::prelude::*;
+            v.par_iter().flat_map_iter(|&x| b(f(x))).collect()
+        }
+        match self {
+            StoreAs::F32 => (
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                safetensors::Dtype::F32,
+            ),
+            StoreAs::F16 => (
+                le(&values, half::f16::from_f32, |h| h.to_le_bytes()),
+                safetensors::Dtype::F16,
+            ),
+            StoreAs::Bf16 => (
+                le(&values, half::bf16::from_f32, |h| h.to_le_bytes()),
+                safetensors::Dtype::BF16,
+            ),
+        }
+    }
+}
+
 /// Writes raw tensors `(name, dtype, shape, little-endian bytes)` as one safetensors file,
 /// through a temporary file beside `path` and a rename: the file appears whole or not at all,
 /// is removed on SIGINT/SIGTERM, and gets the umask's permissions. (safetensors'

@@ -68,18 +68,6 @@ impl SplitOptions {
     pub fn depth_limit(&self) -> usize {
         self.max_depth.unwrap_or(DEPTH_CAP).min(MAX_DEPTH_LIMIT)
     }
-
-    /// Nodes left unsplit only because of the implicit [`DEPTH_CAP`].
-    pub fn capped(&self, trees: &[ClassTree]) -> usize {
-        if self.max_depth.is_some() {
-            return 0;
-        }
-        trees
-            .iter()
-            .flat_map(|t| &t.nodes)
-            .filter(|n| n.depth == DEPTH_CAP && n.count() >= self.min_size.max(1))
-            .count()
-    }
 }
 
 impl Default for SplitOptions {
@@ -376,18 +364,20 @@ fn children(p: &Pending, id: usize, k: usize, shape: Shape) -> Vec<Pending> {
     out
 }
 
-/// Splits every class of `head`, chunk by chunk. `progress` is told how many rows are done.
-pub fn split_head(
+/// Splits every class of `head`, chunk by chunk, handing each chunk's trees to `each` as soon as
+/// they are grown: what a run holds is one chunk's trees, whatever the head's size.
+/// `progress` is told how many rows are done.
+pub fn split_head_each(
     head: &Head,
     labels: &[String],
     backend: &mut dyn Backend,
     opts: &SplitOptions,
     progress: &mut dyn FnMut(usize),
-) -> Result<Vec<ClassTree>> {
+    each: &mut dyn FnMut(Vec<ClassTree>) -> Result<()>,
+) -> Result<()> {
     let (classes, cols) = (head.classes, head.features);
     let chunk_rows = analysis::chunk_rows(backend, classes, cols);
     let mut buf: Vec<f32> = analysis::reserve(chunk_rows.saturating_mul(cols), "a chunk of rows")?;
-    let mut trees = analysis::reserve(classes, "the split trees")?;
     let mut first = 0;
     while first < classes {
         let count = chunk_rows.min(classes - first);
@@ -400,11 +390,187 @@ pub fn split_head(
         backend
             .load_sorted(&buf, cols, true)
             .map_err(|e| analysis::at_class(e, head, labels, first))?;
-        trees.extend(grow(backend, count, cols, first, &skipped, opts)?);
+        each(grow(backend, count, cols, first, &skipped, opts)?)?;
         first += count;
         progress(first);
     }
+    Ok(())
+}
+
+/// Every class's tree, held together: for tests and small heads (a run streams them with
+/// [`split_head_each`]).
+pub fn split_head(
+    head: &Head,
+    labels: &[String],
+    backend: &mut dyn Backend,
+    opts: &SplitOptions,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<ClassTree>> {
+    let mut trees = analysis::reserve(head.classes, "the split trees")?;
+    split_head_each(head, labels, backend, opts, progress, &mut |t| {
+        trees.extend(t);
+        Ok(())
+    })?;
     Ok(trees)
+}
+
+/// The trees of a few classes (by row of `head`), grown again as [`split_head_each`] grew them:
+/// the plots need whole trees, which a run does not keep.
+pub fn grow_classes(
+    head: &Head,
+    labels: &[String],
+    backend: &mut dyn Backend,
+    opts: &SplitOptions,
+    rows: &[usize],
+) -> Result<Vec<ClassTree>> {
+    let cols = head.features;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut buf = vec![0f32; cols];
+    for &k in rows {
+        let skipped: Vec<usize> =
+            analysis::read_chunk(head, labels, k, &mut buf, opts.skip_nonfinite, None)?
+                .into_iter()
+                .map(|(r, _)| r)
+                .collect();
+        backend
+            .load_sorted(&buf, cols, true)
+            .map_err(|e| analysis::at_class(e, head, labels, k))?;
+        out.extend(grow(backend, 1, cols, k, &skipped, opts)?);
+    }
+    Ok(out)
+}
+
+/// What the summary, the verdict and the plot choice need of a head's trees, gathered as the
+/// trees stream past: a few numbers a class, not the trees.
+#[derive(Clone, Debug, Default)]
+pub struct TreeDigest {
+    /// Per class, in order: its tree's depth and node count (no nodes: a skipped row).
+    pub depth: Vec<u32>,
+    pub nodes: Vec<u32>,
+    /// Per class: the root's KS distance (NaN without a tree).
+    pub root_ks: Vec<f64>,
+    /// By depth: the nodes the ALD, the Gaussian and the Laplace win by AIC, and undecided.
+    pub wins: Vec<[usize; 4]>,
+    /// Nodes left unsplit only because of the implicit [`DEPTH_CAP`].
+    pub capped: usize,
+}
+
+impl TreeDigest {
+    pub fn of(trees: &[ClassTree], opts: &SplitOptions) -> Self {
+        let mut d = TreeDigest::default();
+        for t in trees {
+            d.add(t, opts);
+        }
+        d
+    }
+
+    pub fn add(&mut self, t: &ClassTree, opts: &SplitOptions) {
+        self.depth.push(t.depth() as u32);
+        self.nodes.push(t.nodes.len() as u32);
+        self.root_ks
+            .push(t.nodes.first().map_or(f64::NAN, |n| n.stats.ks));
+        for n in &t.nodes {
+            if self.wins.len() <= n.depth {
+                self.wins.resize(n.depth + 1, [0; 4]);
+            }
+            self.wins[n.depth][match n.aic_best() {
+                Some(Model::Ald) => 0,
+                Some(Model::Gauss) => 1,
+                Some(Model::Laplace) => 2,
+                None => 3,
+            }] += 1;
+            if opts.max_depth.is_none() && n.depth == DEPTH_CAP && n.count() >= opts.min_size.max(1)
+            {
+                self.capped += 1;
+            }
+        }
+    }
+
+    /// All nodes of all trees.
+    pub fn total_nodes(&self) -> usize {
+        self.nodes.iter().map(|&n| n as usize).sum()
+    }
+
+    /// The ALD's AIC wins among the nodes at each depth (1..): (wins, nodes); depth 0 is (0, 0).
+    pub fn ald_wins_by_depth(&self) -> Vec<(usize, usize)> {
+        self.wins
+            .iter()
+            .enumerate()
+            .map(|(d, w)| {
+                if d == 0 {
+                    (0, 0)
+                } else {
+                    (w[0], w.iter().sum())
+                }
+            })
+            .collect()
+    }
+}
+
+/// The split trees' files, written as chunks of trees arrive: `tree.csv`, `leaves.csv` and,
+/// when asked for, `tree.json` (a JSON array with one class a line, so that it streams too).
+pub struct TreeWriter {
+    tree_csv: crate::outset::StagedFile,
+    leaves_csv: crate::outset::StagedFile,
+    tree_json: Option<crate::outset::StagedFile>,
+    written: usize,
+    opts: SplitOptions,
+    digest: TreeDigest,
+}
+
+impl TreeWriter {
+    /// Opens the files in `set` and writes their headers.
+    pub fn new(set: &crate::outset::OutputSet, opts: &SplitOptions, json: bool) -> Result<Self> {
+        let mut tree_csv = set.create("tree.csv")?;
+        tree_csv.write(|w| write_tree_header(w))?;
+        let mut leaves_csv = set.create("leaves.csv")?;
+        leaves_csv.write(|w| write_leaves_header(w))?;
+        let tree_json = match json {
+            true => {
+                let mut f = set.create("tree.json")?;
+                f.write(|w| w.write_all(b"["))?;
+                Some(f)
+            }
+            false => None,
+        };
+        Ok(TreeWriter {
+            tree_csv,
+            leaves_csv,
+            tree_json,
+            written: 0,
+            opts: *opts,
+            digest: TreeDigest::default(),
+        })
+    }
+
+    /// Writes a chunk's trees (classes in order) and adds them to the digest.
+    pub fn add(&mut self, trees: &[ClassTree], labels: &[String]) -> Result<()> {
+        self.tree_csv.write(|w| write_tree_rows(w, trees, labels))?;
+        self.leaves_csv
+            .write(|w| write_leaves_rows(w, trees, labels))?;
+        if let Some(f) = &mut self.tree_json {
+            let first = self.written == 0;
+            f.write(|w| write_tree_json_lines(w, trees, labels, first))?;
+        }
+        for t in trees {
+            self.digest.add(t, &self.opts);
+        }
+        self.written += trees.len();
+        Ok(())
+    }
+
+    /// Ends and syncs the files; returns the names written and the digest.
+    pub fn finish(self) -> Result<(Vec<String>, TreeDigest)> {
+        let mut names = vec!["tree.csv".to_owned(), "leaves.csv".to_owned()];
+        self.tree_csv.finish()?;
+        self.leaves_csv.finish()?;
+        if let Some(mut f) = self.tree_json {
+            f.write(|w| w.write_all(b"\n]\n"))?;
+            f.finish()?;
+            names.push("tree.json".into());
+        }
+        Ok((names, self.digest))
+    }
 }
 
 /// The columns of `tree.csv`, in order (the issue's list, then the class label).
@@ -455,19 +621,21 @@ fn node_fields(buf: &mut ryu::Buffer, n: &Node) -> [String; 14] {
     ]
 }
 
-/// Writes `tree.csv`: a row per node, classes in order, each tree level by level. Blocks of
-/// trees are rendered in parallel, a group at a time, and written in order.
-pub fn write_tree_csv(
+/// `tree.csv`'s header line.
+pub fn write_tree_header(w: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(w, "{}", TREE_COLUMNS.join(","))
+}
+
+/// `tree.csv`'s rows of `trees`: a row per node, classes in order, each tree level by level.
+/// Blocks of trees are rendered in parallel, a group at a time, and written in order.
+pub fn write_tree_rows(
     w: &mut dyn Write,
     trees: &[ClassTree],
     labels: &[String],
 ) -> std::io::Result<()> {
-    let render = |trees: &[ClassTree], header: bool| -> Result<Vec<u8>> {
+    let render = |trees: &[ClassTree]| -> Result<Vec<u8>> {
         let mut w = csv::Writer::from_writer(Vec::new());
         let err = |e: csv::Error| Error::Invalid(format!("cannot render tree.csv: {e}"));
-        if header {
-            w.write_record(TREE_COLUMNS).map_err(err)?;
-        }
         let mut buf = ryu::Buffer::new();
         for t in trees {
             let label = labels.get(t.class).map(String::as_str).unwrap_or("");
@@ -481,7 +649,6 @@ pub fn write_tree_csv(
         w.into_inner()
             .map_err(|e| Error::Invalid(format!("cannot render tree.csv: {e}")))
     };
-    w.write_all(&render(&[], true).map_err(std::io::Error::other)?)?;
     // Blocks of about 4096 nodes (trees range from one node to thousands), 64 blocks at a time:
     // what is held is bounded by nodes, not classes.
     let mut blocks = Vec::new();
@@ -496,7 +663,7 @@ pub fn write_tree_csv(
     for group in blocks.chunks(64) {
         let rendered: Vec<Vec<u8>> = group
             .par_iter()
-            .map(|r| render(&trees[r.clone()], false))
+            .map(|r| render(&trees[r.clone()]))
             .collect::<Result<_>>()
             .map_err(std::io::Error::other)?;
         for b in rendered {
@@ -506,31 +673,47 @@ pub fn write_tree_csv(
     Ok(())
 }
 
+/// The whole `tree.csv` of `trees`.
+pub fn write_tree_csv(
+    w: &mut dyn Write,
+    trees: &[ClassTree],
+    labels: &[String],
+) -> std::io::Result<()> {
+    write_tree_header(w)?;
+    write_tree_rows(w, trees, labels)
+}
+
 fn joined(ix: &[u32]) -> String {
     ix.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+}
+
+/// The columns of `leaves.csv`.
+pub const LEAVES_COLUMNS: [&str; 8] = [
+    "class",
+    "label",
+    "plus_path",
+    "plus_count",
+    "plus_features",
+    "minus_path",
+    "minus_count",
+    "minus_features",
+];
+
+/// `leaves.csv`'s header line.
+pub fn write_leaves_header(w: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(w, "{}", LEAVES_COLUMNS.join(","))
 }
 
 /// `leaves.csv`: per class, the terminal node of the all-`+` path (the features that speak
 /// most for the class) and of the all-`−` path (most against it), with their feature indices,
 /// space-separated, strongest first (largest weight first for `+`, most negative for `−`).
-pub fn write_leaves_csv(
+pub fn write_leaves_rows(
     out: &mut dyn Write,
     trees: &[ClassTree],
     labels: &[String],
 ) -> std::io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     let err = std::io::Error::from;
-    w.write_record([
-        "class",
-        "label",
-        "plus_path",
-        "plus_count",
-        "plus_features",
-        "minus_path",
-        "minus_count",
-        "minus_features",
-    ])
-    .map_err(err)?;
     for t in trees {
         let side = |plus: bool| match t.terminal(plus) {
             Some(i) => {
@@ -563,9 +746,25 @@ pub fn write_leaves_csv(
     w.flush()
 }
 
-/// `tree.json`: per class, the nested tree; each node lists its `features` in none of its
+/// The whole `leaves.csv` of `trees`.
+pub fn write_leaves_csv(
+    out: &mut dyn Write,
+    trees: &[ClassTree],
+    labels: &[String],
+) -> std::io::Result<()> {
+    write_leaves_header(out)?;
+    write_leaves_rows(out, trees, labels)
+}
+
+/// `tree.json`'s lines of `trees`: per class, the nested tree, one class a line, each line
+/// after a `,` unless it is the file's `first`. Each node lists its `features` in none of its
 /// children, so a node's whole set is its own and its descendants'.
-pub fn write_tree_json(w: &mut dyn Write, trees: &[ClassTree], labels: &[String]) -> Result<()> {
+pub fn write_tree_json_lines(
+    w: &mut dyn Write,
+    trees: &[ClassTree],
+    labels: &[String],
+    first: bool,
+) -> std::io::Result<()> {
     /// A node as tree.json nests it; non-finite numbers become null.
     #[derive(serde::Serialize)]
     struct NodeJson<'a> {
@@ -624,9 +823,6 @@ pub fn write_tree_json(w: &mut dyn Write, trees: &[ClassTree], labels: &[String]
                 .collect(),
         }
     }
-    let io = |e: std::io::Error| Error::Invalid(format!("cannot write tree.json: {e}"));
-    let mut w = std::io::BufWriter::new(w);
-    w.write_all(b"[\n").map_err(io)?;
     for (k, t) in trees.iter().enumerate() {
         let class = ClassJson {
             class: t.class,
@@ -634,28 +830,35 @@ pub fn write_tree_json(w: &mut dyn Write, trees: &[ClassTree], labels: &[String]
             nonfinite: t.nonfinite,
             root: (!t.nodes.is_empty()).then(|| node(t, 0)),
         };
-        serde_json::to_writer(&mut w, &class)
-            .map_err(|e| Error::Invalid(format!("cannot write tree.json: {e}")))?;
-        w.write_all(if k + 1 < trees.len() { b",\n" } else { b"\n" })
-            .map_err(io)?;
+        w.write_all(if first && k == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut *w, &class).map_err(std::io::Error::other)?;
     }
-    w.write_all(b"]\n").map_err(io)?;
-    w.flush().map_err(io)
+    Ok(())
+}
+
+/// The whole `tree.json` of `trees`.
+pub fn write_tree_json(w: &mut dyn Write, trees: &[ClassTree], labels: &[String]) -> Result<()> {
+    let io = |e: std::io::Error| Error::Invalid(format!("cannot write tree.json: {e}"));
+    w.write_all(b"[").map_err(io)?;
+    write_tree_json_lines(w, trees, labels, true).map_err(io)?;
+    w.write_all(b"\n]\n").map_err(io)
 }
 
 /// The summary's section on the trees: depths, sizes, and the recursive hypothesis tested: how
 /// often a node below the root is itself best fitted by the ALD (AIC), by depth.
 pub fn summary_md(
-    trees: &[ClassTree],
+    digest: &TreeDigest,
     opts: &SplitOptions,
     null: Option<&crate::bootstrap::TreeNull>,
 ) -> String {
-    let grown: Vec<&ClassTree> = trees.iter().filter(|t| !t.nodes.is_empty()).collect();
-    let depths: Vec<f64> = grown.iter().map(|t| t.depth() as f64).collect();
-    let sizes: Vec<f64> = grown.iter().map(|t| t.nodes.len() as f64).collect();
+    let grown: Vec<usize> = (0..digest.nodes.len())
+        .filter(|&k| digest.nodes[k] > 0)
+        .collect();
+    let depths: Vec<f64> = grown.iter().map(|&k| digest.depth[k] as f64).collect();
+    let sizes: Vec<f64> = grown.iter().map(|&k| digest.nodes[k] as f64).collect();
     let mut s = String::new();
     s.push_str("## Split trees (docs/DESIGN.md 2.5)\n\n");
-    let capped = opts.capped(trees);
+    let capped = digest.capped;
     if capped > 0 {
         s.push_str(&format!(
             "**{capped} nodes reached the default depth cap of {DEPTH_CAP} and were not split \
@@ -680,7 +883,7 @@ pub fn summary_md(
         sizes.iter().sum::<f64>(),
     ));
     s.push_str(&sizes_md(&depths, &sizes));
-    s.push_str(&by_depth_md(&grown, null));
+    s.push_str(&by_depth_md(&digest.wins, null));
     s
 }
 
@@ -703,7 +906,7 @@ fn sizes_md(depths: &[f64], sizes: &[f64]) -> String {
 
 /// Which model wins the nodes at each depth below the root, and with the bootstrap, the ALD's
 /// share beside its nulls.
-fn by_depth_md(grown: &[&ClassTree], null: Option<&crate::bootstrap::TreeNull>) -> String {
+fn by_depth_md(wins_by_depth: &[[usize; 4]], null: Option<&crate::bootstrap::TreeNull>) -> String {
     let mut s = String::new();
     s.push_str(
         "\nDo the parts follow an ALD again? Nodes below the root by depth, and which model \
@@ -726,7 +929,6 @@ fn by_depth_md(grown: &[&ClassTree], null: Option<&crate::bootstrap::TreeNull>) 
         s.push_str("---:|---:|---:|");
     }
     s.push('\n');
-    let max_depth = grown.iter().map(|t| t.depth()).max().unwrap_or(0);
     let pct1 = |x: f64| {
         if x.is_finite() {
             format!("{:.1}%", 100.0 * x)
@@ -737,16 +939,7 @@ fn by_depth_md(grown: &[&ClassTree], null: Option<&crate::bootstrap::TreeNull>) 
     let iv = |i: crate::bootstrap::Interval| {
         format!("{} [{}, {}]", pct1(i.median), pct1(i.lo), pct1(i.hi))
     };
-    for d in 1..=max_depth {
-        let mut wins = [0usize; 4];
-        for n in grown.iter().flat_map(|t| &t.nodes).filter(|n| n.depth == d) {
-            wins[match n.aic_best() {
-                Some(Model::Ald) => 0,
-                Some(Model::Gauss) => 1,
-                Some(Model::Laplace) => 2,
-                None => 3,
-            }] += 1;
-        }
+    for (d, &wins) in wins_by_depth.iter().enumerate().skip(1) {
         let total: usize = wins.iter().sum();
         let pct = |k: usize| format!("{:.1}%", 100.0 * wins[k] as f64 / total.max(1) as f64);
         s.push_str(&format!(

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 
 use statrs::distribution::{Binomial, DiscreteCDF};
 
-use crate::bootstrap::{self, Bootstrap, HeadTests, Interval};
-use crate::tree::ClassTree;
+use crate::bootstrap::{Bootstrap, HeadTests, Interval};
+use crate::tree::TreeDigest;
 
 /// What a statistic reads on one kind of rows: a single head's value, or an interval over
 /// replicate heads.
@@ -411,14 +411,15 @@ impl Judge<'_> {
         .collect()
     }
 
-    fn parts_by_depth(&self, trees: &[ClassTree]) -> Vec<Claim> {
+    fn parts_by_depth(&self, trees: &TreeDigest) -> Vec<Claim> {
         let Some(null) = self.boot.trees.as_ref() else {
             return Vec::new();
         };
         fn at(v: &[Vec<f64>], d: usize) -> &[f64] {
             v.get(d).map_or(&[], |x| &x[..])
         }
-        bootstrap::ald_wins_by_depth(trees)
+        trees
+            .ald_wins_by_depth()
             .into_iter()
             .enumerate()
             .skip(1)
@@ -479,7 +480,7 @@ impl Judge<'_> {
 }
 
 /// Builds the verdict from a head's bootstrap and, with split trees, its trees.
-pub fn build(boot: &Bootstrap, trees: Option<&[ClassTree]>) -> Verdict {
+pub fn build(boot: &Bootstrap, trees: Option<&TreeDigest>) -> Verdict {
     let obs = &boot.observed;
     let n = obs.p_gauss.iter().filter(|p| p.is_finite()).count();
     let judge = Judge {

@@ -155,6 +155,7 @@ fn on_pure_noise_the_split_claim_reads_like_its_null() {
     let head = Head::from_f32("noise", classes, cols, &values).unwrap();
     let split = SplitOptions::default();
     let trees = tree::split_head(&head, &[], &mut cpu, &split, &mut |_| {}).unwrap();
+    let trees = tree::TreeDigest::of(&trees, &split);
     let opts = bootstrap::Options {
         replicates: 39,
         seed: 8,
@@ -164,11 +165,7 @@ fn on_pure_noise_the_split_claim_reads_like_its_null() {
     let boot = bootstrap::run(&mut cpu, &a.classes, cols, &opts, &mut |_, _| {}).unwrap();
     let null = boot.trees.as_ref().unwrap();
     let mut depths = 0;
-    for (d, (wins, nodes)) in bootstrap::ald_wins_by_depth(&trees)
-        .into_iter()
-        .enumerate()
-        .skip(1)
-    {
+    for (d, (wins, nodes)) in trees.ald_wins_by_depth().into_iter().enumerate().skip(1) {
         if nodes < 100 {
             continue;
         }

@@ -388,6 +388,7 @@ fn split_writes_the_tree_files_with_the_promised_columns() {
         "--backend",
         "cpu",
         "--quiet",
+        "--tree-json",
         "--out",
         out.to_str().unwrap(),
     ]);
@@ -433,9 +434,14 @@ fn split_writes_the_tree_files_with_the_promised_columns() {
         .max_by(|&a, &b| row[a].total_cmp(&row[b]))
         .unwrap();
     assert_eq!(plus[0], biggest);
-    // tree.json: nested, and each class's own features cover its row exactly once.
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("tree.json")).unwrap()).unwrap();
+    // tree.json: nested, one class a line between the brackets, and each class's own features
+    // cover its row exactly once.
+    let text_json = std::fs::read_to_string(out.join("tree.json")).unwrap();
+    let lines: Vec<&str> = text_json.lines().collect();
+    assert_eq!((lines.len(), lines[0], lines[1001]), (1002, "[", "]"));
+    let line: serde_json::Value = serde_json::from_str(lines[4].trim_end_matches(',')).unwrap();
+    assert_eq!(line["class"], 3);
+    let json: serde_json::Value = serde_json::from_str(&text_json).unwrap();
     fn collect(node: &serde_json::Value, into: &mut Vec<u64>) {
         into.extend(
             node["features"]
@@ -486,15 +492,11 @@ fn fit_with_split_adds_the_trees_and_bad_options_are_errors() {
     // Each split node's pivot is its fitted location.
     let root = rows.iter().find(|r| r[0] == "0" && r[1] == "root").unwrap();
     assert_eq!(root[col(&header, "pivot")], root[col(&header, "loc")]);
-    for f in [
-        "classes.csv",
-        "summary.md",
-        "run.json",
-        "leaves.csv",
-        "tree.json",
-    ] {
+    for f in ["classes.csv", "summary.md", "run.json", "leaves.csv"] {
         assert!(out.join(f).exists(), "{f}");
     }
+    // tree.json is opt-in: it is as big as the trees.
+    assert!(!out.join("tree.json").exists());
     let o = aldfit(&["split", "--rule", "median", "--out", out.to_str().unwrap()]);
     assert_fails(&o, &["median"]);
 }
@@ -664,4 +666,63 @@ fn progress_reaches_a_log_as_lines() {
             "{l}"
         );
     }
+}
+
+/// The tree files stream out chunk by chunk (a CPU chunk holds at most 2^18 classes); what
+/// streams out must be what one rendering of all the trees at once writes.
+#[test]
+fn streamed_tree_files_equal_the_whole_rendering_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (h, out) = (dir.path().join("h.safetensors"), dir.path().join("out"));
+    let classes = aldfit::analysis::MAX_CHUNK_CLASSES + 37;
+    let o = aldfit(&[
+        "synth",
+        h.to_str().unwrap(),
+        "--classes",
+        &classes.to_string(),
+        "--features",
+        "6",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = aldfit(&[
+        "split",
+        h.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--bootstrap",
+        "0",
+        "--min-size",
+        "2",
+        "--tree-json",
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let head = Head::open(&h, None, false).unwrap();
+    let opts = aldfit::tree::SplitOptions {
+        min_size: 2,
+        ..Default::default()
+    };
+    let mut cpu = aldfit::backend::cpu::CpuBackend::new();
+    let trees = aldfit::tree::split_head(&head, &[], &mut cpu, &opts, &mut |_| {}).unwrap();
+    assert!(trees.iter().map(|t| t.nodes.len()).sum::<usize>() > 2 * classes);
+    let mut want = Vec::new();
+    aldfit::tree::write_tree_csv(&mut want, &trees, &[]).unwrap();
+    assert!(
+        std::fs::read(out.join("tree.csv")).unwrap() == want,
+        "tree.csv"
+    );
+    want.clear();
+    aldfit::tree::write_leaves_csv(&mut want, &trees, &[]).unwrap();
+    assert!(
+        std::fs::read(out.join("leaves.csv")).unwrap() == want,
+        "leaves.csv"
+    );
+    want.clear();
+    aldfit::tree::write_tree_json(&mut want, &trees, &[]).unwrap();
+    assert!(
+        std::fs::read(out.join("tree.json")).unwrap() == want,
+        "tree.json"
+    );
 }

@@ -77,7 +77,7 @@ fn a_new_run_replaces_the_whole_set_and_earlier_files_are_gone() {
     assert_ok(&aldfit(&fit));
     let first = listing(&out);
     assert!(first.contains("classes.csv") && first.contains("plots/class-1.png"));
-    let mut split = vec!["split", h];
+    let mut split = vec!["split", h, "--tree-json"];
     split.extend(common);
     assert_ok(&aldfit(&split));
     let second = listing(&out);

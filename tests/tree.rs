@@ -257,8 +257,9 @@ fn a_rule_that_peels_one_value_per_level_stops_at_the_cap_and_says_so() {
     };
     let trees = tree::split_head(&head, &[], b.as_mut(), &ald, &mut |_| {}).unwrap();
     assert_eq!(trees[0].depth(), tree::DEPTH_CAP);
-    assert!(ald.capped(&trees) > 0);
-    assert!(tree::summary_md(&trees, &ald, None).contains("depth cap"));
+    let digest = tree::TreeDigest::of(&trees, &ald);
+    assert!(digest.capped > 0);
+    assert!(tree::summary_md(&digest, &ald, None).contains("depth cap"));
     // An explicit, deeper limit is honoured, and the deep tree still renders.
     let deep = SplitOptions {
         max_depth: Some(300),
@@ -266,7 +267,7 @@ fn a_rule_that_peels_one_value_per_level_stops_at_the_cap_and_says_so() {
     };
     let trees = tree::split_head(&head, &[], b.as_mut(), &deep, &mut |_| {}).unwrap();
     assert!(trees[0].depth() > tree::DEPTH_CAP);
-    assert_eq!(deep.capped(&trees), 0);
+    assert_eq!(tree::TreeDigest::of(&trees, &deep).capped, 0);
     let mut json = Vec::new();
     tree::write_tree_json(&mut json, &trees, &[]).unwrap();
     assert!(json.len() > 1000);
