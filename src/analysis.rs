@@ -132,6 +132,15 @@ pub struct Analysis {
     pub bootstrap: Option<crate::bootstrap::Bootstrap>,
     /// The verdict built from it, or why there is none.
     pub verdict: std::result::Result<crate::verdict::Verdict, String>,
+    /// With `--classes`: the tensor's class of each result (results are by row).
+    pub ids: Option<std::sync::Arc<Vec<usize>>>,
+}
+
+impl Analysis {
+    /// The tensor's class of result `k`.
+    pub fn class_id(&self, k: usize) -> usize {
+        self.ids.as_ref().map_or(k, |ids| ids[k])
+    }
 }
 
 /// Analyses every class of `head`. `progress` is told how many rows are done after each chunk.
@@ -205,6 +214,7 @@ pub fn analyse(
         timings,
         bootstrap: None,
         verdict: Err("the bootstrap did not run".into()),
+        ids: head.ids().cloned(),
     })
 }
 
@@ -246,7 +256,7 @@ pub(crate) fn at_class(e: Error, head: &Head, labels: &[String], first: usize) -
             lo,
             hi,
         } => {
-            let class = first + row;
+            let class = head.class_id(first + row);
             let label = labels
                 .get(class)
                 .map(|l| format!(" ({})", crate::text::short(l, 60)))
@@ -295,7 +305,7 @@ pub(crate) fn read_chunk(
         })
         .collect();
     if let (Some(&(r, feature, value)), false) = (bad.first(), skip_nonfinite) {
-        let class = first + r;
+        let class = head.class_id(first + r);
         return Err(Error::NonFinite {
             path: head.path.clone(),
             tensor: head.tensor.clone(),

@@ -95,6 +95,18 @@ pub struct Options {
     pub tree_replicates: usize,
     /// Grow split trees on replicate heads with these options.
     pub split: Option<SplitOptions>,
+    /// With `--classes`: the tensor's class of each result. A replicate row's Philox counter
+    /// holds its class in the tensor, so a class reads the same p-values whichever classes run
+    /// beside it.
+    #[serde(skip)]
+    pub ids: Option<std::sync::Arc<Vec<usize>>>,
+}
+
+impl Options {
+    /// The class number in result `k`'s replicate counters.
+    fn counter_class(&self, k: usize) -> u32 {
+        self.ids.as_ref().map_or(k, |ids| ids[k]) as u32
+    }
 }
 
 /// What a head-level statistic reads on replicate heads: one value per replicate head.
@@ -417,7 +429,7 @@ fn stream(
     jobs: &[Job],
     fitted: &[(usize, [[f32; 3]; 3])],
     cols: usize,
-    seed: u64,
+    opts: &Options,
     tally: &mut Tally,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<u64> {
@@ -432,14 +444,14 @@ fn stream(
             .map(|i| {
                 let (job, (k, laws)) = at(i);
                 ReplicateRow {
-                    class: k as u32,
+                    class: opts.counter_class(k),
                     replicate: job.replicate,
                     model: job.model,
                     params: laws[job.model as usize],
                 }
             })
             .collect();
-        let rows = backend.summarise_generated(&specs, cols, seed)?;
+        let rows = backend.summarise_generated(&specs, cols, opts.seed)?;
         values += (specs.len() * cols) as u64;
         for (i, row) in range.clone().zip(&rows) {
             let (job, (k, _)) = at(i);
@@ -473,15 +485,7 @@ pub fn run(
         .filter_map(|(k, c)| laws(c).map(|l| (k, l)))
         .collect();
     let mut tally = Tally::new(classes);
-    let mut values = stream(
-        backend,
-        &jobs(b),
-        &fitted,
-        cols,
-        opts.seed,
-        &mut tally,
-        progress,
-    )?;
+    let mut values = stream(backend, &jobs(b), &fitted, cols, opts, &mut tally, progress)?;
 
     let observed = head_tests(
         &tally.observed,
@@ -505,7 +509,7 @@ pub fn run(
                 cols,
                 split,
                 count,
-                opts.seed,
+                opts,
                 &mut values,
             )?)
         }
@@ -536,7 +540,7 @@ fn null_trees(
     cols: usize,
     split: &SplitOptions,
     count: usize,
-    seed: u64,
+    opts: &Options,
     values: &mut u64,
 ) -> Result<TreeNull> {
     let mut out = TreeNull {
@@ -555,13 +559,13 @@ fn null_trees(
                 let specs: Vec<ReplicateRow> = part
                     .iter()
                     .map(|&(k, laws)| ReplicateRow {
-                        class: k as u32,
+                        class: opts.counter_class(k),
                         replicate: r,
                         model,
                         params: laws[model as usize],
                     })
                     .collect();
-                backend.generate(&specs, cols, seed)?;
+                backend.generate(&specs, cols, opts.seed)?;
                 backend.sort_uploaded(false)?;
                 *values += (specs.len() * cols) as u64;
                 for t in tree::grow_nodes(backend, specs.len(), cols, split)? {

@@ -241,6 +241,10 @@ pub struct RunArgs {
     /// at the first.
     #[arg(long, help_heading = "Input")]
     pub skip_nonfinite: bool,
+    /// Analyse only these classes: indices, ranges A-B (both ends included) or labels,
+    /// comma-separated (e.g. `0-99,tench,512`). Outputs keep the tensor's class numbers.
+    #[arg(long, value_delimiter = ',', help_heading = "Input")]
+    pub classes: Vec<String>,
 }
 
 #[derive(Args)]

@@ -30,8 +30,11 @@ pub trait Ui {
 /// A head with its labels, and where the labels came from.
 pub struct Opened {
     pub head: Head,
+    /// By the tensor's class (all of them, also with `--classes`).
     pub labels: Vec<String>,
     pub labels_from: Option<String>,
+    /// `--classes` as given, once the head is restricted to it.
+    pub selected: Option<String>,
 }
 
 /// Opens the head and its labels; says which tensor was chosen and why.
@@ -113,7 +116,21 @@ pub fn open_head(args: &HeadArgs, ui: &mut dyn Ui) -> Result<Opened> {
         head,
         labels,
         labels_from,
+        selected: None,
     })
+}
+
+/// Restricts the head to the classes `--classes` names, and says how many.
+pub fn select_classes(mut opened: Opened, items: &[String], ui: &mut dyn Ui) -> Result<Opened> {
+    if items.is_empty() {
+        return Ok(opened);
+    }
+    let all = opened.head.classes;
+    let ids = crate::select::classes(items, &opened.labels, all)?;
+    ui.note(&format!("--classes: {} of {all} classes", ids.len()));
+    opened.head = opened.head.select(ids)?;
+    opened.selected = Some(items.join(","));
+    Ok(opened)
 }
 
 /// Creates the backend asked for and says which it is; when `auto` ends on the CPU, also why it
@@ -145,11 +162,9 @@ impl Hasher {
             .0
             .join()
             .map_err(|_| Error::Invalid("hashing the head file failed".into()))?;
-        Ok(InputInfo::of(
-            &opened.head,
-            sha256,
-            opened.labels_from.clone(),
-        ))
+        let mut info = InputInfo::of(&opened.head, sha256, opened.labels_from.clone());
+        info.selected = opened.selected.clone();
+        Ok(info)
     }
 }
 
@@ -157,8 +172,9 @@ impl Hasher {
 pub fn fit(args: &FitArgs, ui: &mut dyn Ui) -> Result<Outputs> {
     let start = Instant::now();
     let opened = open_head(&args.run.head, ui)?;
+    let opened = select_classes(opened, &args.run.classes, ui)?;
     let (head, labels) = (&opened.head, &opened.labels);
-    let plotted = plot_choice(&args.plots, labels, head.classes)?;
+    let plotted = plot_choice(&args.plots, labels, head)?;
     let set = OutputSet::begin(&args.run.out)?;
     let mut backend = open_backend(args.run.backend, ui)?;
     let pooled = pooled_runs(args.pooled, head.classes * head.features, ui);
@@ -338,12 +354,13 @@ fn fit_plots(
     };
     for (i, &k) in picked.iter().enumerate() {
         head.read_rows(k, &mut row);
-        plots::class_fit(&dir, &name, k, labels, &row, &analysis.classes[k])?;
-        links.push((report::class_title(k, labels), format!("class-{k}")));
+        let id = head.class_id(k);
+        plots::class_fit(&dir, &name, id, labels, &row, &analysis.classes[k])?;
+        links.push((report::class_title(id, labels), format!("class-{id}")));
         if let Some(tree) = trees.get(i) {
             plots::split_tree(&dir, &name, labels, tree)?;
-            let title = format!("split tree of {}", report::class_title(k, labels));
-            links.push((title, format!("tree-{k}")));
+            let title = format!("split tree of {}", report::class_title(id, labels));
+            links.push((title, format!("tree-{id}")));
         }
     }
     Ok(links)
@@ -447,6 +464,7 @@ fn run_bootstrap(
         seed: args.seed,
         tree_replicates,
         split: trees.map(|(_, o)| *o),
+        ids: analysis.ids.clone(),
     };
     let boot = bootstrap::run(
         backend,
@@ -466,8 +484,9 @@ fn run_bootstrap(
 pub fn split(args: &SplitCommand, ui: &mut dyn Ui) -> Result<Outputs> {
     let start = Instant::now();
     let opened = open_head(&args.run.head, ui)?;
+    let opened = select_classes(opened, &args.run.classes, ui)?;
     let (head, labels) = (&opened.head, &opened.labels);
-    let plotted = plot_choice(&args.plots, labels, head.classes)?;
+    let plotted = plot_choice(&args.plots, labels, head)?;
     let set = OutputSet::begin(&args.run.out)?;
     let mut backend = open_backend(args.run.backend, ui)?;
     let info = backend.info();
@@ -551,13 +570,26 @@ pub fn split(args: &SplitCommand, ui: &mut dyn Ui) -> Result<Outputs> {
 
 /// The classes `--plot-classes` names, checked before any work is done: an unknown class, or
 /// `--plot-classes` without `--plots`, is an error at once.
-fn plot_choice(args: &PlotArgs, labels: &[String], classes: usize) -> Result<Vec<usize>> {
+/// Returns the rows of `head` to draw.
+fn plot_choice(args: &PlotArgs, labels: &[String], head: &Head) -> Result<Vec<usize>> {
     if !args.plots && !args.plot_classes.is_empty() {
         return Err(Error::Invalid(
             "--plot-classes draws nothing without --plots; add --plots".into(),
         ));
     }
-    plots::resolve_classes(&args.plot_classes, labels, classes)
+    let ids = plots::resolve_classes(&args.plot_classes, labels, head.tensor_classes())?;
+    let Some(selected) = head.ids() else {
+        return Ok(ids);
+    };
+    ids.into_iter()
+        .map(|id| {
+            selected.binary_search(&id).map_err(|_| {
+                Error::Invalid(format!(
+                    "--plot-classes: class {id} is not among --classes; add it there"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// The plots of `split`: the chosen classes' trees (by default the best and worst roots by KS).
@@ -589,11 +621,9 @@ fn split_plots(
     let dir = out.join("plots");
     let name = head_name(head);
     let mut links = Vec::new();
-    for (tree, &k) in tree::grow_classes(head, labels, backend, opts, &picked)?
-        .iter()
-        .zip(&picked)
-    {
-        plots::split_tree(&dir, &name, labels, tree)?;
+    for tree in tree::grow_classes(head, labels, backend, opts, &picked)? {
+        plots::split_tree(&dir, &name, labels, &tree)?;
+        let k = tree.class;
         let title = format!("split tree of {}", report::class_title(k, labels));
         links.push((title, format!("tree-{k}")));
     }

@@ -20,6 +20,7 @@ pub mod outset;
 pub mod philox;
 pub mod plots;
 pub mod report;
+pub mod select;
 pub mod sort;
 pub mod synth;
 pub mod text;

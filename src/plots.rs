@@ -870,32 +870,9 @@ pub fn pick_classes(analysis: &Analysis, given: &[usize], worst: usize, best: us
     out
 }
 
-/// Resolves `--plot-classes` items: class indices, or labels (exact, then case-insensitive).
+/// Resolves `--plot-classes` items: class indices, ranges or labels.
 pub fn resolve_classes(items: &[String], labels: &[String], classes: usize) -> Result<Vec<usize>> {
-    items
-        .iter()
-        .map(|s| {
-            let s = s.trim();
-            if let Ok(k) = s.parse::<usize>() {
-                return if k < classes {
-                    Ok(k)
-                } else {
-                    Err(Error::Invalid(format!(
-                        "--plot-classes: class {k} does not exist (the head has {classes})"
-                    )))
-                };
-            }
-            labels
-                .iter()
-                .position(|l| l == s)
-                .or_else(|| labels.iter().position(|l| l.eq_ignore_ascii_case(s)))
-                .ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "--plot-classes: `{s}` is neither a class index nor a label"
-                    ))
-                })
-        })
-        .collect()
+    crate::select::resolve("--plot-classes", items, labels, classes)
 }
 
 #[cfg(test)]

@@ -100,6 +100,10 @@ pub struct InputInfo {
     pub transposed: bool,
     pub sha256: String,
     pub labels: Option<String>,
+    /// The classes the tensor holds; more than `classes` when `--classes` chose some.
+    pub tensor_classes: usize,
+    /// `--classes` as given, when it was.
+    pub selected: Option<String>,
 }
 
 impl InputInfo {
@@ -114,6 +118,8 @@ impl InputInfo {
             transposed: head.transposed,
             sha256,
             labels,
+            tensor_classes: head.tensor_classes(),
+            selected: None,
         }
     }
 }
@@ -129,12 +135,13 @@ pub fn write_classes_csv(
     const BLOCK: usize = 128;
     const GROUP: usize = 64 * BLOCK;
     let boot = analysis.bootstrap.as_ref();
-    w.write_all(&csv_block(&[], 0, labels, true, None).map_err(std::io::Error::other)?)?;
+    let header = csv_block(&[], 0, analysis, labels, true, None);
+    w.write_all(&header.map_err(std::io::Error::other)?)?;
     for (g, group) in analysis.classes.chunks(GROUP).enumerate() {
         let blocks: Vec<Vec<u8>> = group
             .par_chunks(BLOCK)
             .enumerate()
-            .map(|(i, cls)| csv_block(cls, g * GROUP + i * BLOCK, labels, false, boot))
+            .map(|(i, cls)| csv_block(cls, g * GROUP + i * BLOCK, analysis, labels, false, boot))
             .collect::<Result<_>>()
             .map_err(std::io::Error::other)?;
         for b in blocks {
@@ -147,6 +154,7 @@ pub fn write_classes_csv(
 fn csv_block(
     classes: &[ClassResult],
     first: usize,
+    analysis: &Analysis,
     labels: &[String],
     header: bool,
     boot: Option<&crate::bootstrap::Bootstrap>,
@@ -159,7 +167,7 @@ fn csv_block(
     let mut num = ryu::Buffer::new();
     for (k, c) in classes.iter().enumerate() {
         let k = first + k;
-        let fields = class_fields(k, c, labels, boot);
+        let fields = class_fields((k, analysis.class_id(k)), c, labels, boot);
         for field in &fields {
             let bytes: &[u8] = match field {
                 Field::Text(s) => s.as_bytes(),
@@ -176,9 +184,10 @@ fn csv_block(
         .map_err(|e| Error::Invalid(format!("cannot render classes.csv: {e}")))
 }
 
-/// One class's `classes.csv` fields, in the order of [`CLASS_COLUMNS`].
+/// One class's `classes.csv` fields, in the order of [`CLASS_COLUMNS`]; `k` is its result's
+/// index, `id` its class in the tensor.
 fn class_fields(
-    k: usize,
+    (k, id): (usize, usize),
     c: &ClassResult,
     labels: &[String],
     boot: Option<&crate::bootstrap::Bootstrap>,
@@ -193,8 +202,8 @@ fn class_fields(
             .unwrap_or(f64::NAN)
     };
     [
-        text(k.to_string()),
-        text(labels.get(k).cloned().unwrap_or_default()),
+        text(id.to_string()),
+        text(labels.get(id).cloned().unwrap_or_default()),
         text(c.n.to_string()),
         text(c.zeros.to_string()),
         Field::Float(f.params.loc),
@@ -319,16 +328,11 @@ pub fn summary_md(analysis: &Analysis, input: &InputInfo, labels: &[String], top
     summary_joint_fit(&mut s, analysis.pooled.as_ref());
     let ranked = ranked_by_ks(cls);
     let best = "Classes that fit the ALD best (smallest KS)";
-    summary_ranked(&mut s, best, cls, labels, &mut ranked.iter().take(top));
+    let names = (analysis, labels);
+    summary_ranked(&mut s, best, names, &mut ranked.iter().take(top));
     let worst = "Classes that fit the ALD worst (largest KS)";
-    summary_ranked(
-        &mut s,
-        worst,
-        cls,
-        labels,
-        &mut ranked.iter().rev().take(top),
-    );
-    summary_flags(&mut s, cls, labels);
+    summary_ranked(&mut s, worst, names, &mut ranked.iter().rev().take(top));
+    summary_flags(&mut s, names);
     let _ = writeln!(s, "\n## Time\n");
     let _ = writeln!(s, "| stage | seconds |\n|---|---:|");
     for (stage, t) in &analysis.timings.0 {
@@ -357,8 +361,17 @@ fn summary_header(analysis: &Analysis, input: &InputInfo) -> String {
     let _ = writeln!(
         s,
         "- shape: {} classes × {} features, {}; sha256 `{}`",
-        input.classes, input.features, input.dtype, input.sha256
+        input.tensor_classes, input.features, input.dtype, input.sha256
     );
+    if let Some(list) = &input.selected {
+        let _ = writeln!(
+            s,
+            "- analysed: {} of the {} classes (`--classes {}`)",
+            input.classes,
+            input.tensor_classes,
+            crate::text::markdown(list, 200)
+        );
+    }
     if let Some(l) = &input.labels {
         let _ = writeln!(s, "- labels: `{}`", crate::text::markdown(l, 200));
     }
@@ -447,10 +460,10 @@ fn summary_joint_fit(s: &mut String, pooled: Option<&(StudyLine, StudyLine)>) {
 fn summary_ranked(
     s: &mut String,
     title: &str,
-    cls: &[ClassResult],
-    labels: &[String],
+    (analysis, labels): (&Analysis, &[String]),
     ks: &mut dyn Iterator<Item = &usize>,
 ) {
+    let cls = &analysis.classes;
     let _ = writeln!(s, "\n## {title}\n");
     let _ = writeln!(
         s,
@@ -459,10 +472,11 @@ fn summary_ranked(
     for &k in ks {
         let c = &cls[k];
         let p = c.stats.fit.params;
+        let id = analysis.class_id(k);
         let _ = writeln!(
             s,
-            "| {k} | {} | {} | {} | {} | {} | {} |",
-            label_of(labels, k),
+            "| {id} | {} | {} | {} | {} | {} | {} |",
+            label_of(labels, id),
             fmt4(c.stats.ks),
             fmt4(p.kappa),
             fmt4(p.loc),
@@ -472,7 +486,8 @@ fn summary_ranked(
     }
 }
 
-fn summary_flags(s: &mut String, cls: &[ClassResult], labels: &[String]) {
+fn summary_flags(s: &mut String, (analysis, labels): (&Analysis, &[String])) {
+    let cls = &analysis.classes;
     let _ = writeln!(s, "\n## Flagged rows\n");
     let flags = [
         (
@@ -490,7 +505,8 @@ fn summary_flags(s: &mut String, cls: &[ClassResult], labels: &[String]) {
         let list: Vec<String> = ks
             .iter()
             .take(10)
-            .map(|&k| match labels.get(k) {
+            .map(|&k| analysis.class_id(k))
+            .map(|k| match labels.get(k) {
                 Some(_) => {
                     let label = crate::text::markdown(&labels[k], 40);
                     format!("{k} ({label})")

@@ -115,7 +115,7 @@ impl Node {
     }
 }
 
-/// A class's tree: nodes level by level (parents before children, the root first), and the
+/// A class's tree (`class`: the tensor's class, also with `--classes`): nodes level by level (parents before children, the root first), and the
 /// feature indices of the sorted row, of which each node holds the range `lo..hi`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClassTree {
@@ -390,7 +390,11 @@ pub fn split_head_each(
         backend
             .load_sorted(&buf, cols, true)
             .map_err(|e| analysis::at_class(e, head, labels, first))?;
-        each(grow(backend, count, cols, first, &skipped, opts)?)?;
+        let mut trees = grow(backend, count, cols, first, &skipped, opts)?;
+        for t in &mut trees {
+            t.class = head.class_id(t.class);
+        }
+        each(trees)?;
         first += count;
         progress(first);
     }
@@ -435,7 +439,9 @@ pub fn grow_classes(
         backend
             .load_sorted(&buf, cols, true)
             .map_err(|e| analysis::at_class(e, head, labels, k))?;
-        out.extend(grow(backend, 1, cols, k, &skipped, opts)?);
+        let mut tree = grow(backend, 1, cols, k, &skipped, opts)?;
+        tree[0].class = head.class_id(k);
+        out.append(&mut tree);
     }
     Ok(out)
 }

@@ -31,6 +31,7 @@ fn boot(a: &Analysis, cols: usize, b: usize, seed: u64, backend: &mut dyn Backen
         seed,
         tree_replicates: 0,
         split: None,
+        ids: None,
     };
     bootstrap::run(backend, &a.classes, cols, &opts, &mut |_, _| {}).unwrap()
 }
@@ -161,6 +162,7 @@ fn on_pure_noise_the_split_claim_reads_like_its_null() {
         seed: 8,
         tree_replicates: 19,
         split: Some(split),
+        ids: None,
     };
     let boot = bootstrap::run(&mut cpu, &a.classes, cols, &opts, &mut |_, _| {}).unwrap();
     let null = boot.trees.as_ref().unwrap();

@@ -726,3 +726,80 @@ fn streamed_tree_files_equal_the_whole_rendering_across_chunks() {
         "tree.json"
     );
 }
+
+/// `--classes` analyses a subset and reports it under the tensor's class numbers: each selected
+/// class's row (bootstrap p-values included: the replicate counters hold the tensor's class)
+/// equals the full run's, and so do its split tree and its leaves.
+#[test]
+fn classes_selects_a_subset_that_reads_as_in_the_full_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (all, some) = (dir.path().join("all"), dir.path().join("some"));
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "fit",
+            "--backend",
+            "cpu",
+            "-q",
+            "--split",
+            "--bootstrap",
+            "19",
+        ];
+        args.extend([
+            "--bootstrap-trees",
+            "0",
+            "--seed",
+            "5",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        args.extend(extra);
+        let o = aldfit(&args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        o
+    };
+    run(&all, &[]);
+    let o = run(&some, &["--classes", "998-999,goldfish,5-7", "--plots"]);
+    assert!(text(&o.stderr).contains("--classes: 6 of 1000 classes"));
+    let (h, full) = read_csv(&all.join("classes.csv"));
+    let (h2, sub) = read_csv(&some.join("classes.csv"));
+    assert_eq!(h, h2);
+    let ids: Vec<&str> = sub.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(ids, ["1", "5", "6", "7", "998", "999"]);
+    assert_eq!(sub[0][1], "goldfish");
+    for r in &sub {
+        let k: usize = r[0].parse().unwrap();
+        for (c, name) in h.iter().enumerate() {
+            // q-values are adjusted over the classes analysed: they alone may differ.
+            if !name.starts_with("q_") {
+                assert_eq!(r[c], full[k][c], "class {k}, {name}");
+            }
+        }
+    }
+    for file in ["tree.csv", "leaves.csv"] {
+        let (_, full) = read_csv(&all.join(file));
+        let (_, sub) = read_csv(&some.join(file));
+        let wanted: Vec<&Vec<String>> = full.iter().filter(|r| ids.contains(&&*r[0])).collect();
+        assert_eq!(sub.iter().collect::<Vec<_>>(), wanted, "{file}");
+    }
+    let summary = std::fs::read_to_string(some.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("analysed: 6 of the 1000 classes"),
+        "{summary}"
+    );
+    assert!(some.join("plots/class-998.png").exists());
+    let bad = aldfit(&[
+        "fit",
+        "--classes",
+        "5",
+        "--plots",
+        "--plot-classes",
+        "4",
+        "-o",
+        "x",
+    ]);
+    assert_fails(&bad, &["class 4 is not among --classes"]);
+    assert_fails(
+        &aldfit(&["fit", "--classes", "1000"]),
+        &["class 1000 does not exist"],
+    );
+}

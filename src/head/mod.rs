@@ -149,6 +149,9 @@ pub struct Head {
     data: std::ops::Range<usize>,
     /// Class names the file itself holds (a GGUF vocabulary), by class.
     pub embedded_labels: Option<Arc<Vec<String>>>,
+    /// With `--classes`: the tensor's class of each row this head reads (sorted, distinct);
+    /// `classes` is then their number.
+    ids: Option<Arc<Vec<usize>>>,
 }
 
 impl std::fmt::Debug for Head {
@@ -315,7 +318,59 @@ impl Head {
             file: l.file,
             data: l.data,
             embedded_labels: l.labels,
+            ids: None,
         })
+    }
+
+    /// The head restricted to the tensor's classes `ids` (sorted, distinct, each below
+    /// `classes`): row `k` of the result is class `ids[k]`.
+    pub fn select(&self, ids: Vec<usize>) -> Result<Head> {
+        let all = self.tensor_classes();
+        if ids.is_empty() {
+            return Err(Error::Invalid("--classes selects no class".into()));
+        }
+        if let Some(&k) = ids.iter().find(|&&k| k >= all) {
+            return Err(Error::Invalid(format!(
+                "--classes: class {k} does not exist (the head has {all}: 0-{})",
+                all - 1
+            )));
+        }
+        if !ids.windows(2).all(|w| w[0] < w[1]) {
+            return Err(Error::Invalid(
+                "--classes: the classes must be sorted and distinct".into(),
+            ));
+        }
+        let ids = match &self.ids {
+            Some(old) => ids.iter().map(|&k| old[k]).collect(),
+            None => ids,
+        };
+        Ok(Head {
+            classes: ids.len(),
+            ids: Some(Arc::new(ids)),
+            ..self.clone()
+        })
+    }
+
+    /// The tensor's class that row `k` reads.
+    pub fn class_id(&self, k: usize) -> usize {
+        self.ids.as_ref().map_or(k, |ids| ids[k])
+    }
+
+    /// Every row's class in the tensor, when the head is a selection of them.
+    pub fn ids(&self) -> Option<&Arc<Vec<usize>>> {
+        self.ids.as_ref()
+    }
+
+    /// The classes the tensor holds (more than `classes` when some are selected).
+    pub fn tensor_classes(&self) -> usize {
+        let per = self.dtype.row_bytes(1).unwrap_or(1).max(1);
+        match (&self.ids, self.transposed) {
+            (None, _) => self.classes,
+            (Some(_), false) => {
+                self.data.len() / self.dtype.row_bytes(self.features).unwrap_or(1).max(1)
+            }
+            (Some(_), true) => self.data.len() / per / self.features.max(1),
+        }
     }
 
     /// Bytes of the analysed tensor as stored.
@@ -334,6 +389,27 @@ impl Head {
         let f = self.features;
         let count = out.len() / f;
         assert!(first + count <= self.classes && out.len() == count * f);
+        if let Some(ids) = &self.ids {
+            // Runs of consecutive classes are read together.
+            let mut r = 0;
+            while r < count {
+                let start = ids[first + r];
+                let mut run = 1;
+                while r + run < count && ids[first + r + run] == start + run {
+                    run += 1;
+                }
+                self.read_stored(start, &mut out[r * f..(r + run) * f]);
+                r += run;
+            }
+            return;
+        }
+        self.read_stored(first, out);
+    }
+
+    /// Converts the tensor's classes `first ..` (ignoring any selection) into `out`.
+    fn read_stored(&self, first: usize, out: &mut [f32]) {
+        let f = self.features;
+        let count = out.len() / f;
         let data = &self.file.as_slice()[self.data.clone()];
         if !self.transposed {
             let row = self.dtype.row_bytes(f).expect("checked when opened");
@@ -344,7 +420,7 @@ impl Head {
                 .row_bytes(1)
                 .expect("plain dtypes are never quantised");
             // Stored [features, classes]: each stored row holds this chunk's values of one feature.
-            let c = self.classes;
+            let c = self.tensor_classes();
             let mut column = vec![0f32; count];
             for feat in 0..f {
                 let start = (feat * c + first) * size;
