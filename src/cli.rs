@@ -19,9 +19,10 @@ use crate::tree::{self, Rule, Shape, SplitOptions};
                   reproduce the least-squares fit of arXiv 2205.11908."
 )]
 pub struct Cli {
-    /// Worker threads for the CPU work (default: every core).
-    #[arg(long, global = true)]
-    pub threads: Option<usize>,
+    /// Print nothing but errors: no summary, notes or progress (the files are written as
+    /// always; `inspect`, `validate` and `bench` still print what they were asked for).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
 
     #[command(subcommand)]
     pub command: Command,
@@ -53,8 +54,10 @@ pub enum Command {
         head: HeadArgs,
         /// Backends to check, comma-separated (default: every one this machine has). A listed
         /// backend that is unavailable fails the run.
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_delimiter = ',', value_parser = named_backend())]
         backends: Option<Vec<BackendKind>>,
+        #[command(flatten)]
+        threads: Threads,
     },
     /// Time every backend on seeded synthetic heads: the whole analysis and each primitive on
     /// the device, in GB/s and as % of the floor (one read of the input at the copy bandwidth
@@ -62,8 +65,10 @@ pub enum Command {
     Bench {
         /// Backends, comma-separated (default: every one this machine has). A listed backend
         /// that is unavailable fails the run.
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_delimiter = ',', value_parser = named_backend())]
         backends: Option<Vec<BackendKind>>,
+        #[command(flatten)]
+        threads: Threads,
         /// Head shapes as CLASSESxFEATURES, comma-separated.
         #[arg(long, default_value = "1000x1280,1000x2048,6625x120")]
         shapes: String,
@@ -97,7 +102,25 @@ pub enum Command {
         /// How the values are stored (drawn in f32, then rounded to nearest even).
         #[arg(long, value_enum, default_value_t = crate::synth::StoreAs::F32)]
         dtype: crate::synth::StoreAs,
+        #[command(flatten)]
+        threads: Threads,
     },
+}
+
+/// `--threads`, on the commands that compute.
+#[derive(Args, Clone, Copy)]
+pub struct Threads {
+    /// Worker threads for the CPU work (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// A backend by name: `auto` means nothing to a command that checks or times each one.
+fn named_backend() -> impl clap::builder::TypedValueParser<Value = BackendKind> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["cpu", "wgpu", "cuda"]).map(|s| {
+        <BackendKind as clap::ValueEnum>::from_str(&s, true).expect("one of the values above")
+    })
 }
 
 #[derive(Args)]
@@ -237,6 +260,8 @@ pub struct RunArgs {
     /// Where to compute: auto takes a real GPU when one is usable, else the CPU.
     #[arg(long, value_enum, default_value_t = BackendKind::Auto, help_heading = OUTPUT)]
     pub backend: BackendKind,
+    #[command(flatten, next_help_heading = OUTPUT)]
+    pub threads: Threads,
     /// Flag and skip rows holding NaN or inf (statistics NaN, trees empty) instead of stopping
     /// at the first.
     #[arg(long, help_heading = "Input")]
@@ -257,9 +282,6 @@ pub struct SplitCommand {
     pub boot: BootstrapArgs,
     #[command(flatten)]
     pub plots: PlotArgs,
-    /// Do not print the summary.
-    #[arg(long, short, help_heading = OUTPUT)]
-    pub quiet: bool,
 }
 
 #[derive(Args)]
@@ -282,7 +304,4 @@ pub struct FitArgs {
     pub split_args: SplitArgs,
     #[command(flatten)]
     pub boot: BootstrapArgs,
-    /// Do not print the summary.
-    #[arg(long, short, help_heading = OUTPUT)]
-    pub quiet: bool,
 }

@@ -30,7 +30,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     aldfit::outset::install_signal_handlers();
-    if let Some(t) = cli.threads {
+    let threads = match &cli.command {
+        Command::Fit(a) => a.run.threads,
+        Command::Split(a) => a.run.threads,
+        Command::Validate { threads, .. }
+        | Command::Bench { threads, .. }
+        | Command::Synth { threads, .. } => *threads,
+        Command::Inspect { .. } => aldfit::cli::Threads { threads: None },
+    };
+    if let Some(t) = threads.threads {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let max = 4 * cores;
         if t > max {
@@ -44,15 +52,18 @@ fn run(cli: Cli) -> Result<()> {
             .build_global()
             .context("cannot start the worker threads")?;
     }
-    let mut ui = Terminal::default();
+    let mut ui = Terminal {
+        quiet: cli.quiet,
+        ..Terminal::default()
+    };
     match cli.command {
-        Command::Fit(args) => finish(commands::fit(&args, &mut ui)?, args.quiet),
-        Command::Split(args) => finish(commands::split(&args, &mut ui)?, args.quiet),
+        Command::Fit(args) => finish(commands::fit(&args, &mut ui)?, cli.quiet),
+        Command::Split(args) => finish(commands::split(&args, &mut ui)?, cli.quiet),
         Command::Inspect { head } => {
             print!("{}", commands::inspect(&head)?);
             Ok(())
         }
-        Command::Validate { head, backends } => {
+        Command::Validate { head, backends, .. } => {
             let (table, ok) = commands::validate(&head, backends.as_deref(), &mut ui)?;
             print!("{table}");
             if !ok {
@@ -66,6 +77,7 @@ fn run(cli: Cli) -> Result<()> {
             shapes,
             runs,
             json,
+            ..
         } => {
             let out = commands::bench(backends.as_deref(), &shapes, runs, json, &mut ui)?;
             print!("{out}");
@@ -81,6 +93,7 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             law,
             dtype,
+            ..
         } => Ok(commands::synth(
             &out, classes, features, seed, law, dtype, &mut ui,
         )?),
@@ -94,8 +107,8 @@ fn finish(out: Outputs, quiet: bool) -> Result<()> {
     let listing = report::save(out)?;
     if let Some(summary) = summary {
         println!("{summary}");
+        eprintln!("aldfit: wrote {listing} in {wall:.3} s");
     }
-    eprintln!("aldfit: wrote {listing} in {wall:.3} s");
     Ok(())
 }
 
@@ -105,6 +118,8 @@ fn finish(out: Outputs, quiet: bool) -> Result<()> {
 struct Terminal {
     bar: Option<(&'static str, ProgressBar)>,
     log: Option<LogProgress>,
+    /// `-q`: nothing but errors.
+    quiet: bool,
 }
 
 /// Where a stage stood when a log last heard of it. A stage is first heard of after its first
@@ -162,6 +177,9 @@ impl Terminal {
 
 impl Ui for Terminal {
     fn note(&mut self, msg: &str) {
+        if self.quiet {
+            return;
+        }
         match &self.bar {
             Some((_, bar)) => bar.suspend(|| eprintln!("aldfit: {}", aldfit::text::printable(msg))),
             None => eprintln!("aldfit: {}", aldfit::text::printable(msg)),
@@ -169,6 +187,9 @@ impl Ui for Terminal {
     }
 
     fn progress(&mut self, stage: &'static str, done: usize, total: usize) {
+        if self.quiet {
+            return;
+        }
         if !std::io::stderr().is_terminal() {
             self.log_progress(stage, done, total);
             return;

@@ -803,3 +803,41 @@ fn classes_selects_a_subset_that_reads_as_in_the_full_run() {
         &["class 1000 does not exist"],
     );
 }
+
+/// `-q` prints nothing but errors; without it, what the GPU probe's drivers print (Mesa's
+/// XDG_RUNTIME_DIR complaint) stays off the screen of a run that ends on the CPU.
+#[test]
+fn quiet_prints_nothing_but_errors_and_driver_noise_stays_off_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_aldfit"))
+            .args(args)
+            .env_remove("XDG_RUNTIME_DIR")
+            .output()
+            .unwrap()
+    };
+    let o = run(&["fit", "-q", "--bootstrap", "0", "-o", out.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert_eq!(
+        (text(&o.stdout), text(&o.stderr)),
+        (String::new(), String::new())
+    );
+    assert!(out.join("classes.csv").exists());
+    let o = run(&["fit", "--bootstrap", "0", "-o", out.to_str().unwrap()]);
+    assert!(o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("aldfit: wrote") && !err.contains("XDG_RUNTIME_DIR"),
+        "{err}"
+    );
+    let o = run(&[
+        "fit",
+        "missing.safetensors",
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_fails(&o, &["missing.safetensors"]);
+    assert_eq!(text(&o.stderr).lines().count(), 1, "{}", text(&o.stderr));
+}

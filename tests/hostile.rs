@@ -460,7 +460,7 @@ fn shards_outside_the_checkpoint_folder_are_refused() {
 
 #[test]
 fn too_many_threads_is_an_error_not_a_hang() {
-    let r = aldfit_within(&["--threads", "100000", "inspect", "nothing.npy"], 20);
+    let r = aldfit_within(&["validate", "nothing.npy", "--threads", "100000"], 20);
     assert_fails(&r, &["--threads 100000", "at most"]);
 }
 

@@ -326,14 +326,24 @@ pub fn create_noting(kind: BackendKind, note: &mut dyn FnMut(String)) -> Result<
                 Err(e) => note(e.to_string()),
             }
             #[cfg(feature = "wgpu")]
-            match wgpu::WgpuBackend::new(false) {
+            match without_driver_noise(|| wgpu::WgpuBackend::new(false)).0 {
                 Ok(b) => return Ok(Box::new(b)),
                 Err(e) => note(e.to_string()),
             }
             Ok(Box::new(cpu::CpuBackend::new()))
         }
         #[cfg(feature = "wgpu")]
-        BackendKind::Wgpu => Ok(Box::new(wgpu::WgpuBackend::new(true)?)),
+        BackendKind::Wgpu => match without_driver_noise(|| wgpu::WgpuBackend::new(true)) {
+            (Ok(b), _) => Ok(Box::new(b)),
+            // What the drivers said may explain the failure: it is kept then.
+            (Err(Error::BackendUnavailable { backend, reason }), said) if !said.is_empty() => {
+                Err(Error::BackendUnavailable {
+                    backend,
+                    reason: format!("{reason} (the drivers said: {})", said.trim()),
+                })
+            }
+            (Err(e), _) => Err(e),
+        },
         #[cfg(not(feature = "wgpu"))]
         BackendKind::Wgpu => Err(Error::BackendUnavailable {
             backend: "wgpu".into(),
@@ -347,6 +357,35 @@ pub fn create_noting(kind: BackendKind, note: &mut dyn FnMut(String)) -> Result<
             reason: "this build has no CUDA backend (rebuild with the `cuda` feature)".into(),
         }),
     }
+}
+
+/// Runs `probe` with the process's stderr sent to a temporary file, and returns what was written
+/// there: Vulkan and GL drivers print to fd 2 while adapters are listed (Mesa's
+/// "XDG_RUNTIME_DIR is invalid or not set"), which a CPU-only user should not see.
+#[cfg(feature = "wgpu")]
+fn without_driver_noise<T>(probe: impl FnOnce() -> T) -> (T, String) {
+    use std::io::{Read, Seek};
+    use std::os::fd::AsRawFd;
+    let Ok(mut sink) = tempfile::tempfile() else {
+        return (probe(), String::new());
+    };
+    // SAFETY: dup/dup2 on fd 2 and a file this function owns; fd 2 is restored before return.
+    let saved = unsafe { libc::dup(2) };
+    if saved < 0 || unsafe { libc::dup2(sink.as_raw_fd(), 2) } < 0 {
+        if saved >= 0 {
+            unsafe { libc::close(saved) };
+        }
+        return (probe(), String::new());
+    }
+    let out = probe();
+    unsafe {
+        libc::dup2(saved, 2);
+        libc::close(saved);
+    }
+    let mut said = String::new();
+    let _ = sink.rewind();
+    let _ = sink.take(4096).read_to_string(&mut said);
+    (out, said)
 }
 
 /// Fit, then KS at the fitted parameters, then baselines: [`Backend::segment_stats`] unfused.
