@@ -42,6 +42,12 @@ pub enum Command {
     /// Split every class recursively into "for" (+) and "against" (-) parts (docs/DESIGN.md 2.5);
     /// writes tree.csv, leaves.csv, summary.md and run.json (and tree.json with --tree-json).
     Split(SplitCommand),
+    /// Analyse several heads on one backend and put them side by side: classes.csv (with a
+    /// leading model column), models.csv (a row per head), summary.md and plots/compare.png.
+    #[command(after_help = "Examples:
+  aldfit compare a.safetensors b.safetensors llama/ -o side-by-side
+  aldfit compare *.safetensors --bootstrap 0      every head, without the verdicts")]
+    Compare(CompareArgs),
     /// List a checkpoint's tensors and say which one `fit` would analyse.
     Inspect {
         /// A .safetensors file, a sharded *.safetensors.index.json (or its folder), or a .npy.
@@ -270,6 +276,27 @@ pub struct RunArgs {
     /// comma-separated (e.g. `0-99,tench,512`). Outputs keep the tensor's class numbers.
     #[arg(long, value_delimiter = ',', help_heading = "Input")]
     pub classes: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// The checkpoints (files or folders, as `fit` reads them), two or more. Each is named by
+    /// its file's stem, or its folder for a folder, a sharded index or `model.safetensors`.
+    #[arg(required = true, num_args = 2..)]
+    pub heads: Vec<PathBuf>,
+    /// Output folder.
+    #[arg(long, short, default_value = "aldfit-compare", help_heading = OUTPUT)]
+    pub out: PathBuf,
+    /// Where to compute, once for every head.
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto, help_heading = OUTPUT)]
+    pub backend: BackendKind,
+    #[command(flatten, next_help_heading = OUTPUT)]
+    pub threads: Threads,
+    /// Flag and skip rows holding NaN or inf instead of stopping at the first.
+    #[arg(long, help_heading = "Input")]
+    pub skip_nonfinite: bool,
+    #[command(flatten)]
+    pub boot: BootstrapArgs,
 }
 
 #[derive(Args)]

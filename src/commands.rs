@@ -35,6 +35,8 @@ pub struct Opened {
     pub labels_from: Option<String>,
     /// `--classes` as given, once the head is restricted to it.
     pub selected: Option<String>,
+    /// HEAD as given (none: the bundled head).
+    pub arg: Option<PathBuf>,
 }
 
 /// Opens the head and its labels; says which tensor was chosen and why.
@@ -117,6 +119,7 @@ pub fn open_head(args: &HeadArgs, ui: &mut dyn Ui) -> Result<Opened> {
         labels,
         labels_from,
         selected: None,
+        arg: args.head.clone(),
     })
 }
 
@@ -149,15 +152,15 @@ pub fn open_backend(kind: BackendKind, ui: &mut dyn Ui) -> Result<Box<dyn Backen
 }
 
 /// The file's sha256, computed on a thread beside the analysis (it reads the whole file once).
-struct Hasher(std::thread::JoinHandle<String>);
+pub(crate) struct Hasher(std::thread::JoinHandle<String>);
 
 impl Hasher {
-    fn start(head: &Head) -> Self {
+    pub(crate) fn start(head: &Head) -> Self {
         let head = head.clone();
         Hasher(std::thread::spawn(move || head.file_sha256()))
     }
 
-    fn input(self, opened: &Opened) -> Result<InputInfo> {
+    pub(crate) fn input(self, opened: &Opened) -> Result<InputInfo> {
         let sha256 = self
             .0
             .join()
@@ -275,7 +278,7 @@ fn fit_options(args: &FitArgs, analysis: &Analysis, pooled: bool) -> serde_json:
 
 /// Refuses a run whose results (and trees) would not fit in memory, before any is allocated.
 /// `analysis`: whether the per-class analysis runs, and with the pooled fit.
-fn check_memory(
+pub(crate) fn check_memory(
     head: &Head,
     backend: &dyn Backend,
     analysis: Option<bool>,
@@ -344,7 +347,7 @@ fn fit_plots(
     let (head, labels) = (&opened.head, &opened.labels);
     let picked = plots::pick_classes(analysis, given, args.plot_worst, args.plot_best);
     let dir = out.join("plots");
-    let name = head_name(head);
+    let name = model_name(opened.arg.as_deref());
     let mut links = vec![("overview of the head".to_owned(), "overview".to_owned())];
     plots::overview(&dir, &name, analysis)?;
     let mut row = vec![0f32; head.features];
@@ -366,12 +369,45 @@ fn fit_plots(
     Ok(links)
 }
 
-/// The head's file name, for plot titles.
-fn head_name(head: &Head) -> String {
-    head.path
-        .file_name()
-        .map(|n| crate::text::short(&n.to_string_lossy(), 60))
-        .unwrap_or_else(|| crate::text::short(&head.path.display().to_string(), 60))
+/// The model's name, for plot titles and `compare`'s tables: the checkpoint's file name without
+/// its extensions, or for a folder, a sharded index or a generic file name (`model.safetensors`,
+/// `pytorch_model.bin`), the folder's name.
+pub fn model_name(arg: Option<&Path>) -> String {
+    let Some(path) = arg else {
+        return "EfficientNet-Lite0 (bundled)".into();
+    };
+    let folder = || {
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let dir = if path.is_dir() {
+            Some(abs.as_path())
+        } else {
+            abs.parent()
+        };
+        dir.and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+    };
+    let file = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = match file {
+        _ if path.is_dir() => folder(),
+        Some(f) if f.ends_with(".index.json") => folder(),
+        Some(f) => {
+            let stem = f.split('.').next().unwrap_or(&f).to_owned();
+            let generic = [
+                "model",
+                "pytorch_model",
+                "tf_model",
+                "flax_model",
+                "consolidated",
+            ];
+            if generic.contains(&stem.as_str()) || stem.starts_with("model-0") {
+                folder().or(Some(stem))
+            } else {
+                Some(stem)
+            }
+        }
+        None => None,
+    };
+    crate::text::short(&name.unwrap_or_else(|| path.display().to_string()), 60)
 }
 
 /// How many replicates `--bootstrap` asks for on this backend and head, or why none.
@@ -427,7 +463,7 @@ fn resolve_replicates(
 }
 
 /// Runs the bootstrap (when `--bootstrap` asks for it) and builds the verdict into `analysis`.
-fn run_bootstrap(
+pub(crate) fn run_bootstrap(
     analysis: &mut Analysis,
     backend: &mut dyn Backend,
     cols: usize,
@@ -619,7 +655,7 @@ fn split_plots(
         given
     };
     let dir = out.join("plots");
-    let name = head_name(head);
+    let name = model_name(opened.arg.as_deref());
     let mut links = Vec::new();
     for tree in tree::grow_classes(head, labels, backend, opts, &picked)? {
         plots::split_tree(&dir, &name, labels, &tree)?;

@@ -33,6 +33,7 @@ fn run(cli: Cli) -> Result<()> {
     let threads = match &cli.command {
         Command::Fit(a) => a.run.threads,
         Command::Split(a) => a.run.threads,
+        Command::Compare(a) => a.threads,
         Command::Validate { threads, .. }
         | Command::Bench { threads, .. }
         | Command::Synth { threads, .. } => *threads,
@@ -59,6 +60,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Fit(args) => finish(commands::fit(&args, &mut ui)?, cli.quiet),
         Command::Split(args) => finish(commands::split(&args, &mut ui)?, cli.quiet),
+        Command::Compare(args) => finish(aldfit::compare::compare(&args, &mut ui)?, cli.quiet),
         Command::Inspect { head } => {
             print!("{}", commands::inspect(&head)?);
             Ok(())

@@ -39,6 +39,9 @@ fn draw_err<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> Error + '_ {
     move |e| Error::Invalid(format!("cannot draw {what}: {e}"))
 }
 
+/// The PNG pictures' backend: a bitmap with text laid out by [`crate::glyphs`].
+type Png<'a> = crate::glyphs::Glyphs<BitMapBackend<'a>>;
+
 /// Renders `draw` to `dir/name.png` and `dir/name.svg`. Both are drawn in memory and written
 /// here, so that a failure to write (disk full, permissions) names the file and says why,
 /// instead of coming back as plotters' nested backend error. `dir` is a staging folder
@@ -47,7 +50,7 @@ fn render(
     dir: &Path,
     name: &str,
     size: (u32, u32),
-    draw: &dyn Fn(&DrawingArea<BitMapBackend, Shift>) -> Result<()>,
+    draw: &dyn Fn(&DrawingArea<Png<'_>, Shift>) -> Result<()>,
     draw_svg: &dyn Fn(&DrawingArea<SVGBackend, Shift>) -> Result<()>,
 ) -> Result<[PathBuf; 2]> {
     font()?;
@@ -66,7 +69,10 @@ fn render(
     };
     let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
     {
-        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+        let bitmap = BitMapBackend::with_buffer(&mut pixels, size);
+        let root = crate::glyphs::Glyphs::new(bitmap, FONT)
+            .ok_or_else(|| Error::Invalid("the bundled font could not be loaded".into()))?
+            .into_drawing_area();
         root.fill(&WHITE)
             .map_err(draw_err(name))
             .map_err(in_file(&png))?;
@@ -586,6 +592,178 @@ fn overview_on<DB: DrawingBackend>(
     study_scatter_on(&areas[5], cls)
 }
 
+/// Side by side, for `aldfit compare`: each model's κ and KS distributions (boxes of the middle
+/// half, whiskers from 5 % to 95 %, a line at the median) and its AIC shares as stacked bars.
+pub fn compare(dir: &Path, models: &[(String, &Analysis)]) -> Result<[PathBuf; 2]> {
+    let width = (420 + 170 * models.len() as u32).clamp(1200, 3000);
+    render(
+        dir,
+        "compare",
+        (width, 620),
+        &|a| compare_on(a, models),
+        &|a| compare_on(a, models),
+    )
+}
+
+fn compare_on<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    models: &[(String, &Analysis)],
+) -> Result<()> {
+    let e = draw_err("the comparison");
+    let root = root
+        .titled(
+            &format!("{} models, every class of each", models.len()),
+            ("sans-serif", 24),
+        )
+        .map_err(&e)?;
+    let areas = root.split_evenly((1, 3));
+    let of = |f: fn(&ClassResult) -> f64| -> Vec<Vec<f64>> {
+        models
+            .iter()
+            .map(|(_, a)| a.classes.iter().map(f).filter(|v| v.is_finite()).collect())
+            .collect()
+    };
+    let names: Vec<String> = models
+        .iter()
+        .map(|(n, _)| crate::text::short(n, 18))
+        .collect();
+    let kappa = of(|c| c.stats.fit.params.kappa);
+    boxes_on(&areas[0], "ALD asymmetry κ by model", "κ", &names, &kappa)?;
+    let ks = of(|c| c.stats.ks);
+    boxes_on(
+        &areas[1],
+        "KS distance to the fitted ALD",
+        "KS",
+        &names,
+        &ks,
+    )?;
+    let wins: Vec<[usize; 4]> = models
+        .iter()
+        .map(|(_, a)| crate::report::aic_wins(&a.classes))
+        .collect();
+    shares_on(&areas[2], &names, &wins)
+}
+
+/// The x axis of a panel with one slot per model, labelled with its name.
+fn model_axis<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    names: &[String],
+    y_desc: &str,
+    percent: bool,
+) -> Result<()> {
+    let name = |x: &f64| {
+        let i = x.round();
+        match names.get(i as usize) {
+            Some(n) if (x - i).abs() < 1e-6 && i >= 0.0 => n.clone(),
+            _ => String::new(),
+        }
+    };
+    let pct = |y: &f64| match *y <= 1.0 + 1e-9 {
+        true => format!("{:.0}%", 100.0 * y),
+        false => String::new(),
+    };
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_x_mesh()
+        .x_labels(names.len() * 2 + 1)
+        .x_label_formatter(&name)
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 14))
+        .light_line_style(WHITE);
+    if percent {
+        mesh.y_label_formatter(&pct);
+    } else {
+        mesh.y_label_formatter(&tick);
+    }
+    mesh.draw().map_err(draw_err("axes"))
+}
+
+fn boxes_on<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    caption: &str,
+    y_desc: &str,
+    names: &[String],
+    values: &[Vec<f64>],
+) -> Result<()> {
+    let e = draw_err("the comparison");
+    let q = |v: &[f64], p: f64| crate::report::quantile(v, p);
+    let (lo, hi) =
+        finite_range(values.iter().flat_map(|v| [q(v, 0.05), q(v, 0.95)])).unwrap_or((0.0, 1.0));
+    let (lo, hi) = padded(lo, hi);
+    let n = names.len() as f64;
+    let mut chart = panel(area, caption, false, -0.6..n - 0.4, lo..hi)?;
+    model_axis(&mut chart, names, y_desc, false)?;
+    for (i, v) in values.iter().enumerate() {
+        let x = i as f64;
+        let [p05, p25, p50, p75, p95] = [0.05, 0.25, 0.5, 0.75, 0.95].map(|p| q(v, p));
+        if !p50.is_finite() {
+            continue;
+        }
+        let colour = HIST_COLOUR;
+        chart
+            .draw_series([
+                PathElement::new(vec![(x, p05), (x, p25)], BLACK.stroke_width(1)),
+                PathElement::new(vec![(x, p75), (x, p95)], BLACK.stroke_width(1)),
+                PathElement::new(
+                    vec![(x - 0.15, p05), (x + 0.15, p05)],
+                    BLACK.stroke_width(1),
+                ),
+                PathElement::new(
+                    vec![(x - 0.15, p95), (x + 0.15, p95)],
+                    BLACK.stroke_width(1),
+                ),
+            ])
+            .map_err(&e)?;
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(x - 0.3, p25), (x + 0.3, p75)],
+                colour.mix(0.7).filled(),
+            )))
+            .map_err(&e)?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(x - 0.3, p50), (x + 0.3, p50)],
+                BLACK.stroke_width(2),
+            )))
+            .map_err(&e)?;
+    }
+    Ok(())
+}
+
+/// Stacked bars: the share of each model's classes that the ALD, the Gaussian and the Laplace
+/// win by AIC (and none, for classes with no fit).
+fn shares_on<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    names: &[String],
+    wins: &[[usize; 4]],
+) -> Result<()> {
+    let e = draw_err("the comparison");
+    let n = names.len() as f64;
+    let caption = "best model by AIC, share of classes";
+    // Room above the bars for the legend.
+    let mut chart = panel(area, caption, false, -0.6..n - 0.4, 0.0..1.32)?;
+    model_axis(&mut chart, names, "classes", true)?;
+    let colours = [ALD_COLOUR, GAUSS_COLOUR, LAPLACE_COLOUR, NONE_COLOUR];
+    let labels = ["ALD", "Gaussian", "Laplace", "none"];
+    for (k, (&colour, label)) in colours.iter().zip(labels).enumerate() {
+        let bars = wins.iter().enumerate().map(|(i, w)| {
+            let total = w.iter().sum::<usize>().max(1) as f64;
+            let below: usize = w[..k].iter().sum();
+            let (y0, y1) = (below as f64 / total, (below + w[k]) as f64 / total);
+            let x = i as f64;
+            Rectangle::new([(x - 0.3, y0), (x + 0.3, y1)], colour.mix(0.75).filled())
+        });
+        chart
+            .draw_series(bars)
+            .map_err(&e)?
+            .label(label)
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.mix(0.75).filled())
+            });
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 13)
+}
+
 /// Bars of how many classes each model wins by AIC.
 fn aic_wins_on<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -711,10 +889,17 @@ fn split_tree_on<DB: DrawingBackend>(
     let (cut, x, slots) = tree_layout(t);
     let shown = |i: usize| t.nodes[i].depth <= cut;
     let depth = cut as f64 + 1.0;
-    let (w, h) = root.dim_in_pixel();
-    let (w, h) = (w as f64, h as f64);
-    let box_w = (w / slots - 10.0).clamp(60.0, 190.0);
-    let box_h = ((h - 20.0) / depth - 24.0).clamp(40.0, 92.0);
+    let (w, full_h) = root.dim_in_pixel();
+    // The legend takes the bottom rows.
+    let (w, h) = (w as f64, full_h as f64 - LEGEND_H);
+    let box_w = (w / slots - 16.0).clamp(60.0, 340.0);
+    let box_h = ((h - 20.0) / depth - 22.0).clamp(40.0, 130.0);
+    // A narrow box holds two short lines: no taller than they need.
+    let box_h = if box_w < 120.0 {
+        box_h.min(44.0)
+    } else {
+        box_h
+    };
     let centre = |i: usize| -> (i32, i32) {
         let cx = (x[i] + 0.5) / slots * w;
         let cy = 10.0 + (t.nodes[i].depth as f64 + 0.5) / depth * (h - 20.0);
@@ -742,20 +927,61 @@ fn split_tree_on<DB: DrawingBackend>(
         node_box_on(&root, n, centre(i), (box_w, box_h))?;
     }
     let hidden = t.nodes.iter().filter(|n| n.depth > cut).count();
-    let note = if hidden > 0 {
-        format!(
-            "box colour: best model by AIC (red ALD, green Gaussian, purple Laplace); + = weights ≥ pivot, − = below; \
-             {hidden} deeper nodes not drawn (see tree.csv)"
-        )
-    } else {
-        "box colour: best model by AIC (red ALD, green Gaussian, purple Laplace); + = weights ≥ pivot, − = below".to_owned()
+    tree_legend_on(&root, full_h as i32, hidden)
+}
+
+/// Rows at the bottom of a tree plot for its legend.
+const LEGEND_H: f64 = 58.0;
+
+/// The fill of a node box whose best model by AIC is `best`.
+fn node_fill(best: Option<Model>) -> RGBColor {
+    match best {
+        Some(Model::Ald) => RGBColor(250, 222, 204),
+        Some(Model::Gauss) => RGBColor(204, 227, 240),
+        Some(Model::Laplace) => RGBColor(245, 228, 238),
+        None => RGBColor(235, 235, 235),
+    }
+}
+
+/// Every mark of a tree plot explained: the box colours, the path signs, `n`, `KS` and `(bnd)`.
+fn tree_legend_on<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    h: i32,
+    hidden: usize,
+) -> Result<()> {
+    let e = draw_err("a split tree");
+    let grey = ("sans-serif", 14).into_font().color(&BLACK.mix(0.8));
+    let y = h - LEGEND_H as i32 + 8;
+    root.draw(&Text::new("best model by AIC:", (12, y), grey.clone()))
+        .map_err(&e)?;
+    let mut x = 150;
+    for (model, name) in [
+        (Some(Model::Ald), "ALD"),
+        (Some(Model::Gauss), "Gaussian"),
+        (Some(Model::Laplace), "Laplace"),
+        (None, "none"),
+    ] {
+        root.draw(&Rectangle::new(
+            [(x, y), (x + 22, y + 15)],
+            node_fill(model).filled(),
+        ))
+        .map_err(&e)?;
+        root.draw(&Rectangle::new([(x, y), (x + 22, y + 15)], BLACK.mix(0.6)))
+            .map_err(&e)?;
+        root.draw(&Text::new(name, (x + 28, y), grey.clone()))
+            .map_err(&e)?;
+        x += 40 + 9 * name.len() as i32;
+    }
+    let more = match hidden {
+        0 => String::new(),
+        n => format!("; {n} deeper nodes not drawn (see tree.csv)"),
     };
-    root.draw(&Text::new(
-        note,
-        (10, h as i32 - 18),
-        ("sans-serif", 13).into_font().color(&BLACK.mix(0.7)),
-    ))
-    .map_err(&e)?;
+    let key = format!(
+        "path: + = the values ≥ the parent's pivot, − = below; n = values in the node; KS = \
+         distance to its fitted ALD; (bnd) = a boundary fit: μ̂ is the node's smallest or largest \
+         value (a one-sided part){more}"
+    );
+    root.draw(&Text::new(key, (12, y + 24), grey)).map_err(&e)?;
     Ok(())
 }
 
@@ -769,12 +995,7 @@ fn node_box_on<DB: DrawingBackend>(
     let e = draw_err("a split tree");
     let small = box_w < 120.0 || box_h < 60.0;
     let best = n.aic_best();
-    let fill = match best {
-        Some(Model::Ald) => RGBColor(250, 222, 204),
-        Some(Model::Gauss) => RGBColor(204, 227, 240),
-        Some(Model::Laplace) => RGBColor(245, 228, 238),
-        None => RGBColor(235, 235, 235),
-    };
+    let fill = node_fill(best);
     let (x0, y0) = (cx - box_w as i32 / 2, cy - box_h as i32 / 2);
     let (x1, y1) = (cx + box_w as i32 / 2, cy + box_h as i32 / 2);
     root.draw(&Rectangle::new([(x0, y0), (x1, y1)], fill.filled()))
@@ -800,11 +1021,16 @@ fn node_box_on<DB: DrawingBackend>(
     } else {
         lines.push(best.map_or("none", Model::name).to_owned());
     }
-    let size = if small { 11 } else { 13 };
+    // Text as big as the box allows.
+    let size = if small {
+        11
+    } else {
+        ((box_h - 8.0) / lines.len() as f64 - 4.0).clamp(13.0, 17.0) as i32
+    };
     for (k, line) in lines.iter().enumerate() {
         root.draw(&Text::new(
             line.clone(),
-            (x0 + 5, y0 + 4 + k as i32 * (size + 4)),
+            (x0 + 6, y0 + 5 + k as i32 * (size + 4)),
             ("sans-serif", size),
         ))
         .map_err(&e)?;

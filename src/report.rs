@@ -131,17 +131,37 @@ pub fn write_classes_csv(
     analysis: &Analysis,
     labels: &[String],
 ) -> std::io::Result<()> {
+    write_classes_header(w, false)?;
+    write_classes_rows(w, analysis, labels, None)
+}
+
+/// `classes.csv`'s header; `model`: with `compare`'s leading `model` column.
+pub fn write_classes_header(w: &mut dyn std::io::Write, model: bool) -> std::io::Result<()> {
+    if model {
+        w.write_all(b"model,")?;
+    }
+    writeln!(w, "{}", CLASS_COLUMNS.join(","))
+}
+
+/// `classes.csv`'s rows of `analysis`, each led by `model` when given.
+pub fn write_classes_rows(
+    w: &mut dyn std::io::Write,
+    analysis: &Analysis,
+    labels: &[String],
+    model: Option<&str>,
+) -> std::io::Result<()> {
     use rayon::prelude::*;
     const BLOCK: usize = 128;
     const GROUP: usize = 64 * BLOCK;
     let boot = analysis.bootstrap.as_ref();
-    let header = csv_block(&[], 0, analysis, labels, true, None);
-    w.write_all(&header.map_err(std::io::Error::other)?)?;
     for (g, group) in analysis.classes.chunks(GROUP).enumerate() {
         let blocks: Vec<Vec<u8>> = group
             .par_chunks(BLOCK)
             .enumerate()
-            .map(|(i, cls)| csv_block(cls, g * GROUP + i * BLOCK, analysis, labels, false, boot))
+            .map(|(i, cls)| {
+                let first = g * GROUP + i * BLOCK;
+                csv_block(cls, first, (analysis, labels, model), boot)
+            })
             .collect::<Result<_>>()
             .map_err(std::io::Error::other)?;
         for b in blocks {
@@ -154,19 +174,17 @@ pub fn write_classes_csv(
 fn csv_block(
     classes: &[ClassResult],
     first: usize,
-    analysis: &Analysis,
-    labels: &[String],
-    header: bool,
+    (analysis, labels, model): (&Analysis, &[String], Option<&str>),
     boot: Option<&crate::bootstrap::Bootstrap>,
 ) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::Invalid(format!("cannot render classes.csv: {e}"));
-    if header {
-        w.write_record(CLASS_COLUMNS).map_err(csv_err)?;
-    }
     let mut num = ryu::Buffer::new();
     for (k, c) in classes.iter().enumerate() {
         let k = first + k;
+        if let Some(m) = model {
+            w.write_field(m).map_err(csv_err)?;
+        }
         let fields = class_fields((k, analysis.class_id(k)), c, labels, boot);
         for field in &fields {
             let bytes: &[u8] = match field {
@@ -604,7 +622,7 @@ pub struct Outputs {
 }
 
 impl Outputs {
-    fn new(set: OutputSet, summary: String, run: serde_json::Value) -> Self {
+    pub fn new(set: OutputSet, summary: String, run: serde_json::Value) -> Self {
         Outputs {
             set,
             summary,

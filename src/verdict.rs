@@ -50,7 +50,7 @@ impl Reading {
         }
     }
 
-    fn render(&self, pct: bool) -> String {
+    pub fn render(&self, pct: bool) -> String {
         let f = |x: f64| fmt(x, pct);
         match *self {
             Reading::Value { value } => f(value),
