@@ -841,3 +841,98 @@ fn quiet_prints_nothing_but_errors_and_driver_noise_stays_off_screen() {
     assert_fails(&o, &["missing.safetensors"]);
     assert_eq!(text(&o.stderr).lines().count(), 1, "{}", text(&o.stderr));
 }
+
+/// `compare` puts heads side by side: every model's rows of classes.csv equal what `fit` writes
+/// for that head alone (led by the model's name), models.csv has the promised columns and reads
+/// the same shares and medians, and a sharded folder is named by its folder, in the tables and
+/// in the plot titles, never by a shard file.
+#[test]
+fn compare_puts_heads_side_by_side_as_fit_reads_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let llama = dir.path().join("tiny-llama");
+    std::fs::create_dir(&llama).unwrap();
+    let (c, f) = (40, 64);
+    let (v, _) = aldfit::synth::law_head(aldfit::synth::Law::Laplace, c, f, 3);
+    let shard = llama.join("model-00002-of-00002.safetensors");
+    write_safetensors(&shard, "lm_head.weight", c, f, &v).unwrap();
+    write_safetensors(
+        &llama.join("model-00001-of-00002.safetensors"),
+        "x",
+        2,
+        2,
+        &[0.0; 4],
+    )
+    .unwrap();
+    std::fs::write(
+        llama.join("model.safetensors.index.json"),
+        r#"{"weight_map": {"x": "model-00001-of-00002.safetensors",
+            "lm_head.weight": "model-00002-of-00002.safetensors"}}"#,
+    )
+    .unwrap();
+    let noise = dir.path().join("noise.safetensors");
+    let (n, _) = aldfit::synth::law_head(aldfit::synth::Law::Gauss, 30, 96, 4);
+    write_safetensors(&noise, "fc.weight", 30, 96, &n).unwrap();
+    let out = dir.path().join("cmp");
+    let common = ["--backend", "cpu", "--bootstrap", "19", "--seed", "2", "-q"];
+    let mut args = vec!["compare", noise.to_str().unwrap(), llama.to_str().unwrap()];
+    args.extend(common);
+    args.extend(["-o", out.to_str().unwrap()]);
+    let o = aldfit(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (mh, models) = read_csv(&out.join("models.csv"));
+    let promised = "model,tensor,classes,features,dtype,ald_share,gauss_share,laplace_share,\
+                    median_kappa,median_ks,median_seed_r2_pos,median_seed_r2_neg";
+    assert_eq!(mh[..12].join(","), promised);
+    assert_eq!(models[0][..4], ["noise", "fc.weight", "30", "96"]);
+    assert_eq!(models[1][..4], ["tiny-llama", "lm_head.weight", "40", "64"]);
+    let (ch, rows) = read_csv(&out.join("classes.csv"));
+    assert_eq!(ch[0], "model");
+    for (model, head, classes) in [("noise", &noise, 30), ("tiny-llama", &llama, 40)] {
+        let alone = dir.path().join(format!("fit-{model}"));
+        let mut args = vec!["fit", head.to_str().unwrap(), "-o", alone.to_str().unwrap()];
+        args.extend(common);
+        assert!(aldfit(&args).status.success());
+        let (fh, fit) = read_csv(&alone.join("classes.csv"));
+        assert_eq!(ch[1..], fh[..]);
+        let mine: Vec<&[String]> = rows
+            .iter()
+            .filter(|r| r[0] == model)
+            .map(|r| &r[1..])
+            .collect();
+        assert_eq!(mine.len(), classes);
+        for (a, b) in mine.iter().zip(&fit) {
+            assert_eq!(*a, &b[..], "{model}");
+        }
+        // models.csv's shares and medians are those of the head's own rows.
+        let m = models.iter().find(|m| m[0] == model).unwrap();
+        let best = col(&fh, "aic_best");
+        let ald = fit.iter().filter(|r| r[best] == "ald").count() as f64 / classes as f64;
+        assert_eq!(m[col(&mh, "ald_share")].parse::<f64>().unwrap(), ald);
+        let kappa: Vec<f64> = fit
+            .iter()
+            .map(|r| r[col(&fh, "kappa")].parse().unwrap())
+            .collect();
+        let want = aldfit::report::quantile(&kappa, 0.5);
+        assert_eq!(m[col(&mh, "median_kappa")].parse::<f64>().unwrap(), want);
+    }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("| tiny-llama | 40 × 64 f32 |"),
+        "{summary}"
+    );
+    assert!(summary.contains("- tiny-llama: `"), "{summary}");
+    assert!(out.join("plots/compare.png").exists());
+    let svg = std::fs::read_to_string(out.join("plots/compare.svg")).unwrap();
+    assert!(svg.contains("tiny-llama") && !svg.contains("model-00002"));
+    // A missing head fails before anything is written.
+    let bad = dir.path().join("bad");
+    let o = aldfit(&[
+        "compare",
+        noise.to_str().unwrap(),
+        "nope.safetensors",
+        "-o",
+        bad.to_str().unwrap(),
+    ]);
+    assert_fails(&o, &["nope.safetensors"]);
+    assert!(!bad.exists());
+}
