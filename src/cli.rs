@@ -32,7 +32,14 @@ const FIT_EXAMPLES: &str = "Examples:
   aldfit fit                                  the bundled EfficientNet-Lite0 head, verdict first
   aldfit fit model.safetensors --split        every class's split tree too
   aldfit fit head.npy --bootstrap 999 --seed 7 --backend cuda
-  aldfit fit model.safetensors --plots --plot-classes 0,tench";
+  aldfit fit model.safetensors --plots --plot-classes 0,tench
+  aldfit fit llama/ --classes 0-999 -o first-thousand    a subset, by index, range or label
+  aldfit fit head.npy -q && cat aldfit-out/summary.md   nothing on the terminal but errors";
+
+const SPLIT_EXAMPLES: &str = "Examples:
+  aldfit split                                 the study's trees (mean pivot, chains) for the bundled head
+  aldfit split model.safetensors --rule ald --shape full --max-depth 4
+  aldfit split llama/ --classes 100-199 --tree-json --plots --plot-classes 150";
 
 #[derive(Subcommand)]
 pub enum Command {
@@ -41,6 +48,7 @@ pub enum Command {
     Fit(FitArgs),
     /// Split every class recursively into "for" (+) and "against" (-) parts (docs/DESIGN.md 2.5);
     /// writes tree.csv, leaves.csv, summary.md and run.json (and tree.json with --tree-json).
+    #[command(after_help = SPLIT_EXAMPLES)]
     Split(SplitCommand),
     /// Analyse several heads on one backend and put them side by side: classes.csv (with a
     /// leading model column), models.csv (a row per head), summary.md and plots/compare.png.
@@ -50,7 +58,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// List a checkpoint's tensors and say which one `fit` would analyse.
     Inspect {
-        /// A .safetensors file, a sharded *.safetensors.index.json (or its folder), or a .npy.
+        /// A checkpoint, as `fit` reads it (safetensors, PyTorch, GGUF, ONNX, TFLite, .npy, or a
+        /// folder holding one).
         head: PathBuf,
     },
     /// Check every backend's kernels against the f64 reference under the docs/DESIGN.md tolerances,
@@ -132,8 +141,9 @@ fn named_backend() -> impl clap::builder::TypedValueParser<Value = BackendKind> 
 #[derive(Args)]
 #[command(next_help_heading = "Input")]
 pub struct HeadArgs {
-    /// The checkpoint: .safetensors, a sharded *.safetensors.index.json (or its folder), or .npy.
-    /// Without it, the bundled EfficientNet-Lite0 ImageNet head.
+    /// The checkpoint: safetensors (a file, a sharded *.index.json or its folder), PyTorch
+    /// .pt/.pth/.bin, GGUF, ONNX, TFLite or .npy, told by its bytes. Without it, the bundled
+    /// EfficientNet-Lite0 ImageNet head.
     pub head: Option<PathBuf>,
     /// The tensor to analyse (default: the classifier head, found by name or shape).
     #[arg(long)]
