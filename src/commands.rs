@@ -58,41 +58,8 @@ pub fn open_head(args: &HeadArgs, ui: &mut dyn Ui) -> Result<Opened> {
             None,
         ),
     };
-    let label_path = args
-        .labels
-        .clone()
-        .or_else(|| args.head.as_deref().and_then(head::labels_beside));
-    if let Some(p) = label_path {
-        labels = match head::read_labels(&p, head.classes) {
-            Ok(l) => l,
-            Err(e)
-                if head.features != head.classes
-                    && head::read_labels(&p, head.features).is_ok() =>
-            {
-                return Err(Error::Invalid(format!(
-                    "{e}; they are as many as the head's {} features: if the matrix is stored \
-                     [features, classes], {} --transpose",
-                    head.features,
-                    if args.transpose { "drop" } else { "pass" }
-                )))
-            }
-            Err(e) => return Err(e),
-        };
-        labels_from = Some(p.display().to_string());
-    } else if let Some(tokens) = head
-        .embedded_labels
-        .as_ref()
-        .filter(|t| t.len() <= head.classes)
-    {
-        // A GGUF vocabulary, by token id; rows past it (padding) stay unnamed.
-        labels = tokens.to_vec();
-        labels.resize(head.classes, String::new());
-        labels_from = Some(format!("{} (tokenizer.ggml.tokens)", head.path.display()));
-    } else if args.head.is_some() {
-        if let Some((l, from)) = head::hf::labels_beside(&head.path, head.classes)? {
-            labels = l;
-            labels_from = Some(from.display().to_string());
-        }
+    if let Some((l, from)) = find_labels(args, &head)? {
+        (labels, labels_from) = (l, Some(from));
     }
     ui.note(&format!(
         "{} tensor `{}` ({}): {} classes × {} features, {}{}",
@@ -121,6 +88,49 @@ pub fn open_head(args: &HeadArgs, ui: &mut dyn Ui) -> Result<Opened> {
         selected: None,
         arg: args.head.clone(),
     })
+}
+
+/// The labels of `head`: `--labels`, else a file beside HEAD, else the file's own vocabulary,
+/// else a Hugging Face folder's; with where they came from.
+fn find_labels(args: &HeadArgs, head: &Head) -> Result<Option<(Vec<String>, String)>> {
+    let label_path = args
+        .labels
+        .clone()
+        .or_else(|| args.head.as_deref().and_then(head::labels_beside));
+    if let Some(p) = label_path {
+        return match head::read_labels(&p, head.classes) {
+            Ok(l) => Ok(Some((l, p.display().to_string()))),
+            Err(e)
+                if head.features != head.classes
+                    && head::read_labels(&p, head.features).is_ok() =>
+            {
+                Err(Error::Invalid(format!(
+                    "{e}; they are as many as the head's {} features: if the matrix is stored \
+                     [features, classes], {} --transpose",
+                    head.features,
+                    if args.transpose { "drop" } else { "pass" }
+                )))
+            }
+            Err(e) => Err(e),
+        };
+    }
+    if let Some(tokens) = head
+        .embedded_labels
+        .as_ref()
+        .filter(|t| t.len() <= head.classes)
+    {
+        // A GGUF vocabulary, by token id; rows past it (padding) stay unnamed.
+        let mut labels = tokens.to_vec();
+        labels.resize(head.classes, String::new());
+        let from = format!("{} (tokenizer.ggml.tokens)", head.path.display());
+        return Ok(Some((labels, from)));
+    }
+    if args.head.is_some() {
+        if let Some((l, from)) = head::hf::labels_beside(&head.path, head.classes)? {
+            return Ok(Some((l, from.display().to_string())));
+        }
+    }
+    Ok(None)
 }
 
 /// Restricts the head to the classes `--classes` names, and says how many.
@@ -175,6 +185,17 @@ impl Hasher {
 pub fn fit(args: &FitArgs, ui: &mut dyn Ui) -> Result<Outputs> {
     let start = Instant::now();
     let opened = open_head(&args.run.head, ui)?;
+    Ok(fit_opened(opened, args, ui, start)?.0)
+}
+
+/// `fit` on a head already opened (the Python module's arrays); also returns the analysis,
+/// every class's numbers, which the module hands back as arrays.
+pub fn fit_opened(
+    opened: Opened,
+    args: &FitArgs,
+    ui: &mut dyn Ui,
+    start: Instant,
+) -> Result<(Outputs, Analysis)> {
     let opened = select_classes(opened, &args.run.classes, ui)?;
     let (head, labels) = (&opened.head, &opened.labels);
     let plotted = plot_choice(&args.plots, labels, head)?;
@@ -241,7 +262,7 @@ pub fn fit(args: &FitArgs, ui: &mut dyn Ui) -> Result<Outputs> {
         analysis.timings.add("plots", t);
     }
     out.set_wall(start.elapsed().as_secs_f64());
-    Ok(out)
+    Ok((out, analysis))
 }
 
 /// Whether the pooled joint fit runs (`--pooled auto` skips it for big heads, and says so).
@@ -549,27 +570,7 @@ pub fn split(args: &SplitCommand, ui: &mut dyn Ui) -> Result<Outputs> {
     let split_s = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let weights = head.classes * head.features;
-    let analysis = match resolve_replicates(&args.boot, backend.as_ref(), weights, ui) {
-        Err(why) => Err(why),
-        Ok(_) => {
-            let plain = Options {
-                skip_nonfinite: args.run.skip_nonfinite,
-                pooled: false,
-            };
-            let mut a = analysis::analyse(head, labels, backend.as_mut(), &plain, &mut |_| {})?;
-            let cols = head.features;
-            run_bootstrap(
-                &mut a,
-                backend.as_mut(),
-                cols,
-                &args.boot,
-                Some((&trees, &opts)),
-                ui,
-            )?;
-            Ok(a)
-        }
-    };
+    let analysis = split_verdict(args, &opened, backend.as_mut(), (&trees, &opts), ui)?;
     let bootstrap_s = t.elapsed().as_secs_f64();
     let input = hasher.input(&opened)?;
 
@@ -602,6 +603,29 @@ pub fn split(args: &SplitCommand, ui: &mut dyn Ui) -> Result<Outputs> {
     }
     out.set_wall(start.elapsed().as_secs_f64());
     Ok(out)
+}
+
+/// `split`'s verdict: with the bootstrap, the per-class analysis (the laws replicate rows are
+/// drawn from) and the bootstrap with the trees' nulls; else why there is none.
+fn split_verdict(
+    args: &SplitCommand,
+    opened: &Opened,
+    backend: &mut dyn Backend,
+    trees: (&TreeDigest, &SplitOptions),
+    ui: &mut dyn Ui,
+) -> Result<std::result::Result<Analysis, String>> {
+    let head = &opened.head;
+    let weights = head.classes * head.features;
+    if let Err(why) = resolve_replicates(&args.boot, backend, weights, ui) {
+        return Ok(Err(why));
+    }
+    let plain = Options {
+        skip_nonfinite: args.run.skip_nonfinite,
+        pooled: false,
+    };
+    let mut a = analysis::analyse(head, &opened.labels, backend, &plain, &mut |_| {})?;
+    run_bootstrap(&mut a, backend, head.features, &args.boot, Some(trees), ui)?;
+    Ok(Ok(a))
 }
 
 /// The classes `--plot-classes` names, checked before any work is done: an unknown class, or
@@ -817,10 +841,10 @@ pub fn synth(
         ));
     }
     // The values are drawn in memory (f32), with each class's law beside them, then encoded.
-    let stored = if dtype == crate::synth::StoreAs::F32 {
-        4
-    } else {
-        2
+    // f32 is written from the drawn values themselves; f16 and bf16 are encoded beside them.
+    let stored = match dtype {
+        crate::synth::StoreAs::F32 => 0,
+        _ => 2,
     };
     let need = weights_bytes(classes, features, 4 + stored)?.saturating_add(classes as u64 * 24);
     crate::memory::check(
@@ -829,14 +853,20 @@ pub fn synth(
         "ask for fewer --classes or --features",
     )?;
     let (values, _) = crate::synth::law_head(law, classes, features, seed);
-    let (bytes, st) = dtype.encode(values);
-    let shape = vec![classes, features];
-    crate::synth::write_safetensors_bytes(out, &[("fc.weight", st, shape, &bytes)]).map_err(
-        |err| Error::Write {
-            path: PathBuf::from(out),
-            err,
-        },
-    )?;
+    let written = match dtype {
+        crate::synth::StoreAs::F32 => {
+            crate::synth::write_safetensors(out, "fc.weight", classes, features, &values)
+        }
+        _ => {
+            let (bytes, st) = dtype.encode(values);
+            let shape = vec![classes, features];
+            crate::synth::write_safetensors_bytes(out, &[("fc.weight", st, shape, &bytes)])
+        }
+    };
+    written.map_err(|err| Error::Write {
+        path: PathBuf::from(out),
+        err,
+    })?;
     ui.note(&format!(
         "wrote {} ({classes} × {features} {}, {law:?} rows, seed {seed})",
         out.display(),

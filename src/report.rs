@@ -202,6 +202,54 @@ fn csv_block(
         .map_err(|e| Error::Invalid(format!("cannot render classes.csv: {e}")))
 }
 
+/// One `classes.csv` column's values, typed: what the Python module hands back as arrays.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Column {
+    Float(Vec<f64>),
+    Int(Vec<i64>),
+    Flag(Vec<bool>),
+    Text(Vec<String>),
+}
+
+/// The columns of `classes.csv` that hold counts.
+const INT_COLUMNS: [&str; 5] = ["class", "n", "zeros", "seed_n_pos", "seed_n_neg"];
+
+/// `classes.csv` as columns, from the same fields the file is written from (so the numbers are
+/// the file's to the last bit).
+pub fn class_columns(analysis: &Analysis, labels: &[String]) -> Vec<(&'static str, Column)> {
+    let boot = analysis.bootstrap.as_ref();
+    let n = analysis.classes.len();
+    let mut cols: Vec<(&'static str, Column)> = Vec::with_capacity(CLASS_COLUMNS_LEN);
+    for (k, c) in analysis.classes.iter().enumerate() {
+        let fields = class_fields((k, analysis.class_id(k)), c, labels, boot);
+        for (j, field) in fields.into_iter().enumerate() {
+            let name = CLASS_COLUMNS[j];
+            if cols.len() <= j {
+                cols.push((
+                    name,
+                    match &field {
+                        Field::Float(_) => Column::Float(Vec::with_capacity(n)),
+                        Field::Flag(_) => Column::Flag(Vec::with_capacity(n)),
+                        Field::Text(_) if INT_COLUMNS.contains(&name) => {
+                            Column::Int(Vec::with_capacity(n))
+                        }
+                        _ => Column::Text(Vec::with_capacity(n)),
+                    },
+                ));
+            }
+            match (&mut cols[j].1, field) {
+                (Column::Float(v), Field::Float(x)) => v.push(x),
+                (Column::Flag(v), Field::Flag(b)) => v.push(b),
+                (Column::Int(v), Field::Text(t)) => v.push(t.parse().unwrap_or(-1)),
+                (Column::Text(v), Field::Text(t)) => v.push(t),
+                (Column::Text(v), Field::Static(t)) => v.push(t.to_owned()),
+                _ => unreachable!("a column's fields are of one kind"),
+            }
+        }
+    }
+    cols
+}
+
 /// One class's `classes.csv` fields, in the order of [`CLASS_COLUMNS`]; `k` is its result's
 /// index, `id` its class in the tensor.
 fn class_fields(

@@ -154,7 +154,7 @@ impl StoreAs {
         }
         match self {
             StoreAs::F32 => (
-                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                bytemuck::cast_slice::<f32, u8>(&values).to_vec(),
                 safetensors::Dtype::F32,
             ),
             StoreAs::F16 => (

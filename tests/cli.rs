@@ -105,10 +105,10 @@ fn fit_on_the_ppocr_head_finds_its_labels_beside_it() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
+    // Without -q: the notes on stderr say what was read.
     let o = aldfit(&[
         "fit",
         head.to_str().unwrap(),
-        "--quiet",
         "--out",
         dir.path().to_str().unwrap(),
     ]);
@@ -735,15 +735,7 @@ fn classes_selects_a_subset_that_reads_as_in_the_full_run() {
     let dir = tempfile::tempdir().unwrap();
     let (all, some) = (dir.path().join("all"), dir.path().join("some"));
     let run = |out: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "fit",
-            "--backend",
-            "cpu",
-            "-q",
-            "--split",
-            "--bootstrap",
-            "19",
-        ];
+        let mut args = vec!["fit", "--backend", "cpu", "--split", "--bootstrap", "19"];
         args.extend([
             "--bootstrap-trees",
             "0",

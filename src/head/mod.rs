@@ -121,6 +121,8 @@ enum Bytes {
     Mapped(Arc<Mmap>),
     Static(&'static [u8]),
     Owned(Arc<Vec<u8>>),
+    /// Memory a caller owns and keeps alive (a numpy array, through the Python module).
+    External(Arc<dyn AsRef<[u8]> + Send + Sync>),
 }
 
 impl Bytes {
@@ -129,6 +131,7 @@ impl Bytes {
             Bytes::Mapped(m) => m,
             Bytes::Static(s) => s,
             Bytes::Owned(v) => v,
+            Bytes::External(e) => e.as_ref().as_ref(),
         }
     }
 }
@@ -240,6 +243,43 @@ impl Head {
                 data: 0..n,
                 choice: Choice::Named,
                 fortran: false,
+                labels: None,
+            },
+            false,
+        )
+    }
+
+    /// A head over memory its caller owns: `memory` holds the `[classes, features]` values as
+    /// stored, little-endian `dtype` (f32, f16, bf16 or f64), row-major or, with `fortran`,
+    /// column-major. Nothing is copied: rows are converted as they are read, as from a file.
+    pub fn from_memory(
+        name: &str,
+        memory: Arc<dyn AsRef<[u8]> + Send + Sync>,
+        [classes, features]: [usize; 2],
+        dtype: DType,
+        fortran: bool,
+    ) -> Result<Head> {
+        let n = memory.as_ref().as_ref().len();
+        let want = dtype
+            .row_bytes(features)
+            .and_then(|r| r.checked_mul(classes))
+            .filter(|_| !matches!(dtype, DType::Quant(_)));
+        if want != Some(n) {
+            return Err(Error::Invalid(format!(
+                "{name}: {n} bytes do not hold a {classes} × {features} {} array",
+                dtype.name()
+            )));
+        }
+        Head::from_located(
+            Located {
+                path: PathBuf::from(name),
+                file: Bytes::External(memory),
+                name: name.to_owned(),
+                shape: vec![classes, features],
+                dtype: Ok(dtype),
+                data: 0..n,
+                choice: Choice::Named,
+                fortran,
                 labels: None,
             },
             false,
