@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The exact ALD fit of docs/DESIGN.md 2.2 done the numpy way (sort, cumsum, argmin, float64), timed
-on the same seeded-shape heads as `cargo bench`, plus scipy's generic fit on a few rows. With
+on the same seeded-shape heads as `cargo bench`, with numpy's row sort (`np.sort(w, axis=1)` on
+the f32 rows, one thread) beside it, plus scipy's generic fit on a few rows. With
 --full, also the whole per-class analysis aldfit computes (fit, KS, baselines, seed lines).
 
     python3 bench/numpy_reference.py [--shapes 1000x2048,32000x4096] [--full] [--check aldfit-out/classes.csv]
@@ -132,6 +133,10 @@ def main():
         classes, features = map(int, shape.split("x"))
         w = synthetic(classes, features)
         repeats = 3 if classes * features < 50_000_000 else 1
+        t = best_time(lambda: np.sort(w, axis=1), max(repeats, 3))
+        keys = w.size / t / 1e9
+        print(f"numpy np.sort(axis=1) f32 {shape}: {t * 1e3:.1f} ms ({keys:.3f} G keys/s, one "
+              f"thread: numpy sorts on one core; compare `aldfit bench --threads 1`'s sort row)")
         t = best_time(lambda: exact_fit(w), repeats)
         gbps = w.nbytes / t / 1e9
         print(f"numpy exact fit {shape}: {t * 1e3:.1f} ms ({gbps:.2f} GB/s)")

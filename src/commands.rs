@@ -161,21 +161,21 @@ pub fn open_backend(kind: BackendKind, ui: &mut dyn Ui) -> Result<Box<dyn Backen
     Ok(backend)
 }
 
-/// The file's sha256, computed on a thread beside the analysis (it reads the whole file once).
+/// The file's BLAKE3, computed on a thread beside the analysis (it reads the whole file once).
 pub(crate) struct Hasher(std::thread::JoinHandle<String>);
 
 impl Hasher {
     pub(crate) fn start(head: &Head) -> Self {
         let head = head.clone();
-        Hasher(std::thread::spawn(move || head.file_sha256()))
+        Hasher(std::thread::spawn(move || head.file_blake3()))
     }
 
     pub(crate) fn input(self, opened: &Opened) -> Result<InputInfo> {
-        let sha256 = self
+        let blake3 = self
             .0
             .join()
             .map_err(|_| Error::Invalid("hashing the head file failed".into()))?;
-        let mut info = InputInfo::of(&opened.head, sha256, opened.labels_from.clone());
+        let mut info = InputInfo::of(&opened.head, blake3, opened.labels_from.clone());
         info.selected = opened.selected.clone();
         Ok(info)
     }
@@ -814,6 +814,13 @@ pub fn inspect(path: &Path) -> Result<String> {
             if let Some(hint) = head::orientation_hint(h) {
                 s.push_str(&format!("{}\n", crate::text::printable(&hint)));
             }
+            // Runs record the BLAKE3; the sha256 is what checksums are usually published as.
+            s.push_str(&format!(
+                "{}: sha256 {}, blake3 {}\n",
+                crate::text::printable(&h.path.display().to_string()),
+                h.file_sha256(),
+                h.file_blake3()
+            ));
         }
         (Some((name, _)), Err(e)) => s.push_str(&format!(
             "\n`fit` would pick `{}` but cannot read it: {}\n",

@@ -34,7 +34,7 @@ pub const MODEL_COLUMNS: [&str; 19] = [
     "ald_adequate_share",
     "skewed_share",
     "file",
-    "sha256",
+    "blake3",
     "seconds",
 ];
 
@@ -212,7 +212,7 @@ fn write_models_csv(w: &mut dyn std::io::Write, models: &[Model]) -> std::io::Re
             num(v[1]),
             num(v[2]),
             i.file.clone(),
-            i.sha256.clone(),
+            i.blake3.clone(),
             num(m.seconds),
         ])?;
     }
@@ -292,12 +292,12 @@ pub fn summary_md(models: &[Model]) -> String {
         let i = &m.input;
         let _ = writeln!(
             s,
-            "- {}: `{}`, tensor `{}` ({}), sha256 `{}`{}; {:.2} s",
+            "- {}: `{}`, tensor `{}` ({}), blake3 `{}`{}; {:.2} s",
             crate::text::markdown(&m.name, 60),
             crate::text::markdown(&i.file, 200),
             crate::text::markdown(&i.tensor, 200),
             i.choice,
-            i.sha256,
+            i.blake3,
             i.labels
                 .as_ref()
                 .map(|l| format!(", labels from `{}`", crate::text::markdown(l, 200)))

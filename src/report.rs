@@ -98,7 +98,8 @@ pub struct InputInfo {
     pub features: usize,
     pub dtype: String,
     pub transposed: bool,
-    pub sha256: String,
+    /// BLAKE3 of the file holding the tensor (`b3sum`; `aldfit inspect` also prints its sha256).
+    pub blake3: String,
     pub labels: Option<String>,
     /// The classes the tensor holds; more than `classes` when `--classes` chose some.
     pub tensor_classes: usize,
@@ -107,7 +108,7 @@ pub struct InputInfo {
 }
 
 impl InputInfo {
-    pub fn of(head: &Head, sha256: String, labels: Option<String>) -> Self {
+    pub fn of(head: &Head, blake3: String, labels: Option<String>) -> Self {
         InputInfo {
             file: head.path.display().to_string(),
             tensor: head.tensor.clone(),
@@ -116,7 +117,7 @@ impl InputInfo {
             features: head.features,
             dtype: head.dtype.name().to_owned(),
             transposed: head.transposed,
-            sha256,
+            blake3,
             labels,
             tensor_classes: head.tensor_classes(),
             selected: None,
@@ -426,8 +427,8 @@ fn summary_header(analysis: &Analysis, input: &InputInfo) -> String {
     );
     let _ = writeln!(
         s,
-        "- shape: {} classes × {} features, {}; sha256 `{}`",
-        input.tensor_classes, input.features, input.dtype, input.sha256
+        "- shape: {} classes × {} features, {}; blake3 `{}`",
+        input.tensor_classes, input.features, input.dtype, input.blake3
     );
     if let Some(list) = &input.selected {
         let _ = writeln!(
@@ -775,14 +776,14 @@ pub struct SplitRun<'a> {
 pub fn split_outputs(set: OutputSet, r: &SplitRun<'_>) -> Result<Outputs> {
     let input = r.input;
     let mut summary = format!(
-        "# aldfit split\n\n- head: `{}`, tensor `{}` ({}); {} classes × {} features, {}; sha256 `{}`\n- backend: {} on {}\n- aldfit {}; split in {:.3} s\n\n",
+        "# aldfit split\n\n- head: `{}`, tensor `{}` ({}); {} classes × {} features, {}; blake3 `{}`\n- backend: {} on {}\n- aldfit {}; split in {:.3} s\n\n",
         crate::text::markdown(&input.file, 200),
         crate::text::markdown(&input.tensor, 200),
         input.choice,
         input.classes,
         input.features,
         input.dtype,
-        input.sha256,
+        input.blake3,
         r.backend.name,
         r.backend.device,
         env!("CARGO_PKG_VERSION"),

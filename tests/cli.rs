@@ -10,6 +10,7 @@ use aldfit::head::Head;
 use aldfit::report::CLASS_COLUMNS;
 use aldfit::synth::write_safetensors;
 use common::{aldfit, assert_fails, text};
+use sha2::Digest;
 
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut r = csv::Reader::from_path(path).unwrap();
@@ -79,12 +80,16 @@ fn fit_on_the_bundled_head_writes_round_tripping_results() {
     }
 
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(summary.contains("70f7b045d2f5d80420383d2c3ba3115f2b9a9ea7311ce76282903c63010abfa5"));
+    // The input's BLAKE3 is the file's, as b3sum gives it, in the summary and run.json.
+    let file = std::fs::read(aldfit::head::BUNDLED_NAME).unwrap();
+    let b3 = blake3::hash(&file).to_hex().to_string();
+    assert!(summary.contains(&format!("blake3 `{b3}`")), "{summary}");
     assert!(summary.contains("1000 classes × 1280 features"));
     let run: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
     assert_eq!(run["classes"], 1000);
     assert_eq!(run["backend"]["name"], "cpu");
+    assert_eq!(run["input"]["blake3"], b3.as_str());
     let wins = &run["aic_wins"];
     let total: u64 = ["ald", "gauss", "laplace", "none"]
         .iter()
@@ -153,6 +158,14 @@ fn inspect_lists_tensors_and_the_choice() {
         s.contains("`fit` would analyse `classifier.1.weight`"),
         "{s}"
     );
+    // Both hashes of the file, to check against a published sha256 or a b3sum.
+    let bytes = std::fs::read(&p).unwrap();
+    let sha: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let b3 = blake3::hash(&bytes).to_hex().to_string();
+    assert!(s.contains(&format!("sha256 {sha}, blake3 {b3}")), "{s}");
 }
 
 #[test]

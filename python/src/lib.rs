@@ -263,7 +263,11 @@ fn validate(
     };
     let (table, ok) = py
         .allow_threads(|| commands::validate(&head, kinds.as_deref(), &mut ui))
-        .map_err(py_err)?;
+        .map_err(|e| match e {
+            // A backend asked for by name that this machine cannot run.
+            aldfit::Error::Invalid(m) if m.contains("unavailable") => PyRuntimeError::new_err(m),
+            e => py_err(e),
+        })?;
     Ok((table, ok, ui.notes))
 }
 

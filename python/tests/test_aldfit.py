@@ -142,3 +142,9 @@ def test_backends_and_validate():
     assert found["cpu"]["available"]
     report = aldfit.validate(["cpu"])
     assert report["ok"] and "cpu" in report["table"]
+    missing = [b["name"] for b in aldfit.backends() if not b["available"]]
+    for name in missing:
+        with pytest.raises(RuntimeError, match="unavailable"):
+            aldfit.validate([name])
+    with pytest.raises(ValueError, match="unknown backend"):
+        aldfit.validate(["auto"])
