@@ -1,63 +1,105 @@
 #!/usr/bin/env bash
-# One call on a machine with an NVIDIA GPU and no Rust toolchain: prints the device, validates
-# every GPU backend against the f64 CPU reference, runs `aldfit bench` (copy bandwidth, whole
-# analysis, each primitive), the criterion benches and the PyTorch reference, writes
-# bench-results/<date>-<gpu>.md (with the commit) and prints a short table last.
+# The GPU check, in stages, for a machine with an NVIDIA GPU and no Rust toolchain. Build the
+# binaries on an x86-64 machine first (scripts/build-for-gpu.sh -> target/gpu-check/) and send
+# that folder along (the device tool's `carry`).
 #
-#   scripts/build-for-gpu.sh                 # on an x86-64 build machine: target/gpu-check/
-#   scripts/gpu-check.sh [BIN_DIR]           # on the GPU machine, in the repository root
+#   scripts/gpu-check.sh [BIN_DIR]        # in the repository root; BIN_DIR: target/gpu-check
 #
-# Environment: ALDFIT_SHAPES (aldfit bench / torch shapes), ALDFIT_CRITERION_SHAPES (criterion;
-# empty skips it), OUT (a folder that also receives the results).
+# Every stage writes its files into $OUT (default: gpu-check-out/) the moment it ends, and a
+# line to $OUT/stages.txt; a later stage's failure or timeout never loses an earlier one's.
+#
+#   stage 1  device, driver, toolkit (nvcc, NVRTC, CUB headers, and why), then `validate`
+#            on CUDA, and on wgpu when CUDA runs (the NVIDIA adapter)     H100/H200: ~1-1.5 min
+#            (the first NVRTC compile over CUB takes 20-40 s; later runs load the cache)
+#   stage 2  `aldfit bench` on cpu and cuda: 1000x1280 and 32000x4096, every stage; 128256x4096,
+#            the whole analysis only                                        H100/H200: ~1.5 min
+#   stage 3  (opt-in) criterion on cuda, 1 s warm-up and 3 s per benchmark       ~3-4 min
+#   stage 4  (opt-in) the PyTorch reference (bench/torch_reference.py), when torch imports
+#                                                                                 ~1 min
+# The default (stages 1-2) takes about 2.5-3 minutes; ALDFIT_STAGES=1,2,3,4 runs the others.
+# Each stage has its own time limit (ALDFIT_STAGE_TIMEOUT, seconds, default 240).
+#
+# Environment: OUT (where the files go), ALDFIT_STAGES, ALDFIT_STAGE_TIMEOUT, ALDFIT_CUDA_ROOT
+# (carried CUDA wheels: its lib/ joins LD_LIBRARY_PATH and its include/ holds the headers).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin="${1:-target/gpu-check}"
-shapes="${ALDFIT_SHAPES:-1000x1280,1000x2048,6625x120,32000x4096,128256x4096}"
-criterion_shapes="${ALDFIT_CRITERION_SHAPES-1000x2048,128256x4096}"
-log="$(mktemp -d)"
+out="${OUT:-gpu-check-out}"
+stages=",${ALDFIT_STAGES:-1,2},"
+limit="${ALDFIT_STAGE_TIMEOUT:-240}"
+mkdir -p "$out"
+: > "$out/stages.txt"
 
-if ! command -v nvidia-smi >/dev/null; then
-  echo "gpu-check: no nvidia-smi: this machine has no NVIDIA driver" >&2
-  exit 1
-fi
+# Records a stage's outcome as soon as it is known.
+stage_done() { echo "stage $1: $2" | tee -a "$out/stages.txt"; }
+
 if [ ! -x "$bin/aldfit" ]; then
   echo "gpu-check: $bin/aldfit is missing: run scripts/build-for-gpu.sh on a build machine" >&2
+  stage_done 1 "FAIL (no aldfit binary in $bin)"
   exit 1
 fi
-# NVRTC and the CUDA headers of the installed toolkit.
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+# NVRTC: carried wheels first, then the installed toolkit.
+for d in ${ALDFIT_CUDA_ROOT:+"$ALDFIT_CUDA_ROOT/lib"} /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
   [ -d "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 done
-export ALDFIT_CACHE_DIR="$log/cache"
+export ALDFIT_CACHE_DIR="${ALDFIT_CACHE_DIR:-$out/kernel-cache}"
 commit="$(head -c 12 "$bin/COMMIT" 2>/dev/null || git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
-gpu="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
-driver="$(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -1)"
-date="$(date -u +%Y-%m-%d)"
-slug="$(echo "$gpu" | tr 'A-Z' 'a-z' | tr -cs 'a-z0-9' '-' | sed 's/^-//;s/-$//')"
-report="bench-results/$date-$slug.md"
-mkdir -p bench-results
 
-echo "== device"
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv
-nproc; free -g | head -2
+# ---- stage 1: the device, the toolkit, validation
+stage1() {
+  {
+    echo "commit: $(cat "$bin/COMMIT" 2>/dev/null || echo "$commit")"
+    echo "date: $(date -u +%FT%TZ)"
+    echo "host: $(nproc) cores; $(free -g | awk '/Mem:/ {print $2 " GiB"}')"
+    if command -v nvidia-smi >/dev/null; then
+      nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv
+      echo "driver's CUDA: $(nvidia-smi 2>/dev/null | grep -o 'CUDA Version: [0-9.]*' | head -1)"
+    else
+      echo "nvidia-smi: not found (no NVIDIA driver here)"
+    fi
+    if command -v nvcc >/dev/null; then nvcc --version | tail -2; else echo "nvcc: not on PATH"; fi
+    echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+  } > "$out/stage1-device.txt" 2>&1
+  cat "$out/stage1-device.txt"
+  timeout "$limit" "$bin/aldfit" validate --backends cuda > "$out/stage1-validate-cuda.txt" 2>&1
+  local cuda=$?
+  grep -E "cuda toolkit|validating|FAIL|error" "$out/stage1-validate-cuda.txt" | head -20
+  if [ "$cuda" != 0 ]; then
+    # The backend's own reason (not the toolkit line), else the run's error.
+    why="$(grep -v 'cuda toolkit' "$out/stage1-validate-cuda.txt" | grep -m1 -E 'not available|FAIL|error' | sed 's/^aldfit: //')"
+    echo "CUDA unavailable or failing: ${why:-see stage1-validate-cuda.txt}"
+    echo "wgpu skipped: CUDA did not run, so there is no NVIDIA adapter to check" > "$out/stage1-validate-wgpu.txt"
+    stage_done 1 "FAIL (validate cuda exited $cuda; see stage1-validate-cuda.txt)"
+    return 1
+  fi
+  timeout "$limit" "$bin/aldfit" validate --backends wgpu > "$out/stage1-validate-wgpu.txt" 2>&1
+  local wgpu=$?
+  grep -E "validating|FAIL" "$out/stage1-validate-wgpu.txt" | head -5
+  if [ "$wgpu" = 0 ] && grep -q "validating wgpu on .*\(NVIDIA\|H100\|H200\|RTX\|A100\)" "$out/stage1-validate-wgpu.txt"; then
+    echo cpu,cuda,wgpu > "$out/backends.txt"
+  else
+    echo cpu,cuda > "$out/backends.txt"
+  fi
+  stage_done 1 "pass (cuda validated; wgpu $([ "$wgpu" = 0 ] && echo exit 0 || echo "exit $wgpu"))"
+}
 
-echo "== validate: CUDA (and wgpu if it finds the GPU) against the f64 reference"
-"$bin/aldfit" validate --backends cuda 2>&1 | tee "$log/validate-cuda.txt"
-cuda_ok=${PIPESTATUS[0]}
-"$bin/aldfit" validate --backends wgpu 2>&1 | tee "$log/validate-wgpu.txt"
-wgpu_ok=${PIPESTATUS[0]}
-backends=cpu,cuda
-grep -q "validating wgpu on .*NVIDIA\|validating wgpu on .*H100\|validating wgpu on .*H200" "$log/validate-wgpu.txt" \
-  && [ "$wgpu_ok" = 0 ] && backends=cpu,cuda,wgpu
-
-echo "== aldfit bench ($backends; $shapes)"
-"$bin/aldfit" bench --backends "$backends" --shapes "$shapes" --json > "$log/bench.json" 2> "$log/bench.err"
-bench_ok=$?
-tail -3 "$log/bench.err"
-python3 - "$log/bench.json" > "$log/bench.txt" <<'PY'
+# ---- stage 2: aldfit bench on quick shapes, and the LLM-sized head's whole analysis
+stage2() {
+  local backends ok=0
+  backends="$(cat "$out/backends.txt" 2>/dev/null || echo cpu,cuda)"
+  timeout "$limit" "$bin/aldfit" bench --backends "$backends" --shapes 1000x1280,32000x4096 \
+    --json > "$out/stage2-bench.json" 2> "$out/stage2-bench.err" || ok=$?
+  timeout "$limit" "$bin/aldfit" bench --backends "$backends" --shapes 128256x4096 \
+    --stages analysis --runs 2 --json > "$out/stage2-bench-llm.json" 2>> "$out/stage2-bench.err" || ok=$?
+  python3 - "$out/stage2-bench.json" "$out/stage2-bench-llm.json" > "$out/stage2-bench.md" <<'PY'
 import json, sys
-rows = json.load(open(sys.argv[1])) if open(sys.argv[1]).read().strip() else []
-print(f"| backend | device | shape | stage | rows | time | GB/s | % of floor | G keys/s | vs CPU |")
+rows = []
+for p in sys.argv[1:]:
+    try:
+        rows += json.load(open(p))
+    except Exception:
+        pass
+print("| backend | device | shape | stage | rows | time | GB/s | % of floor | G keys/s | vs CPU |")
 print("|---|---|---|---|---:|---:|---:|---:|---:|---:|")
 for r in rows:
     t = r["seconds"]
@@ -66,89 +108,47 @@ for r in rows:
     x = f'{r["speedup_vs_cpu"]:.1f}×' if r.get("speedup_vs_cpu") else ""
     print(f'| {r["backend"]} | {r["device"]} | {r["shape"]} | {r["stage"]} | {r["rows"]} | {time_s} | {r["gb_per_s"]:.1f} | {r["pct_of_floor"]:.1f}% | {k} | {x} |')
 PY
-cat "$log/bench.txt"
+  cat "$out/stage2-bench.md"
+  stage_done 2 "$([ "$ok" = 0 ] && echo pass || echo "FAIL (exit $ok; see stage2-bench.err)")"
+  [ "$ok" = 0 ]
+}
 
-echo "== PyTorch reference (torch.sort + cumsum + argmin)"
-python3 bench/torch_reference.py --shapes "$shapes" --json > "$log/torch.json" 2> "$log/torch.err"
-torch_ok=$?
-cat "$log/torch.err"
-
-if [ -n "$criterion_shapes" ] && [ -x "$bin/analysis-bench" ]; then
-  echo "== criterion (cuda; $criterion_shapes)"
-  ALDFIT_BENCH_SHAPES="$criterion_shapes" "$bin/analysis-bench" --bench cuda 2>&1 \
-    | grep -E "^(analysis|primitives)/|time:|thrpt:" | tee "$log/criterion.txt"
-fi
-
-{
-  echo "# GPU check: $gpu, $date"
-  echo
-  echo "- commit: \`$(cat "$bin/COMMIT" 2>/dev/null || echo "$commit")\`"
-  echo "- device: $gpu, driver $driver; host $(nproc) cores"
-  echo "- produced by \`scripts/gpu-check.sh\` (binaries from \`scripts/build-for-gpu.sh\`)"
-  echo
-  echo "## Validation against the f64 CPU reference (docs/DESIGN.md section 4 tolerances)"
-  echo
-  echo '```'
-  cat "$log/validate-cuda.txt"
-  echo
-  cat "$log/validate-wgpu.txt"
-  echo '```'
-  echo
-  echo "## aldfit bench"
-  echo
-  echo "\`analysis\` is the whole per-class analysis from host memory (host-to-device copy included);"
-  echo "\`analysis+joint\` adds the study's joint fit (a global sort of every weight, on the host);"
-  echo "the primitives run on one chunk already on the device. % of floor: one read of the input at"
-  echo "the copy bandwidth measured in the same run."
-  echo
-  cat "$log/bench.txt"
-  echo
-  echo "## PyTorch reference"
-  echo
-  echo '```'
-  cat "$log/torch.json" "$log/torch.err"
-  echo '```'
-  if [ -f "$log/criterion.txt" ]; then
-    echo
-    echo "## criterion"
-    echo
-    echo '```'
-    cat "$log/criterion.txt"
-    echo '```'
+# ---- stage 3 (opt-in): criterion, short
+stage3() {
+  if [ ! -x "$bin/analysis-bench" ]; then
+    stage_done 3 "skipped (no $bin/analysis-bench)"
+    return 0
   fi
-} > "$report"
-if [ -n "${OUT:-}" ]; then
-  mkdir -p "$OUT/bench-results"
-  cp "$report" "$OUT/bench-results/"
-  cp "$log"/*.json "$log"/*.txt "$OUT/" 2>/dev/null || true
-fi
+  ALDFIT_BENCH_SHAPES="${ALDFIT_CRITERION_SHAPES:-1000x2048,32000x4096}" timeout "$limit" \
+    "$bin/analysis-bench" --bench cuda --warm-up-time 1 --measurement-time 3 2>&1 \
+    | grep -E "^(analysis|primitives)/|time:|thrpt:" > "$out/stage3-criterion.txt"
+  local ok=${PIPESTATUS[0]}
+  cat "$out/stage3-criterion.txt"
+  stage_done 3 "$([ "$ok" = 0 ] && echo pass || echo "FAIL (exit $ok)")"
+}
 
-echo
-echo "== summary ($gpu, commit $commit) -> $report"
-python3 - "$log/bench.json" "$log/torch.json" <<'PY'
-import json, sys
-def load(p):
-    try:
-        return json.load(open(p))
-    except Exception:
-        return []
-bench, torch = load(sys.argv[1]), {t["shape"]: t for t in load(sys.argv[2])}
-def get(shape, backend, stage):
-    return next((r for r in bench if r["shape"] == shape and r["backend"] == backend and r["stage"] == stage), None)
-print(f'{"shape":>12} {"cpu analysis":>13} {"cuda analysis":>14} {"cuda sort+stats+line":>20} {"torch fit":>10} {"vs torch":>9} {"nll_grad %floor":>16}')
-for shape in dict.fromkeys(r["shape"] for r in bench):
-    cpu, cuda = get(shape, "cpu", "analysis"), get(shape, "cuda", "analysis")
-    parts = [get(shape, "cuda", s) for s in ("sort", "segment_stats", "study_line")]
-    resident = sum(p["seconds"] for p in parts) if all(parts) else None
-    nll = get(shape, "cuda", "nll_grad")
-    t = torch.get(shape)
-    ms = lambda s: "%.2f ms" % (s * 1e3) if s is not None else "-"
-    ratio = "%.1fx" % (t["resident_seconds"] / resident) if t and resident else "-"
-    floor = "%.0f%%" % nll["pct_of_floor"] if nll else "-"
-    cpu_s = cpu["seconds"] if cpu else None
-    cuda_s = cuda["seconds"] if cuda else None
-    torch_s = t["resident_seconds"] if t else None
-    print(f"{shape:>12} {ms(cpu_s):>13} {ms(cuda_s):>14} {ms(resident):>20} {ms(torch_s):>10} {ratio:>9} {floor:>16}")
-PY
-echo "validate cuda: $([ "$cuda_ok" = 0 ] && echo pass || echo FAIL), wgpu: $([ "$wgpu_ok" = 0 ] && echo pass || echo "fail/unavailable"), bench: $([ "$bench_ok" = 0 ] && echo ok || echo FAIL), torch: $([ "$torch_ok" = 0 ] && echo ok || echo unavailable)"
-[ "$cuda_ok" = 0 ] && [ "$bench_ok" = 0 ]
+# ---- stage 4 (opt-in): the PyTorch reference
+stage4() {
+  if ! python3 -c "import torch" 2>/dev/null; then
+    stage_done 4 "skipped (torch does not import)"
+    return 0
+  fi
+  timeout "$limit" python3 bench/torch_reference.py --shapes 1000x2048,32000x4096,128256x4096 \
+    --json > "$out/stage4-torch.json" 2> "$out/stage4-torch.err"
+  local ok=$?
+  cat "$out/stage4-torch.err"
+  stage_done 4 "$([ "$ok" = 0 ] && echo pass || echo "FAIL (exit $ok)")"
+}
+
+status=0
+for s in 1 2 3 4; do
+  case "$stages" in *",$s,"*) ;; *) continue ;; esac
+  echo "== stage $s"
+  if ! "stage$s"; then
+    status=1
+    # Without a working CUDA backend the later stages would only time the CPU.
+    [ "$s" = 1 ] && break
+  fi
+done
+echo "== done (commit $commit): $(tr '\n' ';' < "$out/stages.txt")"
+exit $status

@@ -299,13 +299,28 @@ pub const STAGES: &[Stage] = &[
     },
 ];
 
-/// Times every stage of `b` on a seeded synthetic head of each shape; `runs` timings per stage,
+/// The stage names `--stages` may list, or an error naming the unknown one.
+pub fn check_stages(names: &[String]) -> Result<()> {
+    match names
+        .iter()
+        .find(|n| !STAGES.iter().any(|s| s.name == n.as_str()))
+    {
+        Some(bad) => Err(crate::Error::Invalid(format!(
+            "--stages: no stage `{bad}`; the stages are {}",
+            STAGES.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Times every stage of `b` (or those in `only`) on a seeded synthetic head of each shape; `runs` timings per stage,
 /// the best kept, after one untimed warm-up. The copy bandwidth is measured once per backend,
 /// on 256 MiB.
 pub fn run(
     b: &mut dyn Backend,
     shapes: &[(usize, usize)],
     runs: usize,
+    only: Option<&[String]>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<Timing>> {
     let info = b.info();
@@ -324,7 +339,8 @@ pub fn run(
             info.name
         ));
         let fx = Fixture::new(classes, features, b.max_chunk_rows(features))?;
-        for stage in STAGES {
+        let wanted = |name: &str| only.is_none_or(|o| o.iter().any(|w| w == name));
+        for stage in STAGES.iter().filter(|s| wanted(s.name)) {
             progress(&format!("{} {}: {}", info.name, fx.shape, stage.name));
             (stage.prepare)(b, &fx)?;
             let mut once = || -> Result<()> {

@@ -90,6 +90,9 @@ pub enum Command {
         /// Timings per stage; the best is kept.
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// Only these stages, comma-separated (e.g. `analysis,sort`; default: every one).
+        #[arg(long, value_delimiter = ',')]
+        stages: Option<Vec<String>>,
         /// Print a JSON list of objects instead of the table.
         #[arg(long)]
         json: bool,

@@ -709,6 +709,13 @@ pub fn validate(
     let mut table = crate::validate::table_header();
     let (mut ok, mut unavailable) = (true, Vec::new());
     for kind in kinds {
+        #[cfg(feature = "cuda")]
+        if kind == BackendKind::Cuda {
+            ui.note(&format!(
+                "cuda toolkit: {}",
+                crate::backend::cuda::toolkit_report()
+            ));
+        }
         let mut backend = match backend::create(kind) {
             Ok(b) => b,
             Err(e) if required => {
@@ -739,12 +746,15 @@ pub fn validate(
 /// `aldfit bench`: every backend on seeded heads of the given shapes; the table or JSON.
 pub fn bench(
     backends: Option<&[BackendKind]>,
-    shapes: &str,
+    (shapes, stages): (&str, Option<&[String]>),
     runs: usize,
     json: bool,
     ui: &mut dyn Ui,
 ) -> Result<String> {
     let shapes = crate::bench::parse_shapes(shapes)?;
+    if let Some(names) = stages {
+        crate::bench::check_stages(names)?;
+    }
     for &(c, f) in &shapes {
         // The head, a chunk of it and the backend's copy, and per-class results.
         let need = weights_bytes(c, f, 12)?.saturating_add(c as u64 * 512);
@@ -769,7 +779,13 @@ pub fn bench(
             }
         };
         let mut say = |m: &str| ui.note(m);
-        timings.extend(crate::bench::run(b.as_mut(), &shapes, runs, &mut say)?);
+        timings.extend(crate::bench::run(
+            b.as_mut(),
+            &shapes,
+            runs,
+            stages,
+            &mut say,
+        )?);
     }
     crate::bench::add_speedups(&mut timings);
     if json {

@@ -79,9 +79,11 @@ fn run(cli: Cli) -> Result<()> {
             shapes,
             runs,
             json,
+            stages,
             ..
         } => {
-            let out = commands::bench(backends.as_deref(), &shapes, runs, json, &mut ui)?;
+            let what = (shapes.as_str(), stages.as_deref());
+            let out = commands::bench(backends.as_deref(), what, runs, json, &mut ui)?;
             print!("{out}");
             if json {
                 println!();

@@ -139,38 +139,94 @@ fn driver_version() -> Option<(i32, i32)> {
     (r == cudarc::driver::sys::CUresult::CUDA_SUCCESS).then_some((v / 1000, v % 1000 / 10))
 }
 
-/// Directories holding CUDA's C++ headers (CUB, from CCCL) for NVRTC. Looked for in
-/// `ALDFIT_CUDA_INCLUDE`, `CUDA_PATH`/`CUDA_HOME`, `/usr/local/cuda`, and beside every library
-/// directory on `LD_LIBRARY_PATH` (where the pip wheels put libnvrtc, `../include` holds them).
-pub fn include_dirs() -> Result<Vec<PathBuf>> {
-    let mut bases: Vec<PathBuf> = Vec::new();
+/// The directory of the libnvrtc this process has loaded, from `/proc/self/maps`: its headers
+/// are the ones to compile with (another toolkit's CCCL may not match this NVRTC).
+pub fn loaded_nvrtc_dir() -> Option<PathBuf> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.contains("libnvrtc.so"))
+        .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
+}
+
+/// Directories holding CUDA's C++ headers (CUB, from CCCL) for NVRTC, and why they were chosen.
+/// Looked for in `ALDFIT_CUDA_INCLUDE`, beside the libnvrtc actually loaded (`../include`, as
+/// the toolkit and the pip wheels lay them out), `ALDFIT_CUDA_ROOT/include` (carried wheels),
+/// `CUDA_PATH`/`CUDA_HOME`, `/usr/local/cuda`, and beside every directory on `LD_LIBRARY_PATH`.
+pub fn include_dirs_why() -> Result<(Vec<PathBuf>, String)> {
+    let mut bases: Vec<(PathBuf, String)> = Vec::new();
     if let Some(p) = std::env::var_os("ALDFIT_CUDA_INCLUDE") {
-        bases.push(PathBuf::from(p));
+        bases.push((PathBuf::from(p), "ALDFIT_CUDA_INCLUDE".into()));
+    }
+    // SAFETY: only tries to dlopen the library's candidate names; loading it maps it.
+    if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        let _ = nvrtc_version();
+        if let Some(dir) = loaded_nvrtc_dir() {
+            let why = format!("beside the loaded NVRTC ({})", dir.display());
+            bases.push((dir.join("..").join("include"), why));
+        }
+    }
+    if let Some(p) = std::env::var_os("ALDFIT_CUDA_ROOT") {
+        bases.push((Path::new(&p).join("include"), "ALDFIT_CUDA_ROOT".into()));
     }
     for var in ["CUDA_PATH", "CUDA_HOME"] {
         if let Some(p) = std::env::var_os(var) {
-            bases.push(Path::new(&p).join("include"));
+            bases.push((Path::new(&p).join("include"), var.into()));
         }
     }
-    bases.push(PathBuf::from("/usr/local/cuda/include"));
+    bases.push(("/usr/local/cuda/include".into(), "/usr/local/cuda".into()));
     if let Some(paths) = std::env::var_os("LD_LIBRARY_PATH") {
         for dir in std::env::split_paths(&paths) {
-            bases.push(dir.join("..").join("include"));
+            bases.push((dir.join("..").join("include"), "LD_LIBRARY_PATH".into()));
         }
     }
-    for base in &bases {
+    for (base, why) in &bases {
         if base.join("cccl").join("cub").is_dir() {
-            return Ok(vec![base.clone(), base.join("cccl")]);
+            return Ok((vec![base.clone(), base.join("cccl")], why.clone()));
         }
         if base.join("cub").is_dir() {
-            return Ok(vec![base.clone()]);
+            return Ok((vec![base.clone()], why.clone()));
         }
     }
     Err(unavailable(
         "CUDA's C++ headers (CUB) were not found: install the CUDA 13 toolkit, or \
          `pip install nvidia-cuda-cccl==13.0.85` and set ALDFIT_CUDA_INCLUDE to its \
-         nvidia/cu13/include directory",
+         nvidia/cu13/include directory (or ALDFIT_CUDA_ROOT to its nvidia/cu13)",
     ))
+}
+
+/// [`include_dirs_why`] without the reason.
+pub fn include_dirs() -> Result<Vec<PathBuf>> {
+    include_dirs_why().map(|(dirs, _)| dirs)
+}
+
+/// NVRTC's options for `arch`, besides the include paths: in the cache key too, so that a
+/// changed option never reuses kernels compiled without it.
+fn compile_flags(arch: &str) -> Vec<String> {
+    vec![
+        format!("--gpu-architecture={arch}"),
+        "--std=c++17".into(),
+        "--device-as-default-execution-space".into(),
+        // No contraction into fused multiply-adds: the same roundings as the f64 reference.
+        "--fmad=false".into(),
+    ]
+}
+
+/// Where NVRTC and the headers were found, and their versions: one line for `gpu-check.sh`.
+pub fn toolkit_report() -> String {
+    let nvrtc = match nvrtc_status() {
+        Ok(()) => format!(
+            "NVRTC {} at {}",
+            nvrtc_version().map_or("?".into(), |(a, b)| format!("{a}.{b}")),
+            loaded_nvrtc_dir().map_or("?".into(), |d| d.display().to_string())
+        ),
+        Err(e) => e.to_string(),
+    };
+    let headers = match include_dirs_why() {
+        Ok((dirs, why)) => format!("CUB headers in {} ({why})", dirs[0].display()),
+        Err(e) => e.to_string(),
+    };
+    format!("{nvrtc}; {headers}")
 }
 
 /// Compiles every kernel for `arch` (e.g. `sm_90`) through NVRTC: exactly what the backend
@@ -183,14 +239,8 @@ pub fn compile(arch: &str) -> Result<Ptx> {
         .collect();
     let opts = CompileOptions {
         include_paths,
-        options: vec![
-            format!("--gpu-architecture={arch}"),
-            "--std=c++17".into(),
-            "--device-as-default-execution-space".into(),
-        ],
+        options: compile_flags(arch),
         name: Some("aldfit.cu".into()),
-        // No contraction into fused multiply-adds: the same roundings as the f64 reference.
-        fmad: Some(false),
         ..Default::default()
     };
     cudarc::nvrtc::compile_ptx_with_opts(program_source(), opts).map_err(|e| match e {
@@ -222,6 +272,7 @@ fn cache_path(arch: &str) -> Option<PathBuf> {
     h.update(arch);
     h.update(format!("{:?}", nvrtc_version()));
     h.update(format!("{:?}", include_dirs().ok()));
+    h.update(compile_flags(arch).join(" "));
     let hex: String = h.finalize()[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
