@@ -74,10 +74,12 @@ __device__ void sort_tile(const float* src, float* values, unsigned* indices, un
         aldfit::sort_tile<THREADS, ITEMS, INDICES>(src, values, indices, rows, cols);         \
     }
 
+ALDFIT_SORT_TILE(sort_tile_256_k, 128, 2, false)
 ALDFIT_SORT_TILE(sort_tile_1024_k, 256, 4, false)
 ALDFIT_SORT_TILE(sort_tile_2048_k, 256, 8, false)
 ALDFIT_SORT_TILE(sort_tile_4096_k, 256, 16, false)
 ALDFIT_SORT_TILE(sort_tile_8192_k, 512, 16, false)
+ALDFIT_SORT_TILE(sort_tile_256_kv, 128, 2, true)
 ALDFIT_SORT_TILE(sort_tile_1024_kv, 256, 4, true)
 ALDFIT_SORT_TILE(sort_tile_2048_kv, 256, 8, true)
 ALDFIT_SORT_TILE(sort_tile_4096_kv, 256, 16, true)

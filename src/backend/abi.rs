@@ -22,8 +22,15 @@ pub const DRAW_THREADS: u32 = 256;
 
 /// The CUDA row-sort tiles (kernels/sort_rows.cu's `ALDFIT_SORT_TILE` entry points): values per
 /// tile and threads per block. The host picks the smallest tile that holds a row, or the largest
-/// followed by merge passes.
-pub const SORT_TILES: [(usize, u32); 4] = [(1024, 256), (2048, 256), (4096, 256), (8192, 512)];
+/// followed by merge passes. Narrow rows (a 6625 × 120 OCR head) get a 256-key tile: in the
+/// 1024 one they would be 88 % padding.
+pub const SORT_TILES: [(usize, u32); 5] = [
+    (256, 128),
+    (1024, 256),
+    (2048, 256),
+    (4096, 256),
+    (8192, 512),
+];
 
 /// A segment `(row, lo, hi)` of the resident chunk (`Seg` in both languages).
 #[repr(C)]

@@ -43,19 +43,22 @@ pub const KERNEL_FILES: [(&str, &str); 9] = [
 ];
 
 /// Tile sizes of sort_rows.cu, smallest first; rows wider than the last are merged.
-const TILES: [usize; 4] = [
+const TILES: [usize; 5] = [
     abi::SORT_TILES[0].0,
     abi::SORT_TILES[1].0,
     abi::SORT_TILES[2].0,
     abi::SORT_TILES[3].0,
+    abi::SORT_TILES[4].0,
 ];
 
 /// Every entry point the backend launches.
-pub const ENTRY_POINTS: [&str; 17] = [
+pub const ENTRY_POINTS: [&str; 19] = [
+    "sort_tile_256_k",
     "sort_tile_1024_k",
     "sort_tile_2048_k",
     "sort_tile_4096_k",
     "sort_tile_8192_k",
+    "sort_tile_256_kv",
     "sort_tile_1024_kv",
     "sort_tile_2048_kv",
     "sort_tile_4096_kv",
@@ -688,7 +691,7 @@ impl Device for Cuda {
         // Launch grids are u32 and one tile-sort launch takes rows × tiles blocks.
         rows.clamp(
             1,
-            (i32::MAX as usize / cols.div_ceil(TILES[3]).max(1)).min(1 << 22),
+            (i32::MAX as usize / cols.div_ceil(TILES[TILES.len() - 1]).max(1)).min(1 << 22),
         )
     }
 
