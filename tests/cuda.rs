@@ -34,6 +34,25 @@ fn every_kernel_compiles_through_nvrtc_for_sm_90() {
     }
 }
 
+/// The same program compiled to CUBIN for sm_90: an ELF image the driver loads without its JIT.
+#[test]
+fn every_kernel_compiles_to_cubin_for_sm_90() {
+    if !nvrtc_or_skip() {
+        return;
+    }
+    let cubin = cuda::compile_cubin("sm_90").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(&cubin[..4], b"\x7fELF", "not an ELF image");
+    for entry in cuda::ENTRY_POINTS {
+        let name = entry.as_bytes();
+        assert!(
+            cubin.windows(name.len()).any(|w| w == name),
+            "kernel {entry} is missing from the CUBIN"
+        );
+    }
+    let e = cuda::compile_cubin("sm_1").unwrap_err().to_string();
+    assert!(e.contains("sm_1"), "{e}");
+}
+
 #[test]
 fn a_compile_error_comes_back_as_the_compiler_log() {
     if !nvrtc_or_skip() {

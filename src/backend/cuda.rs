@@ -255,6 +255,55 @@ pub fn compile(arch: &str) -> Result<Ptx> {
     })
 }
 
+/// Compiles every kernel for the real architecture `arch` (e.g. `sm_90`) to CUBIN: device code
+/// for exactly this GPU, loaded without the driver's JIT (which refuses PTX from an NVRTC newer
+/// than the driver, and takes seconds). The same program and options as [`compile`].
+pub fn compile_cubin(arch: &str) -> Result<Vec<u8>> {
+    use cudarc::nvrtc::{result, sys};
+    nvrtc_status()?;
+    let mut options = compile_flags(arch);
+    options.extend(
+        include_dirs()?
+            .into_iter()
+            .map(|p| format!("--include-path={}", p.display())),
+    );
+    let src = std::ffi::CString::new(program_source())
+        .map_err(|_| failed("the kernel source holds a NUL byte"))?;
+    let prog = result::create_program(&src, Some(c"aldfit.cu"))
+        .map_err(|e| failed(format!("NVRTC could not create the program: {e:?}")))?;
+    // SAFETY: `prog` was created above and is destroyed once, below; the buffers are sized by
+    // NVRTC's own size queries.
+    let out = unsafe {
+        let built = result::compile_program(prog, &options);
+        let cubin = built.map_err(|_| {
+            let log = result::get_program_log(prog).unwrap_or_default();
+            let log: Vec<u8> = log
+                .iter()
+                .map(|&c| c as u8)
+                .take_while(|&c| c != 0)
+                .collect();
+            failed(format!(
+                "NVRTC could not compile the kernels for {arch}:\n{}",
+                String::from_utf8_lossy(&log)
+            ))
+        });
+        let cubin = cubin.and_then(|()| {
+            let mut size = 0usize;
+            sys::nvrtcGetCUBINSize(prog, &mut size)
+                .result()
+                .map_err(|e| failed(format!("NVRTC has no CUBIN for {arch}: {e:?}")))?;
+            let mut buf = vec![0u8; size];
+            sys::nvrtcGetCUBIN(prog, buf.as_mut_ptr().cast())
+                .result()
+                .map_err(|e| failed(format!("NVRTC has no CUBIN for {arch}: {e:?}")))?;
+            Ok(buf)
+        });
+        let _ = result::destroy_program(prog);
+        cubin
+    };
+    out
+}
+
 /// Where compiled kernels are kept between runs: `ALDFIT_CACHE_DIR`, else the user's cache
 /// directory. NVRTC takes seconds over the CUB headers; a cached PTX loads in milliseconds.
 fn cache_dir() -> Option<PathBuf> {
@@ -283,13 +332,18 @@ fn cache_path(arch: &str) -> Option<PathBuf> {
     cache_dir().map(|d| d.join(format!("kernels-{arch}-{hex}.ptx")))
 }
 
-/// Keeps `ptx` for the next run; a cache that cannot be written is no error.
-fn store(path: &Path, ptx: &Ptx) {
+/// The cache file of the CUBIN for `arch` (beside the PTX, with the same key).
+fn cubin_cache_path(arch: &str) -> Option<PathBuf> {
+    cache_path(arch).map(|p| p.with_extension("cubin"))
+}
+
+/// Keeps compiled kernels for the next run; a cache that cannot be written is no error.
+fn store(path: &Path, bytes: &[u8]) {
     let write = || -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        std::io::Write::write_all(&mut tmp, ptx.to_src().as_bytes())?;
+        std::io::Write::write_all(&mut tmp, bytes)?;
         tmp.persist(path).map(|_| ()).map_err(|e| e.error)
     };
     let _ = write();
@@ -357,10 +411,10 @@ impl Cuda {
         let name = drv(ctx.name(), "reading the device name")?;
         let arch = format!("sm_{major}{minor}");
         nvrtc_status()?;
-        let module = Self::module(&ctx, &arch)?;
+        let (module, form) = Self::module(&ctx, &arch)?;
         let f = Self::functions(&module)?;
         let mem = ctx.total_mem().unwrap_or(0) as f64 / (1u64 << 30) as f64;
-        let device = format!("{name} ({arch}, {mem:.0} GiB)");
+        let device = format!("{name} ({arch}, {mem:.0} GiB, kernels as {form})");
         let stream = ctx.default_stream();
         Ok(Cuda {
             ctx,
@@ -371,9 +425,26 @@ impl Cuda {
         })
     }
 
-    /// The kernels for `arch`, from the cache when the driver takes the cached PTX, else
-    /// compiled (and cached).
-    fn module(ctx: &Arc<CudaContext>, arch: &str) -> Result<Arc<CudaModule>> {
+    /// The kernels for `arch` and which form was loaded: CUBIN for exactly this GPU (cached, or
+    /// compiled and cached), else PTX through the driver's JIT (cached, or compiled and cached).
+    fn module(ctx: &Arc<CudaContext>, arch: &str) -> Result<(Arc<CudaModule>, &'static str)> {
+        let cubin = cubin_cache_path(arch);
+        let cached = cubin.as_ref().and_then(|p| std::fs::read(p).ok());
+        if let Some(m) = cached.and_then(|b| ctx.load_module(Ptx::from_binary(b)).ok()) {
+            return Ok((m, "CUBIN, cached"));
+        }
+        let cubin_err = match compile_cubin(arch) {
+            Ok(bytes) => match ctx.load_module(Ptx::from_binary(bytes.clone())) {
+                Ok(m) => {
+                    if let Some(p) = &cubin {
+                        store(p, &bytes);
+                    }
+                    return Ok((m, "CUBIN"));
+                }
+                Err(e) => e.to_string(),
+            },
+            Err(e) => e.to_string(),
+        };
         let cache = cache_path(arch);
         let cached = cache
             .as_ref()
@@ -384,12 +455,12 @@ impl Cuda {
             None => {
                 let ptx = compile(arch)?;
                 if let Some(p) = &cache {
-                    store(p, &ptx);
+                    store(p, ptx.to_src().as_bytes());
                 }
                 ctx.load_module(ptx)
             }
         };
-        module.map_err(|e| {
+        module.map(|m| (m, "PTX (JIT)")).map_err(|e| {
             let versions = match (driver_version(), nvrtc_version()) {
                 (Some(d), Some(n)) => format!(
                     " (the driver supports CUDA {}.{}, NVRTC is {}.{}: NVRTC must not be newer)",
@@ -397,8 +468,9 @@ impl Cuda {
                 ),
                 _ => String::new(),
             };
+            let cubin = format!("; CUBIN failed first: {cubin_err}");
             failed(format!(
-                "the driver rejected the compiled kernels: {e}{versions}"
+                "the driver rejected the compiled kernels: {e}{versions}{cubin}"
             ))
         })
     }
