@@ -269,10 +269,10 @@ pub struct PlotArgs {
 /// What every analysing command takes: the head, where the results go, where to compute.
 const OUTPUT: &str = "Output and device";
 
+/// Where the results go, where they are computed, and what to do with rows that hold NaN or
+/// inf: what every analysing command takes.
 #[derive(Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub head: HeadArgs,
+pub struct OutputArgs {
     /// Output folder.
     #[arg(long, short, default_value = "aldfit-out", help_heading = OUTPUT)]
     pub out: PathBuf,
@@ -285,6 +285,14 @@ pub struct RunArgs {
     /// at the first.
     #[arg(long, help_heading = "Input")]
     pub skip_nonfinite: bool,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub head: HeadArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Analyse only these classes: indices, ranges A-B (both ends included) or labels,
     /// comma-separated (e.g. `0-99,tench,512`). Outputs keep the tensor's class numbers.
     #[arg(long, value_delimiter = ',', help_heading = "Input")]
@@ -297,17 +305,9 @@ pub struct CompareArgs {
     /// its file's stem, or its folder for a folder, a sharded index or `model.safetensors`.
     #[arg(required = true, num_args = 2..)]
     pub heads: Vec<PathBuf>,
-    /// Output folder.
-    #[arg(long, short, default_value = "aldfit-compare", help_heading = OUTPUT)]
-    pub out: PathBuf,
-    /// Where to compute, once for every head.
-    #[arg(long, value_enum, default_value_t = BackendKind::Auto, help_heading = OUTPUT)]
-    pub backend: BackendKind,
-    #[command(flatten, next_help_heading = OUTPUT)]
-    pub threads: Threads,
-    /// Flag and skip rows holding NaN or inf instead of stopping at the first.
-    #[arg(long, help_heading = "Input")]
-    pub skip_nonfinite: bool,
+    /// Opened once for every head.
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(flatten)]
     pub boot: BootstrapArgs,
 }

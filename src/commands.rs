@@ -199,17 +199,17 @@ pub fn fit_opened(
     let opened = select_classes(opened, &args.run.classes, ui)?;
     let (head, labels) = (&opened.head, &opened.labels);
     let plotted = plot_choice(&args.plots, labels, head)?;
-    let set = OutputSet::begin(&args.run.out)?;
-    let mut backend = open_backend(args.run.backend, ui)?;
+    let set = OutputSet::begin(&args.run.output.out)?;
+    let mut backend = open_backend(args.run.output.backend, ui)?;
     let pooled = pooled_runs(args.pooled, head.classes * head.features, ui);
     let split = args
         .split
-        .then(|| args.split_args.options(args.run.skip_nonfinite));
+        .then(|| args.split_args.options(args.run.output.skip_nonfinite));
     let boot = bootstrap_runs(&args.boot, backend.as_ref(), head.classes * head.features);
     check_memory(head, backend.as_ref(), Some(pooled), boot, split.as_ref())?;
     let hasher = Hasher::start(head);
     let opts = Options {
-        skip_nonfinite: args.run.skip_nonfinite,
+        skip_nonfinite: args.run.output.skip_nonfinite,
         pooled,
     };
     let classes = head.classes;
@@ -285,8 +285,8 @@ fn pooled_runs(pooled: Pooled, weights: usize, ui: &mut dyn Ui) -> bool {
 /// The options `run.json` records for `fit`.
 fn fit_options(args: &FitArgs, analysis: &Analysis, pooled: bool) -> serde_json::Value {
     serde_json::json!({
-        "backend": args.run.backend,
-        "skip_nonfinite": args.run.skip_nonfinite,
+        "backend": args.run.output.backend,
+        "skip_nonfinite": args.run.output.skip_nonfinite,
         "pooled": args.pooled,
         "pooled_ran": pooled,
         "threads": rayon::current_num_threads(),
@@ -544,10 +544,10 @@ pub fn split(args: &SplitCommand, ui: &mut dyn Ui) -> Result<Outputs> {
     let opened = select_classes(opened, &args.run.classes, ui)?;
     let (head, labels) = (&opened.head, &opened.labels);
     let plotted = plot_choice(&args.plots, labels, head)?;
-    let set = OutputSet::begin(&args.run.out)?;
-    let mut backend = open_backend(args.run.backend, ui)?;
+    let set = OutputSet::begin(&args.run.output.out)?;
+    let mut backend = open_backend(args.run.output.backend, ui)?;
     let info = backend.info();
-    let opts = args.split.options(args.run.skip_nonfinite);
+    let opts = args.split.options(args.run.output.skip_nonfinite);
     let boot = bootstrap_runs(&args.boot, backend.as_ref(), head.classes * head.features);
     // The per-class analysis runs here only for the bootstrap.
     check_memory(
@@ -620,7 +620,7 @@ fn split_verdict(
         return Ok(Err(why));
     }
     let plain = Options {
-        skip_nonfinite: args.run.skip_nonfinite,
+        skip_nonfinite: args.run.output.skip_nonfinite,
         pooled: false,
     };
     let mut a = analysis::analyse(head, &opened.labels, backend, &plain, &mut |_| {})?;

@@ -61,8 +61,8 @@ pub fn compare(args: &CompareArgs, ui: &mut dyn Ui) -> Result<Outputs> {
         opened.push(commands::open_head(&head, ui)?);
     }
     let names = names(&opened);
-    let set = OutputSet::begin(&args.out)?;
-    let mut backend = commands::open_backend(args.backend, ui)?;
+    let set = OutputSet::begin(&args.output.out)?;
+    let mut backend = commands::open_backend(args.output.backend, ui)?;
     let mut csv = set.create("classes.csv")?;
     csv.write(|w| report::write_classes_header(w, true))?;
     let mut models = Vec::with_capacity(opened.len());
@@ -118,7 +118,7 @@ fn analyse(
     commands::check_memory(head, backend, Some(false), boot, None)?;
     ui.note(&format!("{name}: analysing {} classes", head.classes));
     let opts = analysis::Options {
-        skip_nonfinite: args.skip_nonfinite,
+        skip_nonfinite: args.output.skip_nonfinite,
         pooled: false,
     };
     let classes = head.classes;
@@ -362,8 +362,8 @@ fn run_json(args: &CompareArgs, models: &[Model]) -> serde_json::Value {
         "command": "compare",
         "backend": models.first().map(|m| json!(m.analysis.backend)),
         "options": {
-            "backend": args.backend,
-            "skip_nonfinite": args.skip_nonfinite,
+            "backend": args.output.backend,
+            "skip_nonfinite": args.output.skip_nonfinite,
             "seed": args.boot.seed,
             "threads": rayon::current_num_threads(),
         },

@@ -31,9 +31,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     aldfit::outset::install_signal_handlers();
     let threads = match &cli.command {
-        Command::Fit(a) => a.run.threads,
-        Command::Split(a) => a.run.threads,
-        Command::Compare(a) => a.threads,
+        Command::Fit(a) => a.run.output.threads,
+        Command::Split(a) => a.run.output.threads,
+        Command::Compare(a) => a.output.threads,
         Command::Validate { threads, .. }
         | Command::Bench { threads, .. }
         | Command::Synth { threads, .. } => *threads,

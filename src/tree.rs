@@ -382,23 +382,37 @@ pub fn split_head_each(
     while first < classes {
         let count = chunk_rows.min(classes - first);
         buf.resize(count * cols, 0.0);
-        let skipped: Vec<usize> =
-            analysis::read_chunk(head, labels, first, &mut buf, opts.skip_nonfinite, None)?
-                .into_iter()
-                .map(|(r, _)| r)
-                .collect();
-        backend
-            .load_sorted(&buf, cols, true)
-            .map_err(|e| analysis::at_class(e, head, labels, first))?;
-        let mut trees = grow(backend, count, cols, first, &skipped, opts)?;
-        for t in &mut trees {
-            t.class = head.class_id(t.class);
-        }
-        each(trees)?;
+        each(grow_read(head, labels, backend, opts, first, &mut buf)?)?;
         first += count;
         progress(first);
     }
     Ok(())
+}
+
+/// Reads the rows of `head` from `first` into `buf` (whole rows), sorts them on the backend with
+/// their feature indices and grows their trees, each numbered by its class in the tensor.
+fn grow_read(
+    head: &Head,
+    labels: &[String],
+    backend: &mut dyn Backend,
+    opts: &SplitOptions,
+    first: usize,
+    buf: &mut [f32],
+) -> Result<Vec<ClassTree>> {
+    let cols = head.features;
+    let skipped: Vec<usize> =
+        analysis::read_chunk(head, labels, first, buf, opts.skip_nonfinite, None)?
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
+    backend
+        .load_sorted(buf, cols, true)
+        .map_err(|e| analysis::at_class(e, head, labels, first))?;
+    let mut trees = grow(backend, buf.len() / cols, cols, first, &skipped, opts)?;
+    for t in &mut trees {
+        t.class = head.class_id(t.class);
+    }
+    Ok(trees)
 }
 
 /// Every class's tree, held together: for tests and small heads (a run streams them with
@@ -431,17 +445,7 @@ pub fn grow_classes(
     let mut out = Vec::with_capacity(rows.len());
     let mut buf = vec![0f32; cols];
     for &k in rows {
-        let skipped: Vec<usize> =
-            analysis::read_chunk(head, labels, k, &mut buf, opts.skip_nonfinite, None)?
-                .into_iter()
-                .map(|(r, _)| r)
-                .collect();
-        backend
-            .load_sorted(&buf, cols, true)
-            .map_err(|e| analysis::at_class(e, head, labels, k))?;
-        let mut tree = grow(backend, 1, cols, k, &skipped, opts)?;
-        tree[0].class = head.class_id(k);
-        out.append(&mut tree);
+        out.extend(grow_read(head, labels, backend, opts, k, &mut buf)?);
     }
     Ok(out)
 }
