@@ -68,9 +68,11 @@ pub fn compare(args: &CompareArgs, ui: &mut dyn Ui) -> Result<Outputs> {
     let mut models = Vec::with_capacity(opened.len());
     for (o, name) in opened.into_iter().zip(names) {
         let t = Instant::now();
+        // The file's hash on a thread beside the analysis, as in `fit`.
+        let hasher = commands::Hasher::start(&o.head);
         let analysis = analyse(&o, &name, backend.as_mut(), args, ui)?;
         csv.write(|w| report::write_classes_rows(w, &analysis, &o.labels, Some(&name)))?;
-        let input = commands::Hasher::start(&o.head).input(&o)?;
+        let input = hasher.input(&o)?;
         models.push(Model {
             name,
             input,
