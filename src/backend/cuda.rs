@@ -19,7 +19,7 @@ use cudarc::driver::{
 };
 use cudarc::nvrtc::{CompileError, CompileOptions, Ptx};
 
-use super::gpu::{Device, GpuBackend, Held};
+use super::gpu::{read_spans, Device, GpuBackend, Held, SpanPlace, READ_GAP};
 use super::{abi, BackendInfo, Limits, Segment, SegmentStats, Side, SortedSegment};
 use crate::ald::{AldFit, Baselines, StudyLine, TailSums};
 use crate::error::{Error, Result};
@@ -518,6 +518,19 @@ impl Cuda {
         )
     }
 
+    /// A buffer of `n` values left as the allocator gives it, for a kernel that writes every
+    /// one of them before anything reads it (the sort's tiles and merge passes, `generate`):
+    /// zero-filling 2 GB before a sort that overwrites it costs a memset of 2 GB.
+    fn written<T: cudarc::driver::DeviceRepr>(&self, n: usize) -> Result<CudaSlice<T>> {
+        // SAFETY: every caller launches, next on this stream, a kernel that writes all `n`
+        // values (sort_rows.cu writes each position of each tile, merge_runs.cu each position
+        // of each row, generate.cu each value of each row), so nothing reads them unwritten.
+        drv(
+            unsafe { self.stream.alloc::<T>(n.max(1)) },
+            "allocating an output",
+        )
+    }
+
     fn download<T: cudarc::driver::DeviceRepr>(
         &self,
         src: &CudaSlice<T>,
@@ -526,6 +539,19 @@ impl Cuda {
         let mut v = drv(self.stream.clone_dtoh(src), "reading results back")?;
         v.truncate(n);
         Ok(v)
+    }
+
+    /// The `spans` of `buf`, one blocking copy each.
+    fn spans_back<T: cudarc::driver::DeviceRepr>(
+        &self,
+        buf: &CudaSlice<T>,
+        spans: &[std::ops::Range<usize>],
+        what: &str,
+    ) -> Result<Vec<Vec<T>>> {
+        spans
+            .iter()
+            .map(|span| drv(self.stream.clone_dtoh(&buf.slice(span.clone())), what))
+            .collect()
     }
 
     /// One launch of a segment kernel (segment_stats, ks, study_line or loglik: they take their
@@ -591,9 +617,9 @@ impl Cuda {
         rows: usize,
         cols: usize,
     ) -> Result<Sorted> {
-        let mut values = self.output::<f32>(rows * cols)?;
+        let mut values = self.written::<f32>(rows * cols)?;
         let mut indices = if with_indices {
-            Some(self.output::<u32>(rows * cols)?)
+            Some(self.written::<u32>(rows * cols)?)
         } else {
             None
         };
@@ -601,9 +627,9 @@ impl Cuda {
         let mut width = tile;
         if width < cols {
             let mut scratch = Sorted {
-                values: self.output::<f32>(rows * cols)?,
+                values: self.written::<f32>(rows * cols)?,
                 indices: if with_indices {
-                    Some(self.output::<u32>(rows * cols)?)
+                    Some(self.written::<u32>(rows * cols)?)
                 } else {
                     None
                 },
@@ -796,10 +822,10 @@ impl Device for Cuda {
         cols: usize,
         key: [u32; 2],
     ) -> Result<CudaSlice<f32>> {
-        let mut values = self.output::<f32>(reps.len() * cols)?;
         if reps.is_empty() {
-            return Ok(values);
+            return self.output::<f32>(0);
         }
+        let mut values = self.written::<f32>(reps.len() * cols)?;
         let words: &[u32] = bytemuck::cast_slice(reps);
         let reps_buf = self.to_device(words, "uploading replicate rows")?;
         let blocks = (reps.len() * cols.div_ceil(4)) as u64;
@@ -951,6 +977,8 @@ impl Device for Cuda {
         Ok(sums.iter().map(|s| s.sums(cols)).collect())
     }
 
+    /// One copy per span of [`read_spans`], not one per segment: a 128k-row split level would
+    /// otherwise wait on 128k tiny blocking copies.
     fn read(
         &self,
         chunk: &Held<Sorted>,
@@ -958,31 +986,30 @@ impl Device for Cuda {
         values: bool,
     ) -> Result<Vec<SortedSegment>> {
         let r = &chunk.buf;
-        segs.iter()
-            .map(|s| {
-                let base = s.row as usize * chunk.cols;
-                let range = base + s.lo as usize..base + s.hi as usize;
-                if range.is_empty() {
-                    return Ok(SortedSegment::default());
-                }
-                let values = if values {
-                    drv(
-                        self.stream.clone_dtoh(&r.values.slice(range.clone())),
-                        "reading a segment back",
-                    )?
-                } else {
-                    Vec::new()
-                };
-                let indices = match &r.indices {
-                    Some(ix) => drv(
-                        self.stream.clone_dtoh(&ix.slice(range)),
-                        "reading a segment's indices back",
-                    )?,
-                    None => Vec::new(),
-                };
-                Ok(SortedSegment { values, indices })
+        let (spans, places) = read_spans(segs, chunk.cols, READ_GAP);
+        let value_spans: Vec<Vec<f32>> = if values {
+            self.spans_back(&r.values, &spans, "reading segments back")?
+        } else {
+            Vec::new()
+        };
+        let index_spans: Vec<Vec<u32>> = match &r.indices {
+            Some(ix) => self.spans_back(ix, &spans, "reading segments' indices back")?,
+            None => Vec::new(),
+        };
+        fn part<T: Clone>(spans: &[Vec<T>], p: &SpanPlace, len: usize) -> Vec<T> {
+            match spans.get(p.span) {
+                Some(span) if len > 0 => span[p.at..p.at + len].to_vec(),
+                _ => Vec::new(),
+            }
+        }
+        Ok(segs
+            .iter()
+            .zip(&places)
+            .map(|(s, p)| SortedSegment {
+                values: part(&value_spans, p, s.len()),
+                indices: part(&index_spans, p, s.len()),
             })
-            .collect()
+            .collect())
     }
 
     fn synchronize(&self) -> Result<()> {

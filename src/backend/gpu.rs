@@ -461,3 +461,112 @@ fn loglik_finish(
         })
         .collect()
 }
+
+/// Segments closer than this many values (64 KB of u32 or f32) come back in one copy: reading
+/// the gap costs about what another copy's latency would.
+pub const READ_GAP: usize = 16 * 1024;
+
+/// Where a segment's values lie in the spans [`read_spans`] copies back: the span, and the
+/// segment's first value's position in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpanPlace {
+    pub span: usize,
+    pub at: usize,
+}
+
+/// The ranges of a chunk (flat offsets, `row · cols + lo`) to copy back so that every non-empty
+/// segment lies inside one of them, and where each segment lies.
+///
+/// A split level reads back every segment of a chunk: 128k rows make 128k segments or more, and
+/// one blocking copy each costs the copy's latency (microseconds) 128k times. Segments are joined
+/// in offset order wherever the gap between them is at most `gap` values, so whole rows, and
+/// the parts of rows a level keeps, come back in one copy; a gap wider than that (a few dozen
+/// KB, which a copy would read in about its own latency) starts a new span, so a sparse read
+/// never reads the whole chunk.
+pub fn read_spans(
+    segs: &[Segment],
+    cols: usize,
+    gap: usize,
+) -> (Vec<std::ops::Range<usize>>, Vec<SpanPlace>) {
+    let start = |s: &Segment| s.row as usize * cols + s.lo as usize;
+    let mut order: Vec<usize> = (0..segs.len()).filter(|&i| !segs[i].is_empty()).collect();
+    order.sort_by_key(|&i| start(&segs[i]));
+    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut places = vec![SpanPlace { span: 0, at: 0 }; segs.len()];
+    for i in order {
+        let (lo, hi) = (start(&segs[i]), start(&segs[i]) + segs[i].len());
+        match spans.last_mut() {
+            Some(last) if lo <= last.end + gap => last.end = last.end.max(hi),
+            _ => spans.push(lo..hi),
+        }
+        let span = spans.len() - 1;
+        places[i] = SpanPlace {
+            span,
+            at: lo - spans[span].start,
+        };
+    }
+    (spans, places)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every segment's values, read through the planned spans of a chunk whose value at each
+    /// flat offset is that offset, must be exactly its own range.
+    fn check(segs: &[Segment], cols: usize, gap: usize) -> usize {
+        let (spans, places) = read_spans(segs, cols, gap);
+        for w in spans.windows(2) {
+            assert!(
+                w[0].end + gap < w[1].start,
+                "spans {w:?} should have been joined"
+            );
+        }
+        for (s, p) in segs.iter().zip(&places) {
+            if s.is_empty() {
+                continue;
+            }
+            let span: Vec<usize> = spans[p.span].clone().collect();
+            let got = &span[p.at..p.at + s.len()];
+            let lo = s.row as usize * cols + s.lo as usize;
+            assert_eq!(got, (lo..lo + s.len()).collect::<Vec<_>>(), "segment {s:?}");
+        }
+        spans.len()
+    }
+
+    #[test]
+    fn whole_rows_come_back_in_one_span() {
+        let segs: Vec<Segment> = (0..1000).map(|r| Segment::new(r, 0, 64)).collect();
+        assert_eq!(check(&segs, 64, 16), 1);
+        let (spans, _) = read_spans(&segs, 64, 16);
+        assert_eq!(spans, vec![0..64_000]);
+    }
+
+    #[test]
+    fn split_levels_out_of_order_and_overlapping_segments_are_placed() {
+        // The parts a split level keeps: two per row, in reverse row order, one empty, one
+        // repeated and one inside another.
+        let mut segs = Vec::new();
+        for r in (0..50).rev() {
+            segs.push(Segment::new(r, 0, 10 + r % 7));
+            segs.push(Segment::new(r, 20 + r % 5, 40));
+        }
+        segs.push(Segment::new(3, 5, 5));
+        segs.push(Segment::new(7, 0, 12));
+        segs.push(Segment::new(7, 2, 4));
+        assert_eq!(check(&segs, 40, 16), 1);
+    }
+
+    #[test]
+    fn wide_gaps_start_new_spans() {
+        let segs = [
+            Segment::new(0, 0, 8),
+            Segment::new(100, 0, 8),
+            Segment::new(100, 10, 12),
+        ];
+        // Row 100 starts 100 · 1000 values after row 0: far beyond the gap.
+        assert_eq!(check(&segs, 1000, 4096), 2);
+        assert_eq!(check(&segs, 1000, 0), 3);
+        assert_eq!(check(&[], 1000, 0), 0);
+    }
+}

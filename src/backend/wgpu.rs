@@ -7,7 +7,7 @@
 
 use std::sync::mpsc;
 
-use super::gpu::{Device, GpuBackend, Held};
+use super::gpu::{read_spans, Device, GpuBackend, Held, READ_GAP};
 use super::{abi, BackendInfo, Limits, Segment, Side, SortedSegment};
 use crate::ald::{AldFit, Baselines, StudyLine, TailSums};
 use crate::error::{Error, Result};
@@ -600,7 +600,10 @@ impl Gpu {
         cols: usize,
         segs: &[Segment],
     ) -> Result<Vec<Vec<Vec<u32>>>> {
-        let total: usize = segs.iter().map(Segment::len).sum();
+        // Segments close together come back in one copy (see `read_spans`): a 128k-row split
+        // level is then a handful of copy commands, not 128k.
+        let (spans, places) = read_spans(segs, cols, READ_GAP);
+        let total: usize = spans.iter().map(|s| s.len()).sum();
         if total == 0 {
             return Ok(vec![vec![Vec::new(); segs.len()]; buffers.len()]);
         }
@@ -610,20 +613,14 @@ impl Gpu {
             wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
         );
         let mut encoder = self.device.create_command_encoder(&Default::default());
+        let mut starts = Vec::with_capacity(spans.len());
         let mut at = 0u64;
-        for s in segs {
-            let offset = ((s.row as usize * cols + s.lo as usize) * 4) as u64;
-            let bytes = (s.len() * 4) as u64;
-            if bytes > 0 {
-                for (k, b) in buffers.iter().enumerate() {
-                    encoder.copy_buffer_to_buffer(
-                        b,
-                        offset,
-                        &staging,
-                        at + k as u64 * bytes_per,
-                        bytes,
-                    );
-                }
+        for span in &spans {
+            starts.push(at as usize / 4);
+            let bytes = (span.len() * 4) as u64;
+            for (k, b) in buffers.iter().enumerate() {
+                let to = at + k as u64 * bytes_per;
+                encoder.copy_buffer_to_buffer(b, (span.start * 4) as u64, &staging, to, bytes);
             }
             at += bytes;
         }
@@ -632,12 +629,11 @@ impl Gpu {
         Ok(words
             .chunks(total)
             .map(|part| {
-                let mut at = 0;
                 segs.iter()
-                    .map(|s| {
-                        let seg = part[at..at + s.len()].to_vec();
-                        at += s.len();
-                        seg
+                    .zip(&places)
+                    .map(|(s, p)| match s.len() {
+                        0 => Vec::new(),
+                        len => part[starts[p.span] + p.at..][..len].to_vec(),
                     })
                     .collect()
             })
