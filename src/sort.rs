@@ -1,13 +1,16 @@
 //! Sorting one row of f32 ascending, for the CPU backend's per-class pass.
 //!
 //! The order is the floats' total order (−0 before +0), taken on their order-preserving u32
-//! images, so the result is bitwise the same whichever path runs. On x86-64 CPUs with AVX-512 a
-//! row is sorted by a vectorised merge sort: bitonic networks sort each 16-lane register, then
-//! sorted runs are merged sixteen keys at a time (a bitonic merge of two registers, the next
-//! register taken from the run with the smaller head, without branches). On rows of a few
-//! thousand values, a radix sort's passes and histograms cost as much as the data, and this is
-//! faster (measured side by side in `bench-results/2026-11-25-cpu-2core.md`). Elsewhere, and for
-//! short rows, `radsort`.
+//! images, so the result is bitwise the same whichever path runs, and whatever the algorithm: equal
+//! keys are equal floats, so no sort here needs to be stable.
+//!
+//! On x86-64 CPUs with AVX-512 a row is sorted by a vectorised quicksort, the design of
+//! x86-simd-sort (numpy's `np.sort`) and Highway's vqsort: partitions sixteen keys at a time by a
+//! compare and two compressing stores, down to pieces of at most 256 keys, which are sorted in
+//! sixteen registers (a sorting network down the columns, a transpose, then bitonic merges) and
+//! written out as floats. On rows of a few thousand values it is 1.5–2× the AVX-512 merge sort it
+//! replaced, and faster per core than numpy's sort (`bench-results/2026-12-02-cpu-quicksort.md`).
+//! Elsewhere, and for short rows, `radsort` (measured against numpy in the same file).
 
 /// Reusable buffers for [`sort_row`].
 #[derive(Default)]
@@ -19,16 +22,36 @@ pub struct Scratch {
 /// Rows shorter than this go to `radsort`: the vector path's fixed costs do not pay off.
 const SIMD_MIN: usize = 64;
 
+/// Whether the vector path can run here: AVX-512F for the keys, POPCNT and BMI2 for the
+/// partitions' counts and masks (every AVX-512 CPU has both). `ALDFIT_CPU_SORT=fallback` turns
+/// it off, to measure the fallback on the same machine.
+#[cfg(target_arch = "x86_64")]
+fn vector_path() -> bool {
+    static VECTOR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *VECTOR.get_or_init(|| {
+        std::env::var("ALDFIT_CPU_SORT").as_deref() != Ok("fallback")
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("popcnt")
+            && std::arch::is_x86_feature_detected!("bmi2")
+    })
+}
+
 /// Sorts `row` ascending in the floats' total order.
 pub fn sort_row(row: &mut [f32], scratch: &mut Scratch) {
     #[cfg(target_arch = "x86_64")]
-    if row.len() >= SIMD_MIN && std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F, checked just above.
-        unsafe { avx512::sort(row, scratch) };
+    if row.len() >= SIMD_MIN && vector_path() {
+        // SAFETY: the CPU has AVX-512F, POPCNT and BMI2, checked by `vector_path`.
+        unsafe { avx512::quicksort(row, scratch, max_depth(row.len())) };
         return;
     }
     let _ = scratch;
     radsort::sort(row);
+}
+
+/// Partition levels before a piece is handed to `sort_unstable` (O(n log n) whatever the
+/// input): twice the levels of perfect halving, and some.
+fn max_depth(n: usize) -> u32 {
+    2 * (usize::BITS - n.leading_zeros()) + 8
 }
 
 /// The u32 whose unsigned order is the f32's total order.
@@ -53,7 +76,7 @@ mod avx512 {
     /// One compare-exchange layer of a bitonic network inside a register: lane i meets lane
     /// i ^ d, and keeps the larger key where `max_lanes` has its bit.
     #[inline]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,popcnt,bmi2")]
     fn layer(v: __m512i, partner: __m512i, max_lanes: __mmask16) -> __m512i {
         let p = _mm512_permutexvar_epi32(partner, v);
         _mm512_mask_max_epu32(_mm512_min_epu32(v, p), max_lanes, v, p)
@@ -61,7 +84,7 @@ mod avx512 {
 
     /// Partner indices `i ^ d` for the 16 lanes.
     #[inline]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,popcnt,bmi2")]
     fn partner(d: i32) -> __m512i {
         let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         _mm512_xor_si512(lanes, _mm512_set1_epi32(d))
@@ -100,7 +123,7 @@ mod avx512 {
     const MERGE16: [(usize, usize); 4] = [(8, 16), (4, 16), (2, 16), (1, 16)];
 
     #[inline]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,popcnt,bmi2")]
     fn sort16(mut v: __m512i) -> __m512i {
         for (d, s) in SORT16 {
             v = layer(v, partner(d as i32), max_lanes(d, s));
@@ -108,26 +131,8 @@ mod avx512 {
         v
     }
 
-    /// Two sorted registers into the 16 smallest and the 16 largest of their keys, each sorted.
     #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn merge16(a: __m512i, b: __m512i) -> (__m512i, __m512i) {
-        // a followed by b reversed is bitonic; one compare-exchange across the registers
-        // splits it into two bitonic halves, every key of the first below every key of the
-        // second; four layers sort each.
-        let reverse = _mm512_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-        let rb = _mm512_permutexvar_epi32(reverse, b);
-        let (mut lo, mut hi) = (_mm512_min_epu32(a, rb), _mm512_max_epu32(a, rb));
-        for (d, s) in MERGE16 {
-            let (p, m) = (partner(d as i32), max_lanes(d, s));
-            lo = layer(lo, p, m);
-            hi = layer(hi, p, m);
-        }
-        (lo, hi)
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,popcnt,bmi2")]
     fn load(s: &[u32], at: usize) -> __m512i {
         let v = &s[at..at + 16];
         // SAFETY: `v` holds 16 u32 (checked by the slice above).
@@ -135,92 +140,376 @@ mod avx512 {
     }
 
     #[inline]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,popcnt,bmi2")]
     fn store(s: &mut [u32], at: usize, v: __m512i) {
         let d = &mut s[at..at + 16];
         // SAFETY: `d` holds 16 u32 (checked by the slice above).
         unsafe { _mm512_storeu_si512(d.as_mut_ptr().cast(), v) }
     }
 
-    /// Merges, for each of the K triples `(lo, mid, hi)`, the sorted runs `src[lo..mid]` and
-    /// `src[mid..hi]` (lengths multiples of 16, both non-empty, every triple spanning as many
-    /// keys) into `dst[lo..hi]`. Each step of a merge waits on the one before (the carried
-    /// register), so K > 1 interleaved merges keep the vector units busy while one waits.
-    #[target_feature(enable = "avx512f")]
-    fn merge_runs<const K: usize>(src: &[u32], dst: &mut [u32], runs: [(usize, usize, usize); K]) {
-        let (lo, mid, hi) = (runs.map(|r| r.0), runs.map(|r| r.1), runs.map(|r| r.2));
-        let (mut i1, mut i2, mut out) = (lo.map(|l| l + 16), mid.map(|m| m + 16), lo);
-        let (mut a, mut b) = (lo.map(|l| load(src, l)), mid.map(|m| load(src, m)));
-        loop {
-            let mut large = a;
-            for k in 0..K {
-                let (small, big) = merge16(a[k], b[k]);
-                store(dst, out[k], small);
-                out[k] += 16;
-                large[k] = big;
-            }
-            if out[0] == hi[0] - 16 {
-                for k in 0..K {
-                    store(dst, out[k], large[k]);
+    /// Keys back to floats in a register (the inverse of `key`, lane by lane).
+    #[inline]
+    #[target_feature(enable = "avx512f,popcnt,bmi2")]
+    fn values_of(k: __m512i) -> __m512i {
+        let sign = _mm512_srai_epi32::<31>(_mm512_xor_si512(k, _mm512_set1_epi32(-1)));
+        _mm512_xor_si512(k, _mm512_or_si512(sign, _mm512_set1_epi32(i32::MIN)))
+    }
+
+    /// Lanes `0..n` of a mask (n ≤ 16).
+    #[inline]
+    fn first(n: usize) -> __mmask16 {
+        ((1u32 << n) - 1) as __mmask16
+    }
+
+    /// The body once per index 0..16, each time with `$i` a constant, so that arrays of
+    /// registers indexed by it stay in registers.
+    macro_rules! unroll16 {
+        ($i:ident, $body:block) => {
+            unroll16!(@ $i, $body, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+        };
+        (@ $i:ident, $body:block, $($n:literal)*) => {
+            $( { let $i: usize = $n; $body } )*
+        };
+    }
+
+    /// Green's 60-comparator network for 16 inputs, in its 10 layers (tested exhaustively by
+    /// the 0-1 principle below).
+    pub(super) const GREEN16: [&[(usize, usize)]; 10] = [
+        &[
+            (0, 13),
+            (1, 12),
+            (2, 15),
+            (3, 14),
+            (4, 8),
+            (5, 6),
+            (7, 11),
+            (9, 10),
+        ],
+        &[
+            (0, 5),
+            (1, 7),
+            (2, 9),
+            (3, 4),
+            (6, 13),
+            (8, 14),
+            (10, 15),
+            (11, 12),
+        ],
+        &[
+            (0, 1),
+            (2, 3),
+            (4, 5),
+            (6, 8),
+            (7, 9),
+            (10, 11),
+            (12, 13),
+            (14, 15),
+        ],
+        &[
+            (0, 2),
+            (1, 3),
+            (4, 10),
+            (5, 11),
+            (6, 7),
+            (8, 9),
+            (12, 14),
+            (13, 15),
+        ],
+        &[(1, 2), (3, 12), (4, 6), (5, 7), (8, 10), (9, 11), (13, 14)],
+        &[(1, 4), (2, 6), (5, 8), (7, 10), (9, 13), (11, 14)],
+        &[(2, 4), (3, 6), (9, 12), (11, 13)],
+        &[(3, 5), (6, 8), (7, 9), (10, 12)],
+        &[(3, 4), (5, 6), (7, 8), (9, 10), (11, 12)],
+        &[(6, 7), (8, 9)],
+    ];
+
+    /// Sorts each of 16 registers: the 16 columns sorted across the registers by [`GREEN16`]
+    /// (minima and maxima only, no shuffles), then the 16 × 16 matrix transposed, so that each
+    /// register holds one sorted column. 184 operations where 16 in-register networks take 480.
+    macro_rules! sort_columns16 {
+        ($v:ident) => {{
+            for layer in GREEN16 {
+                for &(i, j) in layer {
+                    let (x, y) = ($v[i], $v[j]);
+                    $v[i] = _mm512_min_epu32(x, y);
+                    $v[j] = _mm512_max_epu32(x, y);
                 }
-                return;
             }
-            for k in 0..K {
-                // The next register comes from the run whose next key is smaller (an exhausted
-                // run never), chosen without a branch.
-                let left = i1[k] < mid[k] && (i2[k] == hi[k] || src[i1[k]] <= src[i2[k]]);
-                let at = if left { i1[k] } else { i2[k] };
-                i1[k] += 16 * left as usize;
-                i2[k] += 16 * !left as usize;
-                a[k] = large[k];
-                b[k] = load(src, at);
+            let mut a = $v;
+            unroll16!(k, {
+                if k < 8 {
+                    a[2 * k] = _mm512_unpacklo_epi32($v[2 * k], $v[2 * k + 1]);
+                    a[2 * k + 1] = _mm512_unpackhi_epi32($v[2 * k], $v[2 * k + 1]);
+                }
+            });
+            // b[4k + m], 128-bit lane l: column 4l + m of rows 4k..4k + 4.
+            let mut b = a;
+            unroll16!(k, {
+                if k < 4 {
+                    b[4 * k] = _mm512_unpacklo_epi64(a[4 * k], a[4 * k + 2]);
+                    b[4 * k + 1] = _mm512_unpackhi_epi64(a[4 * k], a[4 * k + 2]);
+                    b[4 * k + 2] = _mm512_unpacklo_epi64(a[4 * k + 1], a[4 * k + 3]);
+                    b[4 * k + 3] = _mm512_unpackhi_epi64(a[4 * k + 1], a[4 * k + 3]);
+                }
+            });
+            unroll16!(m, {
+                if m < 4 {
+                    let (b0, b1, b2, b3) = (b[m], b[4 + m], b[8 + m], b[12 + m]);
+                    let c0 = _mm512_shuffle_i32x4::<0b01_00_01_00>(b0, b1);
+                    let c1 = _mm512_shuffle_i32x4::<0b11_10_11_10>(b0, b1);
+                    let c2 = _mm512_shuffle_i32x4::<0b01_00_01_00>(b2, b3);
+                    let c3 = _mm512_shuffle_i32x4::<0b11_10_11_10>(b2, b3);
+                    $v[m] = _mm512_shuffle_i32x4::<0b10_00_10_00>(c0, c2);
+                    $v[4 + m] = _mm512_shuffle_i32x4::<0b11_01_11_01>(c0, c2);
+                    $v[8 + m] = _mm512_shuffle_i32x4::<0b10_00_10_00>(c1, c3);
+                    $v[12 + m] = _mm512_shuffle_i32x4::<0b11_01_11_01>(c1, c3);
+                }
+            });
+        }};
+    }
+
+    /// Merges sorted blocks of `$m` registers of `$v` (`$r` of them) pairwise into sorted
+    /// blocks of 2·`$m`. A macro, not a function, so that the registers never leave registers.
+    macro_rules! merge_blocks {
+        ($v:ident, $r:expr, $m:expr) => {{
+            let (r, m): (usize, usize) = ($r, $m);
+            let reverse = _mm512_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+            // The right block reversed makes each pair of blocks bitonic; one half-cleaner
+            // splits it into a lower and an upper bitonic half. Register i of the left block
+            // meets register 2m−1−i reversed.
+            unroll16!(p, {
+                if p < r / 2 {
+                    let (base, i) = ((p / m) * 2 * m, p % m);
+                    let (a, b) = (base + i, base + 2 * m - 1 - i);
+                    let (x, y) = ($v[a], _mm512_permutexvar_epi32(reverse, $v[b]));
+                    $v[a] = _mm512_min_epu32(x, y);
+                    $v[b] = _mm512_max_epu32(x, y);
+                }
+            });
+            // Half-cleaners across registers, then the four inside each.
+            for t in 0..4 {
+                let d = 8 >> t;
+                if d < m {
+                    unroll16!(p, {
+                        if p < r / 2 {
+                            let a = (p / d) * 2 * d + p % d;
+                            let (x, y) = ($v[a], $v[a + d]);
+                            $v[a] = _mm512_min_epu32(x, y);
+                            $v[a + d] = _mm512_max_epu32(x, y);
+                        }
+                    });
+                }
+            }
+            unroll16!(q, {
+                if q < r {
+                    for (d, s) in MERGE16 {
+                        $v[q] = layer($v[q], partner(d as i32), max_lanes(d, s));
+                    }
+                }
+            });
+        }};
+    }
+
+    /// Sorts `keys` (at most 16·R) in registers and writes them to `out` as floats.
+    #[inline]
+    #[target_feature(enable = "avx512f,popcnt,bmi2")]
+    fn sort_small<const R: usize>(keys: &[u32], out: &mut [f32]) {
+        let n = keys.len();
+        debug_assert!(n <= 16 * R && out.len() == n);
+        let mut v = [_mm512_set1_epi32(-1); R];
+        for (r, reg) in v.iter_mut().enumerate() {
+            let at = 16 * r;
+            if at < n {
+                // SAFETY: only lanes below n - at are read, and they lie inside `keys`.
+                *reg = unsafe {
+                    _mm512_mask_loadu_epi32(
+                        *reg,
+                        first((n - at).min(16)),
+                        keys.as_ptr().add(at).cast(),
+                    )
+                };
+            }
+        }
+        // Each register sorted, then bitonic merges of ever larger blocks.
+        if R == 16 {
+            let mut w = [_mm512_setzero_si512(); 16];
+            w[..].copy_from_slice(&v[..16]);
+            sort_columns16!(w);
+            v[..16].copy_from_slice(&w);
+        } else {
+            unroll16!(q, {
+                if q < R {
+                    v[q] = sort16(v[q]);
+                }
+            });
+        }
+        if R > 1 {
+            merge_blocks!(v, R, 1);
+        }
+        if R > 2 {
+            merge_blocks!(v, R, 2);
+        }
+        if R > 4 {
+            merge_blocks!(v, R, 4);
+        }
+        if R > 8 {
+            merge_blocks!(v, R, 8);
+        }
+        for (r, reg) in v.iter().enumerate() {
+            let at = 16 * r;
+            if at < n {
+                // SAFETY: only lanes below n - at are written, and they lie inside `out`.
+                unsafe {
+                    _mm512_mask_storeu_epi32(
+                        out.as_mut_ptr().add(at).cast(),
+                        first((n - at).min(16)),
+                        values_of(*reg),
+                    )
+                };
             }
         }
     }
 
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn sort(row: &mut [f32], s: &mut Scratch) {
-        let n = row.len();
-        let padded = n.next_multiple_of(16);
-        // Keys, padded with the largest key, which sorts after every float's.
-        s.a.clear();
-        s.a.extend(row.iter().map(|&x| key(x)));
-        s.a.resize(padded, u32::MAX);
-        s.b.resize(padded, 0);
-        for at in (0..padded).step_by(16) {
-            let v = sort16(load(&s.a, at));
-            store(&mut s.a, at, v);
+    /// Keys at most this many are sorted in registers.
+    const SMALL: usize = 256;
+
+    #[target_feature(enable = "avx512f,popcnt,bmi2")]
+    fn sort_leaf(keys: &[u32], out: &mut [f32]) {
+        match keys.len().div_ceil(16) {
+            0 => {}
+            1 => sort_small::<1>(keys, out),
+            2 => sort_small::<2>(keys, out),
+            3 | 4 => sort_small::<4>(keys, out),
+            5..=8 => sort_small::<8>(keys, out),
+            _ => sort_small::<16>(keys, out),
         }
-        let (mut src, mut dst) = (&mut s.a, &mut s.b);
-        let mut width = 16;
-        while width < padded {
-            let mut lo = 0;
-            while lo < padded {
-                if lo + 4 * width <= padded {
-                    let second = lo + 2 * width;
-                    let runs = [
-                        (lo, lo + width, second),
-                        (second, second + width, lo + 4 * width),
-                    ];
-                    merge_runs(src, dst, runs);
-                    lo += 4 * width;
-                    continue;
+    }
+
+    /// Moves the keys of `src` below `pivot` to the front of `dst` and the others to its back;
+    /// returns how many went to the front.
+    #[target_feature(enable = "avx512f,popcnt,bmi2")]
+    fn partition<const KEYS: bool>(src: &[u32], dst: &mut [u32], pivot: u32) -> usize {
+        let n = src.len();
+        debug_assert_eq!(dst.len(), n);
+        let p = _mm512_set1_epi32(pivot as i32);
+        let (mut l, mut r) = (0usize, n);
+        let out = dst.as_mut_ptr();
+        let mut at = 0;
+        while at < n {
+            let valid = first((n - at).min(16));
+            // SAFETY: lanes outside `valid` are neither read nor written; the ones inside lie in
+            // `src`, and in `dst` below `l + below ≤ r` and from `r - above ≥ l`.
+            unsafe {
+                let mut v = _mm512_maskz_loadu_epi32(valid, src.as_ptr().add(at).cast());
+                if KEYS {
+                    // Float bits to keys, as `key` does.
+                    let sign = _mm512_srai_epi32::<31>(v);
+                    v = _mm512_xor_si512(v, _mm512_or_si512(sign, _mm512_set1_epi32(i32::MIN)));
                 }
-                let mid = (lo + width).min(padded);
-                let hi = (lo + 2 * width).min(padded);
-                if mid == hi {
-                    dst[lo..hi].copy_from_slice(&src[lo..hi]);
-                } else {
-                    merge_runs(src, dst, [(lo, mid, hi)]);
-                }
-                lo = hi;
+                let lt = _mm512_mask_cmplt_epu32_mask(valid, v, p);
+                let ge = valid & !lt;
+                let (below, above) = (lt.count_ones() as usize, ge.count_ones() as usize);
+                _mm512_mask_storeu_epi32(
+                    out.add(l).cast(),
+                    first(below),
+                    _mm512_maskz_compress_epi32(lt, v),
+                );
+                r -= above;
+                _mm512_mask_storeu_epi32(
+                    out.add(r).cast(),
+                    first(above),
+                    _mm512_maskz_compress_epi32(ge, v),
+                );
+                l += below;
             }
-            std::mem::swap(&mut src, &mut dst);
-            width *= 2;
+            at += 16;
         }
-        for (x, &k) in row.iter_mut().zip(src.iter()) {
-            *x = value(k);
+        debug_assert_eq!(l, r);
+        l
+    }
+
+    /// The median of 16 keys spread over `keys`: a key of `keys` itself.
+    #[target_feature(enable = "avx512f,popcnt,bmi2")]
+    fn pivot_of(keys: &[u32], key_of: impl Fn(u32) -> u32) -> u32 {
+        let n = keys.len();
+        let mut sample = [0u32; 16];
+        for (i, s) in sample.iter_mut().enumerate() {
+            *s = key_of(keys[(2 * i + 1) * n / 32]);
         }
+        let mut out = [0u32; 16];
+        store(&mut out, 0, sort16(load(&sample, 0)));
+        out[8]
+    }
+
+    /// Sorts the keys in `a` (b is as long, scratch) into `out` as floats: quicksort with
+    /// vector partitions, leaves of up to [`SMALL`] keys sorted in registers, and after `depth`
+    /// partitions (a run of bad pivots) the standard library's pattern-defeating sort.
+    #[target_feature(enable = "avx512f,popcnt,bmi2")]
+    fn quick(a: &mut [u32], b: &mut [u32], out: &mut [f32], depth: u32) {
+        if a.len() <= SMALL {
+            sort_leaf(a, out);
+            return;
+        }
+        if depth == 0 {
+            a.sort_unstable();
+            for (x, &k) in out.iter_mut().zip(a.iter()) {
+                *x = value(k);
+            }
+            return;
+        }
+        let pivot = pivot_of(a, |k| k);
+        let below = partition::<false>(a, b, pivot);
+        descend(a, b, out, below, pivot, depth - 1);
+    }
+
+    /// Sorts on, once the keys are in `b`, partitioned at `pivot` with `below` of them below it.
+    #[target_feature(enable = "avx512f,popcnt,bmi2")]
+    fn descend(
+        a: &mut [u32],
+        b: &mut [u32],
+        out: &mut [f32],
+        below: usize,
+        pivot: u32,
+        depth: u32,
+    ) {
+        if below > 0 {
+            let (b_lo, b_hi) = b.split_at_mut(below);
+            let (a_lo, a_hi) = a.split_at_mut(below);
+            let (o_lo, o_hi) = out.split_at_mut(below);
+            quick(b_lo, a_lo, o_lo, depth);
+            quick(b_hi, a_hi, o_hi, depth);
+            return;
+        }
+        // The pivot is the smallest key: its copies are final (all of them, if it is the largest
+        // key too); the keys above it are sorted on.
+        if pivot == u32::MAX {
+            out.fill(value(pivot));
+            return;
+        }
+        let equal = partition::<false>(b, a, pivot + 1);
+        out[..equal].fill(value(pivot));
+        quick(&mut a[equal..], &mut b[equal..], &mut out[equal..], depth);
+    }
+
+    #[target_feature(enable = "avx512f,popcnt,bmi2")]
+    pub(super) fn quicksort(row: &mut [f32], s: &mut Scratch, depth: u32) {
+        let n = row.len();
+        s.a.resize(n, 0);
+        s.b.resize(n, 0);
+        if n <= SMALL {
+            for (k, &x) in s.a.iter_mut().zip(row.iter()) {
+                *k = key(x);
+            }
+            sort_leaf(&s.a, row);
+            return;
+        }
+        // The first partition reads the floats and makes them keys on the way.
+        let (pivot, below) = {
+            let bits: &[u32] = bytemuck::cast_slice(row);
+            let pivot = pivot_of(bits, |b| key(f32::from_bits(b)));
+            (pivot, partition::<true>(bits, &mut s.b[..n], pivot))
+        };
+        descend(&mut s.a[..n], &mut s.b[..n], row, below, pivot, depth);
     }
 }
 
@@ -248,6 +537,63 @@ mod tests {
         }
     }
 
+    /// The 0-1 principle: a comparator network sorts every input iff it sorts every input of
+    /// zeros and ones, so 2¹⁶ cases prove the column network.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn green_network_sorts_every_input() {
+        for bits in 0u32..1 << 16 {
+            let mut v: [u32; 16] = std::array::from_fn(|i| (bits >> i) & 1);
+            for layer in avx512::GREEN16 {
+                for &(i, j) in layer {
+                    let (x, y) = (v[i], v[j]);
+                    v[i] = x.min(y);
+                    v[j] = x.max(y);
+                }
+            }
+            assert!(v.windows(2).all(|w| w[0] <= w[1]), "input {bits:016b}");
+        }
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// Rows that only the partitions' special cases sort: few distinct values (the pivot is the
+    /// smallest key, so its copies are set apart), one value repeated (NaN's all-ones key
+    /// included), and, with no partition levels allowed, the fallback.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn quicksort_handles_ties_extremes_and_its_fallback() {
+        if !vector_path() {
+            eprintln!("skipped: this CPU has no AVX-512F/POPCNT/BMI2");
+            return;
+        }
+        let mut s = Scratch::default();
+        let nan = f32::from_bits(0x7fff_ffff);
+        for n in [257usize, 300, 1000, 4096, 5003] {
+            let rows: Vec<Vec<f32>> = vec![
+                (0..n).map(|i| [3.0, -1.0, 3.0, 0.5][i % 4]).collect(),
+                (0..n)
+                    .map(|i| if i % 97 == 0 { -2.0 } else { 7.0 })
+                    .collect(),
+                vec![nan; n],
+                (0..n).map(|i| if i % 3 == 0 { nan } else { 1.0 }).collect(),
+                (0..n).map(|i| ((i * 7919) % n) as f32 - 100.0).collect(),
+            ];
+            for (kind, xs) in rows.iter().enumerate() {
+                let mut want = xs.clone();
+                want.sort_by(f32::total_cmp);
+                for depth in [max_depth(n), 1, 0] {
+                    let mut got = xs.clone();
+                    // SAFETY: `vector_path` checked the CPU's features above.
+                    unsafe { avx512::quicksort(&mut got, &mut s, depth) };
+                    assert_eq!(bits(&got), bits(&want), "n {n}, kind {kind}, depth {depth}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn sorts_like_total_cmp() {
         let mut s = Scratch::default();
@@ -259,7 +605,8 @@ mod tests {
             state
         };
         for n in [
-            0usize, 1, 2, 15, 16, 17, 63, 64, 65, 100, 256, 1000, 2048, 4099,
+            0usize, 1, 2, 15, 16, 17, 63, 64, 65, 100, 128, 129, 200, 256, 257, 1000, 2048, 4099,
+            20000,
         ] {
             for kind in 0..4 {
                 let xs: Vec<f32> = (0..n)
@@ -284,7 +631,6 @@ mod tests {
                 want.sort_by(f32::total_cmp);
                 let mut got = xs.clone();
                 sort_row(&mut got, &mut s);
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "n {n}, kind {kind}");
             }
         }
