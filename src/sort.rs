@@ -8,15 +8,16 @@
 //! x86-simd-sort (numpy's `np.sort`) and Highway's vqsort: partitions sixteen keys at a time by a
 //! compare and two compressing stores, down to pieces of at most 256 keys, which are sorted in
 //! sixteen registers (a sorting network down the columns, a transpose, then bitonic merges) and
-//! written out as floats. On rows of a few thousand values it is 1.5–2× the AVX-512 merge sort it
-//! replaced, and faster per core than numpy's sort (`bench-results/2026-12-02-cpu-quicksort.md`).
-//! Elsewhere, and for short rows, `radsort` (measured against numpy in the same file).
+//! written out as floats. The first partition reads the row forward once and writes keys to a
+//! scratch buffer; the rest work in place there. On rows of a few thousand values it is 1.3–1.4×
+//! the AVX-512 merge sort it replaced, and 0.8× numpy's sort per core
+//! (`bench-results/2026-12-02-cpu-quicksort.md`). Elsewhere, and for short rows, `radsort`
+//! (measured against numpy's AVX2 sort in the same file).
 
-/// Reusable buffers for [`sort_row`].
+/// A buffer [`sort_row`] reuses from row to row: the keys below the first partition.
 #[derive(Default)]
 pub struct Scratch {
-    a: Vec<u32>,
-    b: Vec<u32>,
+    keys: Vec<u32>,
 }
 
 /// Rows shorter than this go to `radsort`: the vector path's fixed costs do not pay off.
@@ -41,7 +42,7 @@ pub fn sort_row(row: &mut [f32], scratch: &mut Scratch) {
     #[cfg(target_arch = "x86_64")]
     if row.len() >= SIMD_MIN && vector_path() {
         // SAFETY: the CPU has AVX-512F, POPCNT and BMI2, checked by `vector_path`.
-        unsafe { avx512::quicksort(row, scratch, max_depth(row.len())) };
+        unsafe { avx512::quicksort(row, &mut scratch.keys, max_depth(row.len())) };
         return;
     }
     let _ = scratch;
@@ -71,7 +72,7 @@ fn value(k: u32) -> f32 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{key, value, Scratch};
+    use super::{key, value};
 
     /// One compare-exchange layer of a bitonic network inside a register: lane i meets lane
     /// i ^ d, and keeps the larger key where `max_lanes` has its bit.
@@ -310,10 +311,10 @@ mod avx512 {
         }};
     }
 
-    /// Sorts `keys` (at most 16·R) in registers and writes them to `out` as floats.
+    /// Sorts `keys` (at most 16·R) in registers and writes them to `out` as floats' bits.
     #[inline]
     #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn sort_small<const R: usize>(keys: &[u32], out: &mut [f32]) {
+    fn sort_small<const R: usize>(keys: &[u32], out: &mut [u32]) {
         let n = keys.len();
         debug_assert!(n <= 16 * R && out.len() == n);
         let mut v = [_mm512_set1_epi32(-1); R];
@@ -374,7 +375,7 @@ mod avx512 {
     const SMALL: usize = 256;
 
     #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn sort_leaf(keys: &[u32], out: &mut [f32]) {
+    fn sort_leaf(keys: &[u32], out: &mut [u32]) {
         match keys.len().div_ceil(16) {
             0 => {}
             1 => sort_small::<1>(keys, out),
@@ -385,47 +386,105 @@ mod avx512 {
         }
     }
 
-    /// Moves the keys of `src` below `pivot` to the front of `dst` and the others to its back;
-    /// returns how many went to the front.
+    /// `v`'s keys below `pivot` stored at `*l` (which moves up), the others before `*r` (which
+    /// moves down); only the lanes of `valid` count.
+    ///
+    /// # Safety
+    /// `[*l, *l + below)` and `[*r - above, *r)` must lie inside the allocation of `at` and hold
+    /// nothing still to be read.
+    #[inline]
     #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn partition<const KEYS: bool>(src: &[u32], dst: &mut [u32], pivot: u32) -> usize {
-        let n = src.len();
-        debug_assert_eq!(dst.len(), n);
-        let p = _mm512_set1_epi32(pivot as i32);
-        let (mut l, mut r) = (0usize, n);
-        let out = dst.as_mut_ptr();
-        let mut at = 0;
-        while at < n {
-            let valid = first((n - at).min(16));
-            // SAFETY: lanes outside `valid` are neither read nor written; the ones inside lie in
-            // `src`, and in `dst` below `l + below ≤ r` and from `r - above ≥ l`.
-            unsafe {
-                let mut v = _mm512_maskz_loadu_epi32(valid, src.as_ptr().add(at).cast());
-                if KEYS {
-                    // Float bits to keys, as `key` does.
-                    let sign = _mm512_srai_epi32::<31>(v);
-                    v = _mm512_xor_si512(v, _mm512_or_si512(sign, _mm512_set1_epi32(i32::MIN)));
-                }
-                let lt = _mm512_mask_cmplt_epu32_mask(valid, v, p);
-                let ge = valid & !lt;
-                let (below, above) = (lt.count_ones() as usize, ge.count_ones() as usize);
-                _mm512_mask_storeu_epi32(
-                    out.add(l).cast(),
-                    first(below),
-                    _mm512_maskz_compress_epi32(lt, v),
-                );
-                r -= above;
-                _mm512_mask_storeu_epi32(
-                    out.add(r).cast(),
-                    first(above),
-                    _mm512_maskz_compress_epi32(ge, v),
-                );
-                l += below;
-            }
-            at += 16;
+    unsafe fn split(
+        at: *mut u32,
+        v: __m512i,
+        valid: __mmask16,
+        p: __m512i,
+        l: &mut usize,
+        r: &mut usize,
+    ) {
+        let lt = _mm512_mask_cmplt_epu32_mask(valid, v, p);
+        let ge = valid & !lt;
+        let (below, above) = (lt.count_ones() as usize, ge.count_ones() as usize);
+        *r -= above;
+        // SAFETY: the caller's promise, and masked-off lanes are not written.
+        unsafe {
+            let (lo, hi) = (
+                _mm512_maskz_compress_epi32(lt, v),
+                _mm512_maskz_compress_epi32(ge, v),
+            );
+            _mm512_mask_storeu_epi32(at.add(*l).cast(), first(below), lo);
+            _mm512_mask_storeu_epi32(at.add(*r).cast(), first(above), hi);
         }
-        debug_assert_eq!(l, r);
-        l
+        *l += below;
+    }
+
+    /// Float bits to keys in a register, as `key` does lane by lane.
+    #[inline]
+    #[target_feature(enable = "avx512f,popcnt,bmi2")]
+    fn keys_of(bits: __m512i) -> __m512i {
+        let sign = _mm512_srai_epi32::<31>(bits);
+        _mm512_xor_si512(bits, _mm512_or_si512(sign, _mm512_set1_epi32(i32::MIN)))
+    }
+
+    /// Registers read at a time from one end by [`partition`]: the choice of end waits on the
+    /// counts of the last round, so it is made once per `UNROLL` registers.
+    const UNROLL: usize = 4;
+
+    /// Partitions `keys` in place: those below `pivot` first; returns how many.
+    ///
+    /// In place, so that the levels below the first stay in one buffer in cache (the design of
+    /// x86-simd-sort): the first
+    /// and last `UNROLL` registers are held back, which frees 32·UNROLL slots, and each next
+    /// 16·UNROLL keys are read from the end with fewer free slots, so what is written on either
+    /// side never overwrites what is still to be read. Needs at least 32·UNROLL keys.
+    #[target_feature(enable = "avx512f,popcnt,bmi2")]
+    fn partition(keys: &mut [u32], pivot: u32) -> usize {
+        const W: usize = 16 * UNROLL;
+        let n = keys.len();
+        assert!(n >= 2 * W);
+        let p = _mm512_set1_epi32(pivot as i32);
+        let at = keys.as_mut_ptr();
+        let all = first(16);
+        // SAFETY: loads read 16 keys (or the `valid` lanes) inside [0, n); stores go to free
+        // slots (see above), inside [0, n) as well.
+        unsafe {
+            let read =
+                |i: usize, valid: __mmask16| _mm512_maskz_loadu_epi32(valid, at.add(i).cast());
+            let held: [__m512i; 2 * UNROLL] = std::array::from_fn(|k| {
+                if k < UNROLL {
+                    read(16 * k, all)
+                } else {
+                    read(n - W + 16 * (k - UNROLL), all)
+                }
+            });
+            let (mut rl, mut rr) = (W, n - W);
+            let (mut l, mut r) = (0, n);
+            while rr - rl >= W {
+                let from = if rl - l <= r - rr {
+                    rl += W;
+                    rl - W
+                } else {
+                    rr -= W;
+                    rr
+                };
+                let vs: [__m512i; UNROLL] = std::array::from_fn(|k| read(from + 16 * k, all));
+                for v in vs {
+                    split(at, v, all, p, &mut l, &mut r);
+                }
+            }
+            // What is left (under 16·UNROLL keys) read at once, then split with what was held
+            // back: every free slot is now one gap.
+            let valid = |k: usize| first((rr - rl).saturating_sub(16 * k).min(16));
+            let rest: [__m512i; UNROLL] = std::array::from_fn(|k| read(rl + 16 * k, valid(k)));
+            for (k, v) in rest.into_iter().enumerate() {
+                split(at, v, valid(k), p, &mut l, &mut r);
+            }
+            for v in held {
+                split(at, v, all, p, &mut l, &mut r);
+            }
+            debug_assert_eq!(l, r);
+            l
+        }
     }
 
     /// The median of 16 keys spread over `keys`: a key of `keys` itself.
@@ -441,75 +500,86 @@ mod avx512 {
         out[8]
     }
 
-    /// Sorts the keys in `a` (b is as long, scratch) into `out` as floats: quicksort with
-    /// vector partitions, leaves of up to [`SMALL`] keys sorted in registers, and after `depth`
+    /// Moves the floats of `row` below `pivot` (a key) to the front of `keys` and the others to
+    /// its back, as keys; returns how many went to the front. The first level: one pass that
+    /// reads the row forward, as it streams in from memory, and makes its keys on the way.
+    #[target_feature(enable = "avx512f,popcnt,bmi2")]
+    fn partition_row(row: &[u32], keys: &mut [u32], pivot: u32) -> usize {
+        let n = row.len();
+        assert_eq!(keys.len(), n);
+        let p = _mm512_set1_epi32(pivot as i32);
+        let (mut l, mut r) = (0usize, n);
+        for at in (0..n).step_by(16) {
+            let valid = first((n - at).min(16));
+            // SAFETY: the `valid` lanes lie inside `row`; the keys written go below `l + below`
+            // and from `r - above`, which stay apart as every key is written once.
+            unsafe {
+                let v = keys_of(_mm512_maskz_loadu_epi32(valid, row.as_ptr().add(at).cast()));
+                split(keys.as_mut_ptr(), v, valid, p, &mut l, &mut r);
+            }
+        }
+        debug_assert_eq!(l, r);
+        l
+    }
+
+    /// Sorts `keys` (in place, as scratch) into `out` as floats' bits: quicksort with vector
+    /// partitions, leaves of up to [`SMALL`] keys sorted in registers, and after `depth`
     /// partitions (a run of bad pivots) the standard library's pattern-defeating sort.
     #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn quick(a: &mut [u32], b: &mut [u32], out: &mut [f32], depth: u32) {
-        if a.len() <= SMALL {
-            sort_leaf(a, out);
+    fn quick(keys: &mut [u32], out: &mut [u32], depth: u32) {
+        if keys.len() <= SMALL {
+            sort_leaf(keys, out);
             return;
         }
         if depth == 0 {
-            a.sort_unstable();
-            for (x, &k) in out.iter_mut().zip(a.iter()) {
-                *x = value(k);
+            keys.sort_unstable();
+            for (o, &k) in out.iter_mut().zip(keys.iter()) {
+                *o = value(k).to_bits();
             }
             return;
         }
-        let pivot = pivot_of(a, |k| k);
-        let below = partition::<false>(a, b, pivot);
-        descend(a, b, out, below, pivot, depth - 1);
+        let pivot = pivot_of(keys, |k| k);
+        let below = partition(keys, pivot);
+        descend(keys, out, below, pivot, depth - 1);
     }
 
-    /// Sorts on, once the keys are in `b`, partitioned at `pivot` with `below` of them below it.
+    /// Sorts on, once `keys` are partitioned at `pivot` with `below` of them below it.
     #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn descend(
-        a: &mut [u32],
-        b: &mut [u32],
-        out: &mut [f32],
-        below: usize,
-        pivot: u32,
-        depth: u32,
-    ) {
+    fn descend(keys: &mut [u32], out: &mut [u32], below: usize, pivot: u32, depth: u32) {
         if below > 0 {
-            let (b_lo, b_hi) = b.split_at_mut(below);
-            let (a_lo, a_hi) = a.split_at_mut(below);
+            let (k_lo, k_hi) = keys.split_at_mut(below);
             let (o_lo, o_hi) = out.split_at_mut(below);
-            quick(b_lo, a_lo, o_lo, depth);
-            quick(b_hi, a_hi, o_hi, depth);
+            quick(k_lo, o_lo, depth);
+            quick(k_hi, o_hi, depth);
             return;
         }
         // The pivot is the smallest key: its copies are final (all of them, if it is the largest
-        // key too); the keys above it are sorted on.
-        if pivot == u32::MAX {
-            out.fill(value(pivot));
-            return;
-        }
-        let equal = partition::<false>(b, a, pivot + 1);
-        out[..equal].fill(value(pivot));
-        quick(&mut a[equal..], &mut b[equal..], &mut out[equal..], depth);
+        // key too), and the keys above it are sorted on.
+        let equal = if pivot == u32::MAX {
+            keys.len()
+        } else {
+            partition(keys, pivot + 1)
+        };
+        out[..equal].fill(value(pivot).to_bits());
+        quick(&mut keys[equal..], &mut out[equal..], depth);
     }
 
     #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    pub(super) fn quicksort(row: &mut [f32], s: &mut Scratch, depth: u32) {
-        let n = row.len();
-        s.a.resize(n, 0);
-        s.b.resize(n, 0);
+    pub(super) fn quicksort(row: &mut [f32], scratch: &mut Vec<u32>, depth: u32) {
+        let bits: &mut [u32] = bytemuck::cast_slice_mut(row);
+        let n = bits.len();
+        scratch.resize(n, 0);
+        let keys = &mut scratch[..n];
         if n <= SMALL {
-            for (k, &x) in s.a.iter_mut().zip(row.iter()) {
-                *k = key(x);
+            for (k, &b) in keys.iter_mut().zip(bits.iter()) {
+                *k = key(f32::from_bits(b));
             }
-            sort_leaf(&s.a, row);
+            sort_leaf(keys, bits);
             return;
         }
-        // The first partition reads the floats and makes them keys on the way.
-        let (pivot, below) = {
-            let bits: &[u32] = bytemuck::cast_slice(row);
-            let pivot = pivot_of(bits, |b| key(f32::from_bits(b)));
-            (pivot, partition::<true>(bits, &mut s.b[..n], pivot))
-        };
-        descend(&mut s.a[..n], &mut s.b[..n], row, below, pivot, depth);
+        let pivot = pivot_of(bits, |b| key(f32::from_bits(b)));
+        let below = partition_row(bits, keys, pivot);
+        descend(keys, bits, below, pivot, depth);
     }
 }
 
@@ -569,7 +639,6 @@ mod tests {
             eprintln!("skipped: this CPU has no AVX-512F/POPCNT/BMI2");
             return;
         }
-        let mut s = Scratch::default();
         let nan = f32::from_bits(0x7fff_ffff);
         for n in [257usize, 300, 1000, 4096, 5003] {
             let rows: Vec<Vec<f32>> = vec![
@@ -587,7 +656,7 @@ mod tests {
                 for depth in [max_depth(n), 1, 0] {
                     let mut got = xs.clone();
                     // SAFETY: `vector_path` checked the CPU's features above.
-                    unsafe { avx512::quicksort(&mut got, &mut s, depth) };
+                    unsafe { avx512::quicksort(&mut got, &mut Vec::new(), depth) };
                     assert_eq!(bits(&got), bits(&want), "n {n}, kind {kind}, depth {depth}");
                 }
             }
