@@ -4,15 +4,15 @@
 //! images, so the result is bitwise the same whichever path runs, and whatever the algorithm: equal
 //! keys are equal floats, so no sort here needs to be stable.
 //!
-//! On x86-64 CPUs with AVX-512 a row is sorted by a vectorised quicksort, the design of
-//! x86-simd-sort (numpy's `np.sort`) and Highway's vqsort: partitions sixteen keys at a time by a
-//! compare and two compressing stores, down to pieces of at most 256 keys, which are sorted in
-//! sixteen registers (a sorting network down the columns, a transpose, then bitonic merges) and
-//! written out as floats. The first partition reads the row forward once and writes keys to a
-//! scratch buffer; the rest work in place there. On rows of a few thousand values it is 1.3–1.4×
-//! the AVX-512 merge sort it replaced, and 0.8× numpy's sort per core
-//! (`bench-results/2026-12-02-cpu-quicksort.md`). Elsewhere, and for short rows, `radsort`
-//! (measured against numpy's AVX2 sort in the same file).
+//! On x86-64 CPUs with AVX-512 a row is sorted by a vectorised quicksort (`sort/avx512.rs`), the
+//! design of x86-simd-sort (numpy's `np.sort`) and Highway's vqsort: partitions sixteen keys at a
+//! time by a compare and two compressing stores, down to pieces of at most 256 keys, which are
+//! sorted in sixteen registers (a sorting network down the columns, a transpose, then bitonic
+//! merges) and written out as floats. The first partition reads the row forward once and writes
+//! keys to a scratch buffer; the rest work in place there. CPUs with AVX2 but not AVX-512 run the
+//! same quicksort on eight lanes (`sort/avx2.rs`), compressing through a table of permutations.
+//! Other CPUs, and short rows, use `radsort`. The paths are measured against numpy's AVX-512 and
+//! AVX2 sorts in `bench-results/2026-12-02-cpu-quicksort.md`.
 
 /// A buffer [`sort_row`] reuses from row to row: the keys below the first partition.
 #[derive(Default)]
@@ -23,26 +23,57 @@ pub struct Scratch {
 /// Rows shorter than this go to `radsort`: the vector path's fixed costs do not pay off.
 const SIMD_MIN: usize = 64;
 
-/// Whether the vector path can run here: AVX-512F for the keys, POPCNT and BMI2 for the
-/// partitions' counts and masks (every AVX-512 CPU has both). `ALDFIT_CPU_SORT=fallback` turns
-/// it off, to measure the fallback on the same machine.
-#[cfg(target_arch = "x86_64")]
-fn vector_path() -> bool {
-    static VECTOR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *VECTOR.get_or_init(|| {
-        std::env::var("ALDFIT_CPU_SORT").as_deref() != Ok("fallback")
-            && std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("popcnt")
-            && std::arch::is_x86_feature_detected!("bmi2")
+/// The sort this CPU runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// 16 lanes: AVX-512F, with POPCNT and BMI2 for the partitions' counts and masks (every
+    /// AVX-512 CPU has both).
+    Avx512,
+    /// 8 lanes: AVX2 and POPCNT (x86-64 CPUs since 2013).
+    Avx2,
+    /// `radsort`: any other CPU.
+    Radsort,
+}
+
+/// The fastest [`Path`] this CPU has. `ALDFIT_CPU_SORT=avx2` or `=fallback` (radsort) caps it,
+/// to measure the slower paths on the same machine.
+pub fn path() -> Path {
+    static PATH: std::sync::OnceLock<Path> = std::sync::OnceLock::new();
+    *PATH.get_or_init(|| {
+        let cap = std::env::var("ALDFIT_CPU_SORT").unwrap_or_default();
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if cap != "fallback"
+                && cap != "avx2"
+                && has!("avx512f")
+                && has!("popcnt")
+                && has!("bmi2")
+            {
+                return Path::Avx512;
+            }
+            if cap != "fallback" && has!("avx2") && has!("popcnt") {
+                return Path::Avx2;
+            }
+        }
+        let _ = cap;
+        Path::Radsort
     })
 }
 
 /// Sorts `row` ascending in the floats' total order.
 pub fn sort_row(row: &mut [f32], scratch: &mut Scratch) {
     #[cfg(target_arch = "x86_64")]
-    if row.len() >= SIMD_MIN && vector_path() {
-        // SAFETY: the CPU has AVX-512F, POPCNT and BMI2, checked by `vector_path`.
-        unsafe { avx512::quicksort(row, &mut scratch.keys, max_depth(row.len())) };
+    if row.len() >= SIMD_MIN {
+        match path() {
+            // SAFETY: the CPU has AVX-512F, POPCNT and BMI2, checked by `path`.
+            Path::Avx512 => unsafe {
+                avx512::quicksort(row, &mut scratch.keys, max_depth(row.len()))
+            },
+            // SAFETY: the CPU has AVX2 and POPCNT, checked by `path`.
+            Path::Avx2 => unsafe { avx2::quicksort(row, &mut scratch.keys, max_depth(row.len())) },
+            Path::Radsort => radsort::sort(row),
+        }
         return;
     }
     let _ = scratch;
@@ -68,520 +99,21 @@ fn value(k: u32) -> f32 {
     f32::from_bits(k ^ (((!k as i32 >> 31) as u32) | 0x8000_0000))
 }
 
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use std::arch::x86_64::*;
-
-    use super::{key, value};
-
-    /// One compare-exchange layer of a bitonic network inside a register: lane i meets lane
-    /// i ^ d, and keeps the larger key where `max_lanes` has its bit.
-    #[inline]
-    #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn layer(v: __m512i, partner: __m512i, max_lanes: __mmask16) -> __m512i {
-        let p = _mm512_permutexvar_epi32(partner, v);
-        _mm512_mask_max_epu32(_mm512_min_epu32(v, p), max_lanes, v, p)
-    }
-
-    /// Partner indices `i ^ d` for the 16 lanes.
-    #[inline]
-    #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn partner(d: i32) -> __m512i {
-        let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        _mm512_xor_si512(lanes, _mm512_set1_epi32(d))
-    }
-
-    /// Lanes that keep the larger key at distance d within bitonic blocks of size s: the
-    /// upper lane of each pair in an ascending block, the lower one in a descending block
-    /// (blocks alternate; with s = 16 every block ascends).
-    const fn max_lanes(d: usize, s: usize) -> u16 {
-        let mut m = 0u16;
-        let mut i = 0;
-        while i < 16 {
-            if ((i & d) != 0) != ((i & s) != 0) {
-                m |= 1 << i;
-            }
-            i += 1;
-        }
-        m
-    }
-
-    /// The layers of a full bitonic sort of 16 lanes, (d, s).
-    const SORT16: [(usize, usize); 10] = [
-        (1, 2),
-        (2, 4),
-        (1, 4),
-        (4, 8),
-        (2, 8),
-        (1, 8),
-        (8, 16),
-        (4, 16),
-        (2, 16),
-        (1, 16),
-    ];
-
-    /// The layers that sort a bitonic register ascending, (d, 16).
-    const MERGE16: [(usize, usize); 4] = [(8, 16), (4, 16), (2, 16), (1, 16)];
-
-    #[inline]
-    #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn sort16(mut v: __m512i) -> __m512i {
-        for (d, s) in SORT16 {
-            v = layer(v, partner(d as i32), max_lanes(d, s));
-        }
-        v
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn load(s: &[u32], at: usize) -> __m512i {
-        let v = &s[at..at + 16];
-        // SAFETY: `v` holds 16 u32 (checked by the slice above).
-        unsafe { _mm512_loadu_si512(v.as_ptr().cast()) }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn store(s: &mut [u32], at: usize, v: __m512i) {
-        let d = &mut s[at..at + 16];
-        // SAFETY: `d` holds 16 u32 (checked by the slice above).
-        unsafe { _mm512_storeu_si512(d.as_mut_ptr().cast(), v) }
-    }
-
-    /// Keys back to floats in a register (the inverse of `key`, lane by lane).
-    #[inline]
-    #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn values_of(k: __m512i) -> __m512i {
-        let sign = _mm512_srai_epi32::<31>(_mm512_xor_si512(k, _mm512_set1_epi32(-1)));
-        _mm512_xor_si512(k, _mm512_or_si512(sign, _mm512_set1_epi32(i32::MIN)))
-    }
-
-    /// Lanes `0..n` of a mask (n ≤ 16).
-    #[inline]
-    fn first(n: usize) -> __mmask16 {
-        ((1u32 << n) - 1) as __mmask16
-    }
-
-    /// The body once per index 0..16, each time with `$i` a constant, so that arrays of
-    /// registers indexed by it stay in registers.
-    macro_rules! unroll16 {
-        ($i:ident, $body:block) => {
-            unroll16!(@ $i, $body, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
-        };
-        (@ $i:ident, $body:block, $($n:literal)*) => {
-            $( { let $i: usize = $n; $body } )*
-        };
-    }
-
-    /// Green's 60-comparator network for 16 inputs, in its 10 layers (tested exhaustively by
-    /// the 0-1 principle below).
-    pub(super) const GREEN16: [&[(usize, usize)]; 10] = [
-        &[
-            (0, 13),
-            (1, 12),
-            (2, 15),
-            (3, 14),
-            (4, 8),
-            (5, 6),
-            (7, 11),
-            (9, 10),
-        ],
-        &[
-            (0, 5),
-            (1, 7),
-            (2, 9),
-            (3, 4),
-            (6, 13),
-            (8, 14),
-            (10, 15),
-            (11, 12),
-        ],
-        &[
-            (0, 1),
-            (2, 3),
-            (4, 5),
-            (6, 8),
-            (7, 9),
-            (10, 11),
-            (12, 13),
-            (14, 15),
-        ],
-        &[
-            (0, 2),
-            (1, 3),
-            (4, 10),
-            (5, 11),
-            (6, 7),
-            (8, 9),
-            (12, 14),
-            (13, 15),
-        ],
-        &[(1, 2), (3, 12), (4, 6), (5, 7), (8, 10), (9, 11), (13, 14)],
-        &[(1, 4), (2, 6), (5, 8), (7, 10), (9, 13), (11, 14)],
-        &[(2, 4), (3, 6), (9, 12), (11, 13)],
-        &[(3, 5), (6, 8), (7, 9), (10, 12)],
-        &[(3, 4), (5, 6), (7, 8), (9, 10), (11, 12)],
-        &[(6, 7), (8, 9)],
-    ];
-
-    /// Sorts each of 16 registers: the 16 columns sorted across the registers by [`GREEN16`]
-    /// (minima and maxima only, no shuffles), then the 16 × 16 matrix transposed, so that each
-    /// register holds one sorted column. 184 operations where 16 in-register networks take 480.
-    macro_rules! sort_columns16 {
-        ($v:ident) => {{
-            for layer in GREEN16 {
-                for &(i, j) in layer {
-                    let (x, y) = ($v[i], $v[j]);
-                    $v[i] = _mm512_min_epu32(x, y);
-                    $v[j] = _mm512_max_epu32(x, y);
-                }
-            }
-            let mut a = $v;
-            unroll16!(k, {
-                if k < 8 {
-                    a[2 * k] = _mm512_unpacklo_epi32($v[2 * k], $v[2 * k + 1]);
-                    a[2 * k + 1] = _mm512_unpackhi_epi32($v[2 * k], $v[2 * k + 1]);
-                }
-            });
-            // b[4k + m], 128-bit lane l: column 4l + m of rows 4k..4k + 4.
-            let mut b = a;
-            unroll16!(k, {
-                if k < 4 {
-                    b[4 * k] = _mm512_unpacklo_epi64(a[4 * k], a[4 * k + 2]);
-                    b[4 * k + 1] = _mm512_unpackhi_epi64(a[4 * k], a[4 * k + 2]);
-                    b[4 * k + 2] = _mm512_unpacklo_epi64(a[4 * k + 1], a[4 * k + 3]);
-                    b[4 * k + 3] = _mm512_unpackhi_epi64(a[4 * k + 1], a[4 * k + 3]);
-                }
-            });
-            unroll16!(m, {
-                if m < 4 {
-                    let (b0, b1, b2, b3) = (b[m], b[4 + m], b[8 + m], b[12 + m]);
-                    let c0 = _mm512_shuffle_i32x4::<0b01_00_01_00>(b0, b1);
-                    let c1 = _mm512_shuffle_i32x4::<0b11_10_11_10>(b0, b1);
-                    let c2 = _mm512_shuffle_i32x4::<0b01_00_01_00>(b2, b3);
-                    let c3 = _mm512_shuffle_i32x4::<0b11_10_11_10>(b2, b3);
-                    $v[m] = _mm512_shuffle_i32x4::<0b10_00_10_00>(c0, c2);
-                    $v[4 + m] = _mm512_shuffle_i32x4::<0b11_01_11_01>(c0, c2);
-                    $v[8 + m] = _mm512_shuffle_i32x4::<0b10_00_10_00>(c1, c3);
-                    $v[12 + m] = _mm512_shuffle_i32x4::<0b11_01_11_01>(c1, c3);
-                }
-            });
-        }};
-    }
-
-    /// Merges sorted blocks of `$m` registers of `$v` (`$r` of them) pairwise into sorted
-    /// blocks of 2·`$m`. A macro, not a function, so that the registers never leave registers.
-    macro_rules! merge_blocks {
-        ($v:ident, $r:expr, $m:expr) => {{
-            let (r, m): (usize, usize) = ($r, $m);
-            let reverse = _mm512_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-            // The right block reversed makes each pair of blocks bitonic; one half-cleaner
-            // splits it into a lower and an upper bitonic half. Register i of the left block
-            // meets register 2m−1−i reversed.
-            unroll16!(p, {
-                if p < r / 2 {
-                    let (base, i) = ((p / m) * 2 * m, p % m);
-                    let (a, b) = (base + i, base + 2 * m - 1 - i);
-                    let (x, y) = ($v[a], _mm512_permutexvar_epi32(reverse, $v[b]));
-                    $v[a] = _mm512_min_epu32(x, y);
-                    $v[b] = _mm512_max_epu32(x, y);
-                }
-            });
-            // Half-cleaners across registers, then the four inside each.
-            for t in 0..4 {
-                let d = 8 >> t;
-                if d < m {
-                    unroll16!(p, {
-                        if p < r / 2 {
-                            let a = (p / d) * 2 * d + p % d;
-                            let (x, y) = ($v[a], $v[a + d]);
-                            $v[a] = _mm512_min_epu32(x, y);
-                            $v[a + d] = _mm512_max_epu32(x, y);
-                        }
-                    });
-                }
-            }
-            unroll16!(q, {
-                if q < r {
-                    for (d, s) in MERGE16 {
-                        $v[q] = layer($v[q], partner(d as i32), max_lanes(d, s));
-                    }
-                }
-            });
-        }};
-    }
-
-    /// Sorts `keys` (at most 16·R) in registers and writes them to `out` as floats' bits.
-    #[inline]
-    #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn sort_small<const R: usize>(keys: &[u32], out: &mut [u32]) {
-        let n = keys.len();
-        debug_assert!(n <= 16 * R && out.len() == n);
-        let mut v = [_mm512_set1_epi32(-1); R];
-        for (r, reg) in v.iter_mut().enumerate() {
-            let at = 16 * r;
-            if at < n {
-                // SAFETY: only lanes below n - at are read, and they lie inside `keys`.
-                *reg = unsafe {
-                    _mm512_mask_loadu_epi32(
-                        *reg,
-                        first((n - at).min(16)),
-                        keys.as_ptr().add(at).cast(),
-                    )
-                };
-            }
-        }
-        // Each register sorted, then bitonic merges of ever larger blocks.
-        if R == 16 {
-            let mut w = [_mm512_setzero_si512(); 16];
-            w[..].copy_from_slice(&v[..16]);
-            sort_columns16!(w);
-            v[..16].copy_from_slice(&w);
-        } else {
-            unroll16!(q, {
-                if q < R {
-                    v[q] = sort16(v[q]);
-                }
-            });
-        }
-        if R > 1 {
-            merge_blocks!(v, R, 1);
-        }
-        if R > 2 {
-            merge_blocks!(v, R, 2);
-        }
-        if R > 4 {
-            merge_blocks!(v, R, 4);
-        }
-        if R > 8 {
-            merge_blocks!(v, R, 8);
-        }
-        for (r, reg) in v.iter().enumerate() {
-            let at = 16 * r;
-            if at < n {
-                // SAFETY: only lanes below n - at are written, and they lie inside `out`.
-                unsafe {
-                    _mm512_mask_storeu_epi32(
-                        out.as_mut_ptr().add(at).cast(),
-                        first((n - at).min(16)),
-                        values_of(*reg),
-                    )
-                };
-            }
-        }
-    }
-
-    /// Keys at most this many are sorted in registers.
-    const SMALL: usize = 256;
-
-    #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn sort_leaf(keys: &[u32], out: &mut [u32]) {
-        match keys.len().div_ceil(16) {
-            0 => {}
-            1 => sort_small::<1>(keys, out),
-            2 => sort_small::<2>(keys, out),
-            3 | 4 => sort_small::<4>(keys, out),
-            5..=8 => sort_small::<8>(keys, out),
-            _ => sort_small::<16>(keys, out),
-        }
-    }
-
-    /// `v`'s keys below `pivot` stored at `*l` (which moves up), the others before `*r` (which
-    /// moves down); only the lanes of `valid` count.
-    ///
-    /// # Safety
-    /// `[*l, *l + below)` and `[*r - above, *r)` must lie inside the allocation of `at` and hold
-    /// nothing still to be read.
-    #[inline]
-    #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    unsafe fn split(
-        at: *mut u32,
-        v: __m512i,
-        valid: __mmask16,
-        p: __m512i,
-        l: &mut usize,
-        r: &mut usize,
-    ) {
-        let lt = _mm512_mask_cmplt_epu32_mask(valid, v, p);
-        let ge = valid & !lt;
-        let (below, above) = (lt.count_ones() as usize, ge.count_ones() as usize);
-        *r -= above;
-        // SAFETY: the caller's promise, and masked-off lanes are not written.
-        unsafe {
-            let (lo, hi) = (
-                _mm512_maskz_compress_epi32(lt, v),
-                _mm512_maskz_compress_epi32(ge, v),
-            );
-            _mm512_mask_storeu_epi32(at.add(*l).cast(), first(below), lo);
-            _mm512_mask_storeu_epi32(at.add(*r).cast(), first(above), hi);
-        }
-        *l += below;
-    }
-
-    /// Float bits to keys in a register, as `key` does lane by lane.
-    #[inline]
-    #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn keys_of(bits: __m512i) -> __m512i {
-        let sign = _mm512_srai_epi32::<31>(bits);
-        _mm512_xor_si512(bits, _mm512_or_si512(sign, _mm512_set1_epi32(i32::MIN)))
-    }
-
-    /// Registers read at a time from one end by [`partition`]: the choice of end waits on the
-    /// counts of the last round, so it is made once per `UNROLL` registers.
-    const UNROLL: usize = 4;
-
-    /// Partitions `keys` in place: those below `pivot` first; returns how many.
-    ///
-    /// In place, so that the levels below the first stay in one buffer in cache (the design of
-    /// x86-simd-sort): the first
-    /// and last `UNROLL` registers are held back, which frees 32·UNROLL slots, and each next
-    /// 16·UNROLL keys are read from the end with fewer free slots, so what is written on either
-    /// side never overwrites what is still to be read. Needs at least 32·UNROLL keys.
-    #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn partition(keys: &mut [u32], pivot: u32) -> usize {
-        const W: usize = 16 * UNROLL;
-        let n = keys.len();
-        assert!(n >= 2 * W);
-        let p = _mm512_set1_epi32(pivot as i32);
-        let at = keys.as_mut_ptr();
-        let all = first(16);
-        // SAFETY: loads read 16 keys (or the `valid` lanes) inside [0, n); stores go to free
-        // slots (see above), inside [0, n) as well.
-        unsafe {
-            let read =
-                |i: usize, valid: __mmask16| _mm512_maskz_loadu_epi32(valid, at.add(i).cast());
-            let held: [__m512i; 2 * UNROLL] = std::array::from_fn(|k| {
-                if k < UNROLL {
-                    read(16 * k, all)
-                } else {
-                    read(n - W + 16 * (k - UNROLL), all)
-                }
-            });
-            let (mut rl, mut rr) = (W, n - W);
-            let (mut l, mut r) = (0, n);
-            while rr - rl >= W {
-                let from = if rl - l <= r - rr {
-                    rl += W;
-                    rl - W
-                } else {
-                    rr -= W;
-                    rr
-                };
-                let vs: [__m512i; UNROLL] = std::array::from_fn(|k| read(from + 16 * k, all));
-                for v in vs {
-                    split(at, v, all, p, &mut l, &mut r);
-                }
-            }
-            // What is left (under 16·UNROLL keys) read at once, then split with what was held
-            // back: every free slot is now one gap.
-            let valid = |k: usize| first((rr - rl).saturating_sub(16 * k).min(16));
-            let rest: [__m512i; UNROLL] = std::array::from_fn(|k| read(rl + 16 * k, valid(k)));
-            for (k, v) in rest.into_iter().enumerate() {
-                split(at, v, valid(k), p, &mut l, &mut r);
-            }
-            for v in held {
-                split(at, v, all, p, &mut l, &mut r);
-            }
-            debug_assert_eq!(l, r);
-            l
-        }
-    }
-
-    /// The median of 16 keys spread over `keys`: a key of `keys` itself.
-    #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn pivot_of(keys: &[u32], key_of: impl Fn(u32) -> u32) -> u32 {
-        let n = keys.len();
-        let mut sample = [0u32; 16];
-        for (i, s) in sample.iter_mut().enumerate() {
-            *s = key_of(keys[(2 * i + 1) * n / 32]);
-        }
-        let mut out = [0u32; 16];
-        store(&mut out, 0, sort16(load(&sample, 0)));
-        out[8]
-    }
-
-    /// Moves the floats of `row` below `pivot` (a key) to the front of `keys` and the others to
-    /// its back, as keys; returns how many went to the front. The first level: one pass that
-    /// reads the row forward, as it streams in from memory, and makes its keys on the way.
-    #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn partition_row(row: &[u32], keys: &mut [u32], pivot: u32) -> usize {
-        let n = row.len();
-        assert_eq!(keys.len(), n);
-        let p = _mm512_set1_epi32(pivot as i32);
-        let (mut l, mut r) = (0usize, n);
-        for at in (0..n).step_by(16) {
-            let valid = first((n - at).min(16));
-            // SAFETY: the `valid` lanes lie inside `row`; the keys written go below `l + below`
-            // and from `r - above`, which stay apart as every key is written once.
-            unsafe {
-                let v = keys_of(_mm512_maskz_loadu_epi32(valid, row.as_ptr().add(at).cast()));
-                split(keys.as_mut_ptr(), v, valid, p, &mut l, &mut r);
-            }
-        }
-        debug_assert_eq!(l, r);
-        l
-    }
-
-    /// Sorts `keys` (in place, as scratch) into `out` as floats' bits: quicksort with vector
-    /// partitions, leaves of up to [`SMALL`] keys sorted in registers, and after `depth`
-    /// partitions (a run of bad pivots) the standard library's pattern-defeating sort.
-    #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn quick(keys: &mut [u32], out: &mut [u32], depth: u32) {
-        if keys.len() <= SMALL {
-            sort_leaf(keys, out);
-            return;
-        }
-        if depth == 0 {
-            keys.sort_unstable();
-            for (o, &k) in out.iter_mut().zip(keys.iter()) {
-                *o = value(k).to_bits();
-            }
-            return;
-        }
-        let pivot = pivot_of(keys, |k| k);
-        let below = partition(keys, pivot);
-        descend(keys, out, below, pivot, depth - 1);
-    }
-
-    /// Sorts on, once `keys` are partitioned at `pivot` with `below` of them below it.
-    #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    fn descend(keys: &mut [u32], out: &mut [u32], below: usize, pivot: u32, depth: u32) {
-        if below > 0 {
-            let (k_lo, k_hi) = keys.split_at_mut(below);
-            let (o_lo, o_hi) = out.split_at_mut(below);
-            quick(k_lo, o_lo, depth);
-            quick(k_hi, o_hi, depth);
-            return;
-        }
-        // The pivot is the smallest key: its copies are final (all of them, if it is the largest
-        // key too), and the keys above it are sorted on.
-        let equal = if pivot == u32::MAX {
-            keys.len()
-        } else {
-            partition(keys, pivot + 1)
-        };
-        out[..equal].fill(value(pivot).to_bits());
-        quick(&mut keys[equal..], &mut out[equal..], depth);
-    }
-
-    #[target_feature(enable = "avx512f,popcnt,bmi2")]
-    pub(super) fn quicksort(row: &mut [f32], scratch: &mut Vec<u32>, depth: u32) {
-        let bits: &mut [u32] = bytemuck::cast_slice_mut(row);
-        let n = bits.len();
-        scratch.resize(n, 0);
-        let keys = &mut scratch[..n];
-        if n <= SMALL {
-            for (k, &b) in keys.iter_mut().zip(bits.iter()) {
-                *k = key(f32::from_bits(b));
-            }
-            sort_leaf(keys, bits);
-            return;
-        }
-        let pivot = pivot_of(bits, |b| key(f32::from_bits(b)));
-        let below = partition_row(bits, keys, pivot);
-        descend(keys, bits, below, pivot, depth);
-    }
+/// The body once per index 0..16, each time with `$i` a constant, so that arrays of
+/// registers indexed by it stay in registers.
+macro_rules! unroll16 {
+    ($i:ident, $body:block) => {
+        unroll16!(@ $i, $body, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+    };
+    (@ $i:ident, $body:block, $($n:literal)*) => {
+        $( { let $i: usize = $n; $body } )*
+    };
 }
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 #[cfg(test)]
 mod tests {
@@ -607,22 +139,53 @@ mod tests {
         }
     }
 
-    /// The 0-1 principle: a comparator network sorts every input iff it sorts every input of
-    /// zeros and ones, so 2¹⁶ cases prove the column network.
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn green_network_sorts_every_input() {
-        for bits in 0u32..1 << 16 {
-            let mut v: [u32; 16] = std::array::from_fn(|i| (bits >> i) & 1);
-            for layer in avx512::GREEN16 {
-                for &(i, j) in layer {
+    /// Whether a comparator network over `n` wires sorts every input. By the 0-1 principle it
+    /// does iff it sorts every input of zeros and ones: 2ⁿ cases.
+    fn network_sorts(n: usize, layers: &[&[(usize, usize)]]) -> bool {
+        (0u32..1 << n).all(|bits| {
+            let mut v: Vec<u32> = (0..n).map(|i| (bits >> i) & 1).collect();
+            for layer in layers {
+                for &(i, j) in *layer {
                     let (x, y) = (v[i], v[j]);
                     v[i] = x.min(y);
                     v[j] = x.max(y);
                 }
             }
-            assert!(v.windows(2).all(|w| w[0] <= w[1]), "input {bits:016b}");
+            v.windows(2).all(|w| w[0] <= w[1])
+        })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn column_networks_sort_every_input() {
+        assert!(network_sorts(16, &avx512::GREEN16));
+        assert!(network_sorts(8, &avx2::NET8));
+        // And the check can fail: without its last comparator Green's network does not sort.
+        let mut short = avx512::GREEN16;
+        short[9] = &[(6, 7)];
+        assert!(!network_sorts(16, &short));
+    }
+
+    type VectorSort = unsafe fn(&mut [f32], &mut Vec<u32>, u32);
+
+    /// The vector sorts this CPU can run, by name; a printed note for each it cannot.
+    fn vector_sorts() -> Vec<(&'static str, VectorSort)> {
+        let mut out: Vec<(&'static str, VectorSort)> = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f") && has!("popcnt") && has!("bmi2") {
+                out.push(("avx512", avx512::quicksort));
+            } else {
+                eprintln!("skipped: this CPU has no AVX-512F/POPCNT/BMI2");
+            }
+            if has!("avx2") && has!("popcnt") {
+                out.push(("avx2", avx2::quicksort));
+            } else {
+                eprintln!("skipped: this CPU has no AVX2/POPCNT");
+            }
         }
+        out
     }
 
     fn bits(v: &[f32]) -> Vec<u32> {
@@ -635,10 +198,6 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn quicksort_handles_ties_extremes_and_its_fallback() {
-        if !vector_path() {
-            eprintln!("skipped: this CPU has no AVX-512F/POPCNT/BMI2");
-            return;
-        }
         let nan = f32::from_bits(0x7fff_ffff);
         for n in [257usize, 300, 1000, 4096, 5003] {
             let rows: Vec<Vec<f32>> = vec![
@@ -653,11 +212,14 @@ mod tests {
             for (kind, xs) in rows.iter().enumerate() {
                 let mut want = xs.clone();
                 want.sort_by(f32::total_cmp);
-                for depth in [max_depth(n), 1, 0] {
-                    let mut got = xs.clone();
-                    // SAFETY: `vector_path` checked the CPU's features above.
-                    unsafe { avx512::quicksort(&mut got, &mut Vec::new(), depth) };
-                    assert_eq!(bits(&got), bits(&want), "n {n}, kind {kind}, depth {depth}");
+                for (name, sort) in vector_sorts() {
+                    for depth in [max_depth(n), 1, 0] {
+                        let mut got = xs.clone();
+                        // SAFETY: `vector_sorts` lists only what the CPU can run.
+                        unsafe { sort(&mut got, &mut Vec::new(), depth) };
+                        let at = format!("{name}, n {n}, kind {kind}, depth {depth}");
+                        assert_eq!(bits(&got), bits(&want), "{at}");
+                    }
                 }
             }
         }
@@ -701,6 +263,12 @@ mod tests {
                 let mut got = xs.clone();
                 sort_row(&mut got, &mut s);
                 assert_eq!(bits(&got), bits(&want), "n {n}, kind {kind}");
+                for (name, sort) in vector_sorts() {
+                    let mut got = xs.clone();
+                    // SAFETY: `vector_sorts` lists only what the CPU can run.
+                    unsafe { sort(&mut got, &mut s.keys, max_depth(n)) };
+                    assert_eq!(bits(&got), bits(&want), "{name}, n {n}, kind {kind}");
+                }
             }
         }
     }

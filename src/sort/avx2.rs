@@ -1,0 +1,461 @@
+//! The AVX2 path of [`super::sort_row`], for x86-64 CPUs without AVX-512 (most laptops and
+//! desktops, AMD before Zen 4): the same quicksort as `avx512.rs`, on eight lanes.
+//!
+//! AVX2 has neither unsigned compares nor compressing stores, so the keys here are signed — a
+//! float's bits with the magnitude of negatives flipped, whose i32 order is the floats' total
+//! order — and a partition moves a register's keys below the pivot to its front through a table
+//! of permutations indexed by the compare's mask, then stores the whole register at both ends
+//! (the design of x86-simd-sort's AVX2 sort).
+
+use std::arch::x86_64::*;
+
+/// The i32 whose order is the f32's total order, from the float's bits; its own inverse.
+#[inline(always)]
+fn skey(b: u32) -> i32 {
+    (b ^ (((b as i32) >> 31) as u32 & 0x7fff_ffff)) as i32
+}
+
+/// Permutations that move the lanes set in the index (an 8-bit mask) to the front, in order,
+/// and the others after them, in order.
+static FRONT: [[i32; 8]; 256] = {
+    let mut t = [[0i32; 8]; 256];
+    let mut m = 0;
+    while m < 256 {
+        let (mut at, mut lane) = (0, 0);
+        while lane < 8 {
+            if m & (1 << lane) != 0 {
+                t[m][at] = lane;
+                at += 1;
+            }
+            lane += 1;
+        }
+        lane = 0;
+        while lane < 8 {
+            if m & (1 << lane) == 0 {
+                t[m][at] = lane;
+                at += 1;
+            }
+            lane += 1;
+        }
+        m += 1;
+    }
+    t
+};
+
+/// Lanes that keep the larger key at distance `d` within bitonic blocks of size `s` (as in
+/// `avx512::max_lanes`, on eight lanes), as a blend immediate.
+const fn max_lanes(d: usize, s: usize) -> i32 {
+    let (mut m, mut i) = (0, 0);
+    while i < 8 {
+        if ((i & d) != 0) != ((i & s) != 0) {
+            m |= 1 << i;
+        }
+        i += 1;
+    }
+    m
+}
+
+/// Lane i's partner i ^ D, D in {1, 2, 4}.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn partner<const D: usize>(v: __m256i) -> __m256i {
+    match D {
+        1 => _mm256_shuffle_epi32::<0b10_11_00_01>(v),
+        2 => _mm256_shuffle_epi32::<0b01_00_11_10>(v),
+        _ => _mm256_permute2x128_si256::<0x01>(v, v),
+    }
+}
+
+/// One compare-exchange layer inside a register; `M` from [`max_lanes`].
+#[inline]
+#[target_feature(enable = "avx2")]
+fn layer<const D: usize, const M: i32>(v: __m256i) -> __m256i {
+    let p = partner::<D>(v);
+    _mm256_blend_epi32::<M>(_mm256_min_epi32(v, p), _mm256_max_epi32(v, p))
+}
+
+/// A full bitonic sort of one register's eight lanes.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn sort8(v: __m256i) -> __m256i {
+    let v = layer::<1, { max_lanes(1, 2) }>(v);
+    let v = layer::<2, { max_lanes(2, 4) }>(v);
+    let v = layer::<1, { max_lanes(1, 4) }>(v);
+    merge8(v)
+}
+
+/// Sorts a bitonic register ascending.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn merge8(v: __m256i) -> __m256i {
+    let v = layer::<4, { max_lanes(4, 8) }>(v);
+    let v = layer::<2, { max_lanes(2, 8) }>(v);
+    layer::<1, { max_lanes(1, 8) }>(v)
+}
+
+/// The optimal 19-comparator network for 8 inputs, in 6 layers (proved in the parent's tests).
+pub(super) const NET8: [&[(usize, usize)]; 6] = [
+    &[(0, 2), (1, 3), (4, 6), (5, 7)],
+    &[(0, 4), (1, 5), (2, 6), (3, 7)],
+    &[(0, 1), (2, 3), (4, 5), (6, 7)],
+    &[(2, 4), (3, 5)],
+    &[(1, 4), (3, 6)],
+    &[(1, 2), (3, 4), (5, 6)],
+];
+
+/// Sorts each of the 8 registers from `$at` in `$v`: the columns by [`NET8`] down the
+/// registers, then the 8 × 8 matrix transposed. A macro, so that the registers stay registers.
+macro_rules! sort_columns8 {
+    ($v:ident, $at:expr) => {{
+        let o: usize = $at;
+        for layer in NET8 {
+            for &(i, j) in layer {
+                let (x, y) = ($v[o + i], $v[o + j]);
+                $v[o + i] = _mm256_min_epi32(x, y);
+                $v[o + j] = _mm256_max_epi32(x, y);
+            }
+        }
+        let mut t = [_mm256_setzero_si256(); 8];
+        unroll16!(k, {
+            if k < 4 {
+                t[2 * k] = _mm256_unpacklo_epi32($v[o + 2 * k], $v[o + 2 * k + 1]);
+                t[2 * k + 1] = _mm256_unpackhi_epi32($v[o + 2 * k], $v[o + 2 * k + 1]);
+            }
+        });
+        // u[4h + m], 128-bit lane l: column 4l + m of rows 4h..4h + 4.
+        let mut u = t;
+        unroll16!(h, {
+            if h < 2 {
+                u[4 * h] = _mm256_unpacklo_epi64(t[4 * h], t[4 * h + 2]);
+                u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h], t[4 * h + 2]);
+                u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
+                u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
+            }
+        });
+        unroll16!(m, {
+            if m < 4 {
+                $v[o + m] = _mm256_permute2x128_si256::<0x20>(u[m], u[4 + m]);
+                $v[o + 4 + m] = _mm256_permute2x128_si256::<0x31>(u[m], u[4 + m]);
+            }
+        });
+    }};
+}
+
+/// Merges sorted blocks of `$m` registers of `$v` (`$r` of them) pairwise into sorted blocks of
+/// 2·`$m`: a half-cleaner against the right block reversed, half-cleaners across registers,
+/// then the three inside each (as `avx512`'s `merge_blocks`).
+macro_rules! merge_blocks {
+    ($v:ident, $r:expr, $m:expr) => {{
+        let (r, m): (usize, usize) = ($r, $m);
+        let reverse = _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+        unroll16!(p, {
+            if p < r / 2 {
+                let (base, i) = ((p / m) * 2 * m, p % m);
+                let (a, b) = (base + i, base + 2 * m - 1 - i);
+                let (x, y) = ($v[a], _mm256_permutevar8x32_epi32($v[b], reverse));
+                $v[a] = _mm256_min_epi32(x, y);
+                $v[b] = _mm256_max_epi32(x, y);
+            }
+        });
+        for t in 0..4 {
+            let d = 8 >> t;
+            if d < m {
+                unroll16!(p, {
+                    if p < r / 2 {
+                        let a = (p / d) * 2 * d + p % d;
+                        let (x, y) = ($v[a], $v[a + d]);
+                        $v[a] = _mm256_min_epi32(x, y);
+                        $v[a + d] = _mm256_max_epi32(x, y);
+                    }
+                });
+            }
+        }
+        unroll16!(q, {
+            if q < r {
+                $v[q] = merge8($v[q]);
+            }
+        });
+    }};
+}
+
+/// Lanes `0..n` (n ≤ 8) as a mask register of AVX2's masked loads and stores.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn lanes_below(n: usize) -> __m256i {
+    let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), idx)
+}
+
+/// Sorts `keys` (at most 8·R) in registers and writes them to `out` as floats' bits.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn sort_small<const R: usize>(keys: &[i32], out: &mut [u32]) {
+    let n = keys.len();
+    debug_assert!(n <= 8 * R && out.len() == n);
+    let mut v = [_mm256_set1_epi32(i32::MAX); R];
+    for (r, reg) in v.iter_mut().enumerate() {
+        let at = 8 * r;
+        if at < n {
+            let mask = lanes_below(n - at);
+            // SAFETY: only lanes below n - at are read, and they lie inside `keys`.
+            let x = unsafe { _mm256_maskload_epi32(keys.as_ptr().add(at), mask) };
+            *reg = _mm256_blendv_epi8(*reg, x, mask);
+        }
+    }
+    if R >= 8 {
+        let mut w = [_mm256_setzero_si256(); 16];
+        w[..R].copy_from_slice(&v[..R]);
+        sort_columns8!(w, 0);
+        if R == 16 {
+            sort_columns8!(w, 8);
+        }
+        v[..R].copy_from_slice(&w[..R]);
+    } else {
+        unroll16!(q, {
+            if q < R {
+                v[q] = sort8(v[q]);
+            }
+        });
+    }
+    if R > 1 {
+        merge_blocks!(v, R, 1);
+    }
+    if R > 2 {
+        merge_blocks!(v, R, 2);
+    }
+    if R > 4 {
+        merge_blocks!(v, R, 4);
+    }
+    if R > 8 {
+        merge_blocks!(v, R, 8);
+    }
+    let magnitude = _mm256_set1_epi32(0x7fff_ffff);
+    for (r, reg) in v.iter().enumerate() {
+        let at = 8 * r;
+        if at < n {
+            let bits = _mm256_xor_si256(
+                *reg,
+                _mm256_and_si256(_mm256_srai_epi32::<31>(*reg), magnitude),
+            );
+            // SAFETY: only lanes below n - at are written, and they lie inside `out`.
+            unsafe {
+                _mm256_maskstore_epi32(out.as_mut_ptr().add(at).cast(), lanes_below(n - at), bits)
+            };
+        }
+    }
+}
+
+/// Keys at most this many are sorted in registers.
+const SMALL: usize = 128;
+
+#[target_feature(enable = "avx2")]
+fn sort_leaf(keys: &[i32], out: &mut [u32]) {
+    match keys.len().div_ceil(8) {
+        0 => {}
+        1 => sort_small::<1>(keys, out),
+        2 => sort_small::<2>(keys, out),
+        3 | 4 => sort_small::<4>(keys, out),
+        5..=8 => sort_small::<8>(keys, out),
+        _ => sort_small::<16>(keys, out),
+    }
+}
+
+/// `v`'s valid keys (lanes below `valid`) split at `p`: those below it stored at `*l` (which
+/// moves up), the others ending at `*r` (which moves down). With `whole`, both stores write all
+/// eight lanes, so eight slots must be free from `*l` up and eight below `*r`; otherwise only
+/// the keys themselves are written.
+///
+/// # Safety
+/// The slots written must lie in the allocation of `at` and hold nothing still to be read.
+#[inline]
+#[target_feature(enable = "avx2,popcnt")]
+unsafe fn split(
+    at: *mut i32,
+    v: __m256i,
+    valid: usize,
+    p: __m256i,
+    l: &mut usize,
+    r: &mut usize,
+    whole: bool,
+) {
+    let all = (1u32 << valid) - 1;
+    let lt = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(p, v))) as u32 & all;
+    let (below, above) = (lt.count_ones() as usize, (all & !lt).count_ones() as usize);
+    // SAFETY: FRONT has 256 rows of 8 lanes; `lt` < 256.
+    let perm = unsafe { _mm256_loadu_si256(FRONT[lt as usize].as_ptr().cast()) };
+    let w = _mm256_permutevar8x32_epi32(v, perm);
+    // SAFETY: the caller's promise; masked-off lanes are neither read nor written.
+    unsafe {
+        if whole {
+            _mm256_storeu_si256(at.add(*l).cast(), w);
+            _mm256_storeu_si256(at.add(*r - 8).cast(), w);
+        } else {
+            _mm256_maskstore_epi32(at.add(*l), lanes_below(below), w);
+            // Lanes below..below + above hold the keys above the pivot; they end at *r.
+            let high = _mm256_andnot_si256(lanes_below(below), lanes_below(below + above));
+            _mm256_maskstore_epi32(at.wrapping_add(*r).wrapping_sub(below + above), high, w);
+        }
+    }
+    *l += below;
+    *r -= above;
+}
+
+/// Registers read at a time from one end by [`partition`] (see `avx512::UNROLL`).
+const UNROLL: usize = 4;
+
+/// Partitions `keys` in place: those below `pivot` first; returns how many. The scheme of
+/// `avx512::partition`: 4 registers held back at each end free 64 slots, and each round reads
+/// 32 keys from the end with fewer free slots, so both ends always have the eight free slots a
+/// whole-register store needs. Needs at least 64 keys.
+#[target_feature(enable = "avx2,popcnt")]
+fn partition(keys: &mut [i32], pivot: i32) -> usize {
+    const W: usize = 8 * UNROLL;
+    let n = keys.len();
+    assert!(n >= 2 * W);
+    let p = _mm256_set1_epi32(pivot);
+    let at = keys.as_mut_ptr();
+    // SAFETY: loads read inside [0, n); stores go to free slots inside [0, n) (see above).
+    unsafe {
+        let read = |i: usize| _mm256_loadu_si256(at.add(i).cast::<__m256i>());
+        let held: [__m256i; 2 * UNROLL] = std::array::from_fn(|k| {
+            if k < UNROLL {
+                read(8 * k)
+            } else {
+                read(n - W + 8 * (k - UNROLL))
+            }
+        });
+        let (mut rl, mut rr) = (W, n - W);
+        let (mut l, mut r) = (0, n);
+        while rr - rl >= W {
+            let from = if rl - l <= r - rr {
+                rl += W;
+                rl - W
+            } else {
+                rr -= W;
+                rr
+            };
+            let vs: [__m256i; UNROLL] = std::array::from_fn(|k| read(from + 8 * k));
+            for v in vs {
+                split(at, v, 8, p, &mut l, &mut r, true);
+            }
+        }
+        // The rest (under W keys) read at once, then split with what was held back: every
+        // free slot is now one gap, filled exactly, so the stores write only the keys.
+        let count = |k: usize| (rr - rl).saturating_sub(8 * k).min(8);
+        let rest: [__m256i; UNROLL] = std::array::from_fn(|k| {
+            _mm256_maskload_epi32(at.add(rl + 8 * k).cast_const(), lanes_below(count(k)))
+        });
+        for (k, v) in rest.into_iter().enumerate() {
+            split(at, v, count(k), p, &mut l, &mut r, false);
+        }
+        for v in held {
+            split(at, v, 8, p, &mut l, &mut r, false);
+        }
+        debug_assert_eq!(l, r);
+        l
+    }
+}
+
+/// The first level: the floats of `row` below `pivot` (a key) to the front of `keys`, the
+/// others to its back, as keys, reading the row forward once; returns how many went to the front.
+#[target_feature(enable = "avx2,popcnt")]
+fn partition_row(row: &[u32], keys: &mut [i32], pivot: i32) -> usize {
+    let n = row.len();
+    assert_eq!(keys.len(), n);
+    let p = _mm256_set1_epi32(pivot);
+    let magnitude = _mm256_set1_epi32(0x7fff_ffff);
+    let (mut l, mut r) = (0usize, n);
+    for at in (0..n).step_by(8) {
+        let count = (n - at).min(8);
+        // SAFETY: the lanes read lie in `row`. The gap [l, r) holds n - at slots: whole stores
+        // while it holds 16 or more keep the two ends' writes apart; the last ones write only
+        // their keys.
+        unsafe {
+            let bits = _mm256_maskload_epi32(row.as_ptr().add(at).cast(), lanes_below(count));
+            let v = _mm256_xor_si256(
+                bits,
+                _mm256_and_si256(_mm256_srai_epi32::<31>(bits), magnitude),
+            );
+            split(keys.as_mut_ptr(), v, count, p, &mut l, &mut r, n - at >= 16);
+        }
+    }
+    debug_assert_eq!(l, r);
+    l
+}
+
+/// The median of 16 keys spread over `keys`, read through `key_of`: a key of `keys` itself,
+/// sorted in two registers.
+#[target_feature(enable = "avx2")]
+fn pivot_of(keys: &[i32], key_of: impl Fn(i32) -> i32) -> i32 {
+    let n = keys.len();
+    let sample: [i32; 16] = std::array::from_fn(|i| key_of(keys[(2 * i + 1) * n / 32]));
+    // SAFETY: `sample` holds 16 keys, two registers' worth.
+    let (a, b) = unsafe {
+        (
+            _mm256_loadu_si256(sample.as_ptr().cast()),
+            _mm256_loadu_si256(sample.as_ptr().add(8).cast()),
+        )
+    };
+    let reverse = _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    let (a, b) = (sort8(a), _mm256_permutevar8x32_epi32(sort8(b), reverse));
+    // The upper half of the 16, sorted: its first lane is the 9th smallest.
+    let high = merge8(_mm256_max_epi32(a, b));
+    _mm256_cvtsi256_si32(high)
+}
+
+/// Sorts `keys` (in place, as scratch) into `out` as floats' bits (as `avx512::quick`).
+#[target_feature(enable = "avx2,popcnt")]
+fn quick(keys: &mut [i32], out: &mut [u32], depth: u32) {
+    if keys.len() <= SMALL {
+        sort_leaf(keys, out);
+        return;
+    }
+    if depth == 0 {
+        keys.sort_unstable();
+        for (o, &k) in out.iter_mut().zip(keys.iter()) {
+            *o = skey(k as u32) as u32;
+        }
+        return;
+    }
+    let pivot = pivot_of(keys, |k| k);
+    let below = partition(keys, pivot);
+    descend(keys, out, below, pivot, depth - 1);
+}
+
+/// Sorts on, once `keys` are partitioned at `pivot` with `below` of them below it.
+#[target_feature(enable = "avx2,popcnt")]
+fn descend(keys: &mut [i32], out: &mut [u32], below: usize, pivot: i32, depth: u32) {
+    if below > 0 {
+        let (k_lo, k_hi) = keys.split_at_mut(below);
+        let (o_lo, o_hi) = out.split_at_mut(below);
+        quick(k_lo, o_lo, depth);
+        quick(k_hi, o_hi, depth);
+        return;
+    }
+    // The pivot is the smallest key: its copies are final, and the keys above it sorted on.
+    let equal = if pivot == i32::MAX {
+        keys.len()
+    } else {
+        partition(keys, pivot + 1)
+    };
+    out[..equal].fill(skey(pivot as u32) as u32);
+    quick(&mut keys[equal..], &mut out[equal..], depth);
+}
+
+#[target_feature(enable = "avx2,popcnt")]
+pub(super) fn quicksort(row: &mut [f32], scratch: &mut Vec<u32>, depth: u32) {
+    let bits: &mut [u32] = bytemuck::cast_slice_mut(row);
+    let n = bits.len();
+    scratch.resize(n, 0);
+    let keys: &mut [i32] = bytemuck::cast_slice_mut(&mut scratch[..n]);
+    if n <= SMALL {
+        for (k, &b) in keys.iter_mut().zip(bits.iter()) {
+            *k = skey(b);
+        }
+        sort_leaf(keys, bits);
+        return;
+    }
+    let pivot = pivot_of(bytemuck::cast_slice(bits), |b| skey(b as u32));
+    let below = partition_row(bits, keys, pivot);
+    descend(keys, bits, below, pivot, depth);
+}
