@@ -86,10 +86,20 @@ impl Backend for CpuBackend {
         BackendInfo {
             name: "cpu".into(),
             software: false,
-            device: match rayon::current_num_threads() {
-                1 => format!("{} (1 thread)", Self::cpu_name()),
-                t => format!("{} ({t} threads)", Self::cpu_name()),
-            },
+            // The sort's path is named: it sets the CPU's speed (see `sort.rs`).
+            device: format!(
+                "{} ({}, {} sort)",
+                Self::cpu_name(),
+                match rayon::current_num_threads() {
+                    1 => "1 thread".to_owned(),
+                    t => format!("{t} threads"),
+                },
+                match sort::path() {
+                    sort::Path::Avx512 => "AVX-512",
+                    sort::Path::Avx2 => "AVX2",
+                    sort::Path::Radsort => "radsort",
+                }
+            ),
             limits: self.limits(),
         }
     }
