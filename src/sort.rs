@@ -68,10 +68,12 @@ pub fn sort_row(row: &mut [f32], scratch: &mut Scratch) {
         match path() {
             // SAFETY: the CPU has AVX-512F, POPCNT and BMI2, checked by `path`.
             Path::Avx512 => unsafe {
-                avx512::quicksort(row, &mut scratch.keys, max_depth(row.len()))
+                quicksort::<avx512::Avx512>(row, &mut scratch.keys, max_depth(row.len()))
             },
             // SAFETY: the CPU has AVX2 and POPCNT, checked by `path`.
-            Path::Avx2 => unsafe { avx2::quicksort(row, &mut scratch.keys, max_depth(row.len())) },
+            Path::Avx2 => unsafe {
+                quicksort::<avx2::Avx2>(row, &mut scratch.keys, max_depth(row.len()))
+            },
             Path::Radsort => radsort::sort(row),
         }
         return;
@@ -80,6 +82,126 @@ pub fn sort_row(row: &mut [f32], scratch: &mut Scratch) {
     radsort::sort(row);
 }
 
+#[cfg(target_arch = "x86_64")]
+/// What a vector path gives the quicksort written once below: keys whose order is the floats'
+/// total order, partitions, and leaves sorted in registers.
+///
+/// # Safety
+/// The `unsafe` methods need the path's CPU features: only call them where [`path`] chose it.
+trait Lanes {
+    /// 32 bits, so that the scratch buffer of u32 holds them.
+    type Key: Copy + Ord + bytemuck::Pod;
+    /// Pieces at most this long are leaves.
+    const SMALL: usize;
+    /// A float's bits to its key, and back.
+    fn key(bits: u32) -> Self::Key;
+    fn bits(key: Self::Key) -> u32;
+    /// The next key up, if any.
+    fn above(key: Self::Key) -> Option<Self::Key>;
+    /// The median of 16 keys (one of them).
+    unsafe fn median16(sample: [Self::Key; 16]) -> Self::Key;
+    /// Sorts `keys` (at most `SMALL`) into `out` as floats' bits.
+    unsafe fn leaf(keys: &[Self::Key], out: &mut [u32]);
+    /// Partitions `keys` in place, those below `pivot` first (more than `SMALL` of them);
+    /// returns how many are below.
+    unsafe fn partition(keys: &mut [Self::Key], pivot: Self::Key) -> usize;
+    /// The first level: `row`'s floats (bits) below `pivot` to the front of `keys`, the others
+    /// to its back, as keys; returns how many are below.
+    unsafe fn partition_row(row: &[u32], keys: &mut [Self::Key], pivot: Self::Key) -> usize;
+}
+
+#[cfg(target_arch = "x86_64")]
+/// The median of 16 of `xs` spread over it, each made a key by `key_of`.
+///
+/// # Safety
+/// As [`Lanes::median16`].
+unsafe fn pivot_of<L: Lanes, T: Copy>(xs: &[T], key_of: impl Fn(T) -> L::Key) -> L::Key {
+    let n = xs.len();
+    // SAFETY: the caller's promise.
+    unsafe { L::median16(std::array::from_fn(|i| key_of(xs[(2 * i + 1) * n / 32]))) }
+}
+
+#[cfg(target_arch = "x86_64")]
+/// Sorts `row` with path `L`: the first partition reads the row forward once into `scratch`
+/// as keys, the rest work in place there, and the leaves write the sorted floats back.
+///
+/// # Safety
+/// The CPU has `L`'s features.
+unsafe fn quicksort<L: Lanes>(row: &mut [f32], scratch: &mut Vec<u32>, depth: u32) {
+    let bits: &mut [u32] = bytemuck::cast_slice_mut(row);
+    let n = bits.len();
+    scratch.resize(n, 0);
+    let keys: &mut [L::Key] = bytemuck::cast_slice_mut(&mut scratch[..n]);
+    // SAFETY (each call below): the caller's promise.
+    if n <= L::SMALL {
+        for (k, &b) in keys.iter_mut().zip(bits.iter()) {
+            *k = L::key(b);
+        }
+        unsafe { L::leaf(keys, bits) };
+        return;
+    }
+    let pivot = unsafe { pivot_of::<L, u32>(bits, L::key) };
+    let below = unsafe { L::partition_row(bits, keys, pivot) };
+    unsafe { descend::<L>(keys, bits, below, pivot, depth) };
+}
+
+#[cfg(target_arch = "x86_64")]
+/// Sorts `keys` (in place, as scratch) into `out` as floats' bits: partitions down to leaves,
+/// and after `depth` partitions (a run of bad pivots) the standard library's pattern-defeating
+/// sort, so that any input takes O(n log n).
+///
+/// # Safety
+/// The CPU has `L`'s features.
+unsafe fn quick<L: Lanes>(keys: &mut [L::Key], out: &mut [u32], depth: u32) {
+    // SAFETY (each call below): the caller's promise.
+    if keys.len() <= L::SMALL {
+        unsafe { L::leaf(keys, out) };
+        return;
+    }
+    if depth == 0 {
+        keys.sort_unstable();
+        for (o, &k) in out.iter_mut().zip(keys.iter()) {
+            *o = L::bits(k);
+        }
+        return;
+    }
+    let pivot = unsafe { pivot_of::<L, L::Key>(keys, |k| k) };
+    let below = unsafe { L::partition(keys, pivot) };
+    unsafe { descend::<L>(keys, out, below, pivot, depth - 1) };
+}
+
+#[cfg(target_arch = "x86_64")]
+/// Sorts on, once `keys` are partitioned at `pivot` with `below` of them below it.
+///
+/// # Safety
+/// The CPU has `L`'s features.
+unsafe fn descend<L: Lanes>(
+    keys: &mut [L::Key],
+    out: &mut [u32],
+    below: usize,
+    pivot: L::Key,
+    depth: u32,
+) {
+    // SAFETY (each call below): the caller's promise.
+    if below > 0 {
+        let (k_lo, k_hi) = keys.split_at_mut(below);
+        let (o_lo, o_hi) = out.split_at_mut(below);
+        unsafe { quick::<L>(k_lo, o_lo, depth) };
+        unsafe { quick::<L>(k_hi, o_hi, depth) };
+        return;
+    }
+    // The pivot is the smallest key: its copies are final (all of them, if it is the largest
+    // key too), and the keys above it are sorted on. The pivot is one of the keys, so each
+    // level sets at least one apart.
+    let equal = match L::above(pivot) {
+        Some(next) => unsafe { L::partition(keys, next) },
+        None => keys.len(),
+    };
+    out[..equal].fill(L::bits(pivot));
+    unsafe { quick::<L>(&mut keys[equal..], &mut out[equal..], depth) };
+}
+
+#[cfg(target_arch = "x86_64")]
 /// Partition levels before a piece is handed to `sort_unstable` (O(n log n) whatever the
 /// input): twice the levels of perfect halving, and some.
 fn max_depth(n: usize) -> u32 {
@@ -175,12 +297,12 @@ mod tests {
         {
             use std::arch::is_x86_feature_detected as has;
             if has!("avx512f") && has!("popcnt") && has!("bmi2") {
-                out.push(("avx512", avx512::quicksort));
+                out.push(("avx512", quicksort::<avx512::Avx512>));
             } else {
                 eprintln!("skipped: this CPU has no AVX-512F/POPCNT/BMI2");
             }
             if has!("avx2") && has!("popcnt") {
-                out.push(("avx2", avx2::quicksort));
+                out.push(("avx2", quicksort::<avx2::Avx2>));
             } else {
                 eprintln!("skipped: this CPU has no AVX2/POPCNT");
             }

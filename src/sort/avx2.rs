@@ -383,12 +383,9 @@ fn partition_row(row: &[u32], keys: &mut [i32], pivot: i32) -> usize {
     l
 }
 
-/// The median of 16 keys spread over `keys`, read through `key_of`: a key of `keys` itself,
-/// sorted in two registers.
+/// The median of 16 keys, sorted in two registers: a key of the sample itself.
 #[target_feature(enable = "avx2")]
-fn pivot_of(keys: &[i32], key_of: impl Fn(i32) -> i32) -> i32 {
-    let n = keys.len();
-    let sample: [i32; 16] = std::array::from_fn(|i| key_of(keys[(2 * i + 1) * n / 32]));
+fn median16(sample: [i32; 16]) -> i32 {
     // SAFETY: `sample` holds 16 keys, two registers' worth.
     let (a, b) = unsafe {
         (
@@ -403,59 +400,40 @@ fn pivot_of(keys: &[i32], key_of: impl Fn(i32) -> i32) -> i32 {
     _mm256_cvtsi256_si32(high)
 }
 
-/// Sorts `keys` (in place, as scratch) into `out` as floats' bits (as `avx512::quick`).
-#[target_feature(enable = "avx2,popcnt")]
-fn quick(keys: &mut [i32], out: &mut [u32], depth: u32) {
-    if keys.len() <= SMALL {
-        sort_leaf(keys, out);
-        return;
-    }
-    if depth == 0 {
-        keys.sort_unstable();
-        for (o, &k) in out.iter_mut().zip(keys.iter()) {
-            *o = skey(k as u32) as u32;
-        }
-        return;
-    }
-    let pivot = pivot_of(keys, |k| k);
-    let below = partition(keys, pivot);
-    descend(keys, out, below, pivot, depth - 1);
-}
+/// The 8-lane path of the quicksort in `sort.rs`.
+pub(super) struct Avx2;
 
-/// Sorts on, once `keys` are partitioned at `pivot` with `below` of them below it.
-#[target_feature(enable = "avx2,popcnt")]
-fn descend(keys: &mut [i32], out: &mut [u32], below: usize, pivot: i32, depth: u32) {
-    if below > 0 {
-        let (k_lo, k_hi) = keys.split_at_mut(below);
-        let (o_lo, o_hi) = out.split_at_mut(below);
-        quick(k_lo, o_lo, depth);
-        quick(k_hi, o_hi, depth);
-        return;
-    }
-    // The pivot is the smallest key: its copies are final, and the keys above it sorted on.
-    let equal = if pivot == i32::MAX {
-        keys.len()
-    } else {
-        partition(keys, pivot + 1)
-    };
-    out[..equal].fill(skey(pivot as u32) as u32);
-    quick(&mut keys[equal..], &mut out[equal..], depth);
-}
+// SAFETY (every method): `sort::path` runs this path only where the CPU has AVX2 and POPCNT, the
+// features the functions called need.
+impl super::Lanes for Avx2 {
+    type Key = i32;
+    const SMALL: usize = SMALL;
 
-#[target_feature(enable = "avx2,popcnt")]
-pub(super) fn quicksort(row: &mut [f32], scratch: &mut Vec<u32>, depth: u32) {
-    let bits: &mut [u32] = bytemuck::cast_slice_mut(row);
-    let n = bits.len();
-    scratch.resize(n, 0);
-    let keys: &mut [i32] = bytemuck::cast_slice_mut(&mut scratch[..n]);
-    if n <= SMALL {
-        for (k, &b) in keys.iter_mut().zip(bits.iter()) {
-            *k = skey(b);
-        }
-        sort_leaf(keys, bits);
-        return;
+    fn key(bits: u32) -> i32 {
+        skey(bits)
     }
-    let pivot = pivot_of(bytemuck::cast_slice(bits), |b| skey(b as u32));
-    let below = partition_row(bits, keys, pivot);
-    descend(keys, bits, below, pivot, depth);
+
+    fn bits(key: i32) -> u32 {
+        skey(key as u32) as u32
+    }
+
+    fn above(key: i32) -> Option<i32> {
+        key.checked_add(1)
+    }
+
+    unsafe fn median16(sample: [i32; 16]) -> i32 {
+        unsafe { median16(sample) }
+    }
+
+    unsafe fn leaf(keys: &[i32], out: &mut [u32]) {
+        unsafe { sort_leaf(keys, out) }
+    }
+
+    unsafe fn partition(keys: &mut [i32], pivot: i32) -> usize {
+        unsafe { partition(keys, pivot) }
+    }
+
+    unsafe fn partition_row(row: &[u32], keys: &mut [i32], pivot: i32) -> usize {
+        unsafe { partition_row(row, keys, pivot) }
+    }
 }

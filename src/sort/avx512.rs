@@ -401,14 +401,9 @@ fn partition(keys: &mut [u32], pivot: u32) -> usize {
     }
 }
 
-/// The median of 16 keys spread over `keys`: a key of `keys` itself.
+/// The median of 16 keys: a key of the sample itself.
 #[target_feature(enable = "avx512f,popcnt,bmi2")]
-fn pivot_of(keys: &[u32], key_of: impl Fn(u32) -> u32) -> u32 {
-    let n = keys.len();
-    let mut sample = [0u32; 16];
-    for (i, s) in sample.iter_mut().enumerate() {
-        *s = key_of(keys[(2 * i + 1) * n / 32]);
-    }
+fn median16(sample: [u32; 16]) -> u32 {
     let mut out = [0u32; 16];
     store(&mut out, 0, sort16(load(&sample, 0)));
     out[8]
@@ -436,62 +431,40 @@ fn partition_row(row: &[u32], keys: &mut [u32], pivot: u32) -> usize {
     l
 }
 
-/// Sorts `keys` (in place, as scratch) into `out` as floats' bits: quicksort with vector
-/// partitions, leaves of up to [`SMALL`] keys sorted in registers, and after `depth`
-/// partitions (a run of bad pivots) the standard library's pattern-defeating sort.
-#[target_feature(enable = "avx512f,popcnt,bmi2")]
-fn quick(keys: &mut [u32], out: &mut [u32], depth: u32) {
-    if keys.len() <= SMALL {
-        sort_leaf(keys, out);
-        return;
-    }
-    if depth == 0 {
-        keys.sort_unstable();
-        for (o, &k) in out.iter_mut().zip(keys.iter()) {
-            *o = value(k).to_bits();
-        }
-        return;
-    }
-    let pivot = pivot_of(keys, |k| k);
-    let below = partition(keys, pivot);
-    descend(keys, out, below, pivot, depth - 1);
-}
+/// The 16-lane path of the quicksort in `sort.rs`.
+pub(super) struct Avx512;
 
-/// Sorts on, once `keys` are partitioned at `pivot` with `below` of them below it.
-#[target_feature(enable = "avx512f,popcnt,bmi2")]
-fn descend(keys: &mut [u32], out: &mut [u32], below: usize, pivot: u32, depth: u32) {
-    if below > 0 {
-        let (k_lo, k_hi) = keys.split_at_mut(below);
-        let (o_lo, o_hi) = out.split_at_mut(below);
-        quick(k_lo, o_lo, depth);
-        quick(k_hi, o_hi, depth);
-        return;
-    }
-    // The pivot is the smallest key: its copies are final (all of them, if it is the largest
-    // key too), and the keys above it are sorted on.
-    let equal = if pivot == u32::MAX {
-        keys.len()
-    } else {
-        partition(keys, pivot + 1)
-    };
-    out[..equal].fill(value(pivot).to_bits());
-    quick(&mut keys[equal..], &mut out[equal..], depth);
-}
+// SAFETY (every method): `sort::path` runs this path only where the CPU has AVX-512F, POPCNT
+// and BMI2, the features the functions called need.
+impl super::Lanes for Avx512 {
+    type Key = u32;
+    const SMALL: usize = SMALL;
 
-#[target_feature(enable = "avx512f,popcnt,bmi2")]
-pub(super) fn quicksort(row: &mut [f32], scratch: &mut Vec<u32>, depth: u32) {
-    let bits: &mut [u32] = bytemuck::cast_slice_mut(row);
-    let n = bits.len();
-    scratch.resize(n, 0);
-    let keys = &mut scratch[..n];
-    if n <= SMALL {
-        for (k, &b) in keys.iter_mut().zip(bits.iter()) {
-            *k = key(f32::from_bits(b));
-        }
-        sort_leaf(keys, bits);
-        return;
+    fn key(bits: u32) -> u32 {
+        key(f32::from_bits(bits))
     }
-    let pivot = pivot_of(bits, |b| key(f32::from_bits(b)));
-    let below = partition_row(bits, keys, pivot);
-    descend(keys, bits, below, pivot, depth);
+
+    fn bits(key: u32) -> u32 {
+        value(key).to_bits()
+    }
+
+    fn above(key: u32) -> Option<u32> {
+        key.checked_add(1)
+    }
+
+    unsafe fn median16(sample: [u32; 16]) -> u32 {
+        unsafe { median16(sample) }
+    }
+
+    unsafe fn leaf(keys: &[u32], out: &mut [u32]) {
+        unsafe { sort_leaf(keys, out) }
+    }
+
+    unsafe fn partition(keys: &mut [u32], pivot: u32) -> usize {
+        unsafe { partition(keys, pivot) }
+    }
+
+    unsafe fn partition_row(row: &[u32], keys: &mut [u32], pivot: u32) -> usize {
+        unsafe { partition_row(row, keys, pivot) }
+    }
 }
