@@ -343,7 +343,11 @@ fn partition(keys: &mut [i32], pivot: i32) -> usize {
         // free slot is now one gap, filled exactly, so the stores write only the keys.
         let count = |k: usize| (rr - rl).saturating_sub(8 * k).min(8);
         let rest: [__m256i; UNROLL] = std::array::from_fn(|k| {
-            _mm256_maskload_epi32(at.add(rl + 8 * k).cast_const(), lanes_below(count(k)))
+            // Past the keys only where no lane is read: `wrapping_add` points there without UB.
+            _mm256_maskload_epi32(
+                at.wrapping_add(rl + 8 * k).cast_const(),
+                lanes_below(count(k)),
+            )
         });
         for (k, v) in rest.into_iter().enumerate() {
             split(at, v, count(k), p, &mut l, &mut r, false);

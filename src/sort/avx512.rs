@@ -363,7 +363,9 @@ fn partition(keys: &mut [u32], pivot: u32) -> usize {
     // SAFETY: loads read 16 keys (or the `valid` lanes) inside [0, n); stores go to free
     // slots (see above), inside [0, n) as well.
     unsafe {
-        let read = |i: usize, valid: __mmask16| _mm512_maskz_loadu_epi32(valid, at.add(i).cast());
+        // `wrapping_add`: the tail's empty registers point past the keys, reading no lane.
+        let read =
+            |i: usize, valid: __mmask16| _mm512_maskz_loadu_epi32(valid, at.wrapping_add(i).cast());
         let held: [__m512i; 2 * UNROLL] = std::array::from_fn(|k| {
             if k < UNROLL {
                 read(16 * k, all)
