@@ -1,4 +1,4 @@
-//! The CPU backend: rows sorted by a vectorised merge sort (or a radix sort, see `sort`), every
+//! The CPU backend: rows sorted by a vectorised quicksort (or a radix sort, see `sort`), every
 //! segment statistic straight from the f64 reference in `ald.rs`, segments in parallel on a
 //! rayon pool.
 
