@@ -63,23 +63,42 @@ pub fn path() -> Path {
 
 /// Sorts `row` ascending in the floats' total order.
 pub fn sort_row(row: &mut [f32], scratch: &mut Scratch) {
+    sort_from(None, row, scratch);
+}
+
+/// Writes `src` sorted ascending (in the floats' total order) to `dst`, of the same length:
+/// the vector paths read `src` once, in their first partition, so this costs no more than
+/// sorting in place, and saves the caller a copy.
+pub fn sort_row_into(src: &[f32], dst: &mut [f32], scratch: &mut Scratch) {
+    assert_eq!(src.len(), dst.len(), "sort_row_into: lengths differ");
+    sort_from(Some(src), dst, scratch);
+}
+
+/// Sorts `src` (or, without it, `dst` itself) into `dst`.
+fn sort_from(src: Option<&[f32]>, dst: &mut [f32], scratch: &mut Scratch) {
     #[cfg(target_arch = "x86_64")]
-    if row.len() >= SIMD_MIN {
+    if dst.len() >= SIMD_MIN {
+        let depth = max_depth(dst.len());
+        let keys = &mut scratch.keys;
         match path() {
             // SAFETY: the CPU has AVX-512F, POPCNT and BMI2, checked by `path`.
-            Path::Avx512 => unsafe {
-                quicksort::<avx512::Avx512>(row, &mut scratch.keys, max_depth(row.len()))
-            },
+            Path::Avx512 => unsafe { quicksort::<avx512::Avx512>(src, dst, keys, depth) },
             // SAFETY: the CPU has AVX2 and POPCNT, checked by `path`.
-            Path::Avx2 => unsafe {
-                quicksort::<avx2::Avx2>(row, &mut scratch.keys, max_depth(row.len()))
-            },
-            Path::Radsort => radsort::sort(row),
+            Path::Avx2 => unsafe { quicksort::<avx2::Avx2>(src, dst, keys, depth) },
+            Path::Radsort => {
+                if let Some(src) = src {
+                    dst.copy_from_slice(src);
+                }
+                radsort::sort(dst);
+            }
         }
         return;
     }
     let _ = scratch;
-    radsort::sort(row);
+    if let Some(src) = src {
+        dst.copy_from_slice(src);
+    }
+    radsort::sort(dst);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -122,27 +141,40 @@ unsafe fn pivot_of<L: Lanes, T: Copy>(xs: &[T], key_of: impl Fn(T) -> L::Key) ->
 }
 
 #[cfg(target_arch = "x86_64")]
-/// Sorts `row` with path `L`: the first partition reads the row forward once into `scratch`
-/// as keys, the rest work in place there, and the leaves write the sorted floats back.
+/// Sorts `src` (or, without it, `dst`) into `dst` with path `L`: the first partition reads
+/// the source forward once into `scratch` as keys, the rest work in place there, and the
+/// leaves write the sorted floats to `dst`. The source is read whole before `dst` is written,
+/// so the two may be one row.
 ///
 /// # Safety
 /// The CPU has `L`'s features.
-unsafe fn quicksort<L: Lanes>(row: &mut [f32], scratch: &mut Vec<u32>, depth: u32) {
-    let bits: &mut [u32] = bytemuck::cast_slice_mut(row);
-    let n = bits.len();
+unsafe fn quicksort<L: Lanes>(
+    src: Option<&[f32]>,
+    dst: &mut [f32],
+    scratch: &mut Vec<u32>,
+    depth: u32,
+) {
+    let n = dst.len();
     scratch.resize(n, 0);
     let keys: &mut [L::Key] = bytemuck::cast_slice_mut(&mut scratch[..n]);
     // SAFETY (each call below): the caller's promise.
-    if n <= L::SMALL {
-        for (k, &b) in keys.iter_mut().zip(bits.iter()) {
-            *k = L::key(b);
+    let split = {
+        let bits: &[u32] = bytemuck::cast_slice(src.unwrap_or(dst));
+        if n <= L::SMALL {
+            for (k, &b) in keys.iter_mut().zip(bits.iter()) {
+                *k = L::key(b);
+            }
+            None
+        } else {
+            let pivot = unsafe { pivot_of::<L, u32>(bits, L::key) };
+            Some((unsafe { L::partition_row(bits, keys, pivot) }, pivot))
         }
-        unsafe { L::leaf(keys, bits) };
-        return;
+    };
+    let out: &mut [u32] = bytemuck::cast_slice_mut(dst);
+    match split {
+        None => unsafe { L::leaf(keys, out) },
+        Some((below, pivot)) => unsafe { descend::<L>(keys, out, below, pivot, depth) },
     }
-    let pivot = unsafe { pivot_of::<L, u32>(bits, L::key) };
-    let below = unsafe { L::partition_row(bits, keys, pivot) };
-    unsafe { descend::<L>(keys, bits, below, pivot, depth) };
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -288,7 +320,7 @@ mod tests {
         assert!(!network_sorts(16, &short));
     }
 
-    type VectorSort = unsafe fn(&mut [f32], &mut Vec<u32>, u32);
+    type VectorSort = unsafe fn(Option<&[f32]>, &mut [f32], &mut Vec<u32>, u32);
 
     /// The vector sorts this CPU can run, by name; a printed note for each it cannot.
     fn vector_sorts() -> Vec<(&'static str, VectorSort)> {
@@ -338,7 +370,7 @@ mod tests {
                     for depth in [max_depth(n), 1, 0] {
                         let mut got = xs.clone();
                         // SAFETY: `vector_sorts` lists only what the CPU can run.
-                        unsafe { sort(&mut got, &mut Vec::new(), depth) };
+                        unsafe { sort(None, &mut got, &mut Vec::new(), depth) };
                         let at = format!("{name}, n {n}, kind {kind}, depth {depth}");
                         assert_eq!(bits(&got), bits(&want), "{at}");
                     }
@@ -385,11 +417,21 @@ mod tests {
                 let mut got = xs.clone();
                 sort_row(&mut got, &mut s);
                 assert_eq!(bits(&got), bits(&want), "n {n}, kind {kind}");
+                // Out of place, over a row of other contents; the source stays as it was.
+                let mut into = vec![f32::NAN; n];
+                sort_row_into(&xs, &mut into, &mut s);
+                assert_eq!(bits(&into), bits(&want), "into, n {n}, kind {kind}");
                 for (name, sort) in vector_sorts() {
                     let mut got = xs.clone();
                     // SAFETY: `vector_sorts` lists only what the CPU can run.
-                    unsafe { sort(&mut got, &mut s.keys, max_depth(n)) };
+                    unsafe { sort(None, &mut got, &mut s.keys, max_depth(n)) };
                     assert_eq!(bits(&got), bits(&want), "{name}, n {n}, kind {kind}");
+                    let src = xs.clone();
+                    let mut into = vec![-1.0; n];
+                    // SAFETY: as above.
+                    unsafe { sort(Some(&src), &mut into, &mut s.keys, max_depth(n)) };
+                    assert_eq!(bits(&into), bits(&want), "{name} into, n {n}, kind {kind}");
+                    assert_eq!(bits(&src), bits(&xs), "{name}: the source was written");
                 }
             }
         }

@@ -127,10 +127,27 @@ impl Backend for CpuBackend {
         if self.uploaded_cols == 0 {
             return Err(super::nothing_uploaded());
         }
-        let mut owned = std::mem::take(&mut self.values);
-        owned.clear();
-        owned.extend_from_slice(&self.uploaded);
-        self.load_sorted_owned(&mut owned, self.uploaded_cols, with_indices)
+        let cols = self.uploaded_cols;
+        if with_indices {
+            let mut owned = std::mem::take(&mut self.values);
+            owned.clear();
+            owned.extend_from_slice(&self.uploaded);
+            return self.load_sorted_owned(&mut owned, cols, true);
+        }
+        // Sorted from the uploaded rows straight into the resident buffer: the sort reads its
+        // source once anyway, so no copy comes first. The buffer's old contents are overwritten.
+        let mut values = std::mem::take(&mut self.values);
+        if values.len() != self.uploaded.len() {
+            values.clear();
+            values.resize(self.uploaded.len(), 0.0);
+        }
+        values
+            .par_chunks_mut(cols)
+            .zip(self.uploaded.par_chunks(cols))
+            .for_each_init(sort::Scratch::default, |s, (dst, src)| {
+                sort::sort_row_into(src, dst, s)
+            });
+        self.take_chunk(&mut values, cols)
     }
 
     /// Takes the caller's buffer instead of copying it: the chunk is sorted where it was read.

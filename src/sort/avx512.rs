@@ -143,18 +143,24 @@ pub(super) const GREEN16: [&[(usize, usize)]; 10] = [
     &[(6, 7), (8, 9)],
 ];
 
-/// Sorts each of 16 registers: the 16 columns sorted across the registers by [`GREEN16`]
-/// (minima and maxima only, no shuffles), then the 16 × 16 matrix transposed, so that each
-/// register holds one sorted column. 184 operations where 16 in-register networks take 480.
-macro_rules! sort_columns16 {
-    ($v:ident) => {{
-        for layer in GREEN16 {
+/// Sorts the columns of `$v` (lane c of each register) down the registers by `$net`: minima
+/// and maxima only, no shuffles.
+macro_rules! sort_columns {
+    ($v:ident, $net:expr) => {{
+        for layer in $net {
             for &(i, j) in layer {
                 let (x, y) = ($v[i], $v[j]);
                 $v[i] = _mm512_min_epu32(x, y);
                 $v[j] = _mm512_max_epu32(x, y);
             }
         }
+    }};
+}
+
+/// Transposes the 16 × 16 matrix of keys in `$v`: register c then holds lane c of every
+/// register, in order.
+macro_rules! transpose16 {
+    ($v:ident) => {{
         let mut a = $v;
         unroll16!(k, {
             if k < 8 {
@@ -185,6 +191,90 @@ macro_rules! sort_columns16 {
                 $v[12 + m] = _mm512_shuffle_i32x4::<0b11_01_11_01>(c1, c3);
             }
         });
+    }};
+}
+
+/// Transposes the 8 × 16 matrix of keys in `$v[..8]` into 16 × 8, two rows to a register:
+/// register j then holds lane 2j of the 8 registers, then lane 2j + 1.
+macro_rules! transpose8 {
+    ($v:ident) => {{
+        let mut a = $v;
+        unroll16!(k, {
+            if k < 4 {
+                a[2 * k] = _mm512_unpacklo_epi32($v[2 * k], $v[2 * k + 1]);
+                a[2 * k + 1] = _mm512_unpackhi_epi32($v[2 * k], $v[2 * k + 1]);
+            }
+        });
+        // b[4k + m], 128-bit lane l: column 4l + m of rows 4k..4k + 4.
+        let mut b = a;
+        unroll16!(k, {
+            if k < 2 {
+                b[4 * k] = _mm512_unpacklo_epi64(a[4 * k], a[4 * k + 2]);
+                b[4 * k + 1] = _mm512_unpackhi_epi64(a[4 * k], a[4 * k + 2]);
+                b[4 * k + 2] = _mm512_unpacklo_epi64(a[4 * k + 1], a[4 * k + 3]);
+                b[4 * k + 3] = _mm512_unpackhi_epi64(a[4 * k + 1], a[4 * k + 3]);
+            }
+        });
+        // Columns m and m + 1 of 128-bit lane l go to register 2l + m/2.
+        unroll16!(m, {
+            if m == 0 || m == 2 {
+                let c0 = _mm512_shuffle_i32x4::<0b01_00_01_00>(b[m], b[4 + m]);
+                let c1 = _mm512_shuffle_i32x4::<0b01_00_01_00>(b[m + 1], b[5 + m]);
+                let c2 = _mm512_shuffle_i32x4::<0b11_10_11_10>(b[m], b[4 + m]);
+                let c3 = _mm512_shuffle_i32x4::<0b11_10_11_10>(b[m + 1], b[5 + m]);
+                $v[m / 2] = _mm512_shuffle_i32x4::<0b10_00_10_00>(c0, c1);
+                $v[2 + m / 2] = _mm512_shuffle_i32x4::<0b11_01_11_01>(c0, c1);
+                $v[4 + m / 2] = _mm512_shuffle_i32x4::<0b10_00_10_00>(c2, c3);
+                $v[6 + m / 2] = _mm512_shuffle_i32x4::<0b11_01_11_01>(c2, c3);
+            }
+        });
+    }};
+}
+
+/// Merges sorted runs of 2^(k−1) columns pairwise into runs of 2^k, in the column domain:
+/// lane c of register i holds element i of column c, and a run reads its columns in turn, so
+/// element i of its column j is the run's element j·R + i (R = `$r` registers). A bitonic
+/// merge then needs shuffles only where it pairs elements of different columns (the first
+/// layer, which pairs each element with its mirror image, and k − 1 half-cleaners); the last
+/// log₂R half-cleaners pair elements of one column, in two registers: a minimum and a maximum.
+macro_rules! merge_columns {
+    ($v:ident, $r:expr, $k:expr) => {{
+        let (r, block): (usize, usize) = ($r, 1 << $k);
+        // Lane c meets lane c ^ (block − 1), its mirror in the run; lanes of the upper half
+        // of a run keep the larger key.
+        let (flip, upper) = (partner(block as i32 - 1), max_lanes(block / 2, 16));
+        unroll16!(i, {
+            if i < r / 2 {
+                let (a, b) = ($v[i], _mm512_permutexvar_epi32(flip, $v[r - 1 - i]));
+                let (lo, hi) = (_mm512_min_epu32(a, b), _mm512_max_epu32(a, b));
+                $v[i] = _mm512_mask_mov_epi32(lo, upper, hi);
+                $v[r - 1 - i] =
+                    _mm512_permutexvar_epi32(flip, _mm512_mask_mov_epi32(hi, upper, lo));
+            }
+        });
+        let mut d = block / 4;
+        while d > 0 {
+            let (p, m) = (partner(d as i32), max_lanes(d, 16));
+            unroll16!(q, {
+                if q < r {
+                    $v[q] = layer($v[q], p, m);
+                }
+            });
+            d /= 2;
+        }
+        for t in 0..4 {
+            let d = 8 >> t;
+            if d < r {
+                unroll16!(p, {
+                    if p < r / 2 {
+                        let a = (p / d) * 2 * d + p % d;
+                        let (x, y) = ($v[a], $v[a + d]);
+                        $v[a] = _mm512_min_epu32(x, y);
+                        $v[a + d] = _mm512_max_epu32(x, y);
+                    }
+                });
+            }
+        }
     }};
 }
 
@@ -246,30 +336,40 @@ fn sort_small<const R: usize>(keys: &[u32], out: &mut [u32]) {
             };
         }
     }
-    // Each register sorted, then bitonic merges of ever larger blocks.
     if R == 16 {
+        // The columns sorted, merged in the column domain, then transposed.
         let mut w = [_mm512_setzero_si512(); 16];
         w[..].copy_from_slice(&v[..16]);
-        sort_columns16!(w);
+        sort_columns!(w, GREEN16);
+        merge_columns!(w, 16, 1);
+        merge_columns!(w, 16, 2);
+        merge_columns!(w, 16, 3);
+        merge_columns!(w, 16, 4);
+        transpose16!(w);
         v[..16].copy_from_slice(&w);
+    } else if R == 8 {
+        let mut w = [_mm512_setzero_si512(); 8];
+        w[..].copy_from_slice(&v[..8]);
+        sort_columns!(w, super::avx2::NET8);
+        merge_columns!(w, 8, 1);
+        merge_columns!(w, 8, 2);
+        merge_columns!(w, 8, 3);
+        merge_columns!(w, 8, 4);
+        transpose8!(w);
+        v[..8].copy_from_slice(&w);
     } else {
+        // Each register sorted, then bitonic merges of ever larger blocks.
         unroll16!(q, {
             if q < R {
                 v[q] = sort16(v[q]);
             }
         });
     }
-    if R > 1 {
+    if R > 1 && R < 8 {
         merge_blocks!(v, R, 1);
     }
-    if R > 2 {
+    if R > 2 && R < 8 {
         merge_blocks!(v, R, 2);
-    }
-    if R > 4 {
-        merge_blocks!(v, R, 4);
-    }
-    if R > 8 {
-        merge_blocks!(v, R, 8);
     }
     for (r, reg) in v.iter().enumerate() {
         let at = 16 * r;
