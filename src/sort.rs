@@ -119,6 +119,21 @@ trait Lanes {
     fn above(key: Self::Key) -> Option<Self::Key>;
     /// The median of 16 keys (one of them).
     unsafe fn median16(sample: [Self::Key; 16]) -> Self::Key;
+    /// The median of 16 of `xs` spread over it (floats' bits where `floats`, else keys), made
+    /// keys: the pivot of a partition.
+    unsafe fn pivot(xs: &[u32], floats: bool) -> Self::Key {
+        let n = xs.len();
+        let sample = std::array::from_fn(|i| {
+            let x = xs[(2 * i + 1) * n / 32];
+            if floats {
+                Self::key(x)
+            } else {
+                bytemuck::cast(x)
+            }
+        });
+        // SAFETY: the caller's promise.
+        unsafe { Self::median16(sample) }
+    }
     /// Sorts `keys` (at most `SMALL`) into `out` as floats' bits.
     unsafe fn leaf(keys: &[Self::Key], out: &mut [u32]);
     /// Partitions `keys` in place, those below `pivot` first (more than `SMALL` of them);
@@ -127,17 +142,6 @@ trait Lanes {
     /// The first level: `row`'s floats (bits) below `pivot` to the front of `keys`, the others
     /// to its back, as keys; returns how many are below.
     unsafe fn partition_row(row: &[u32], keys: &mut [Self::Key], pivot: Self::Key) -> usize;
-}
-
-#[cfg(target_arch = "x86_64")]
-/// The median of 16 of `xs` spread over it, each made a key by `key_of`.
-///
-/// # Safety
-/// As [`Lanes::median16`].
-unsafe fn pivot_of<L: Lanes, T: Copy>(xs: &[T], key_of: impl Fn(T) -> L::Key) -> L::Key {
-    let n = xs.len();
-    // SAFETY: the caller's promise.
-    unsafe { L::median16(std::array::from_fn(|i| key_of(xs[(2 * i + 1) * n / 32]))) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -166,7 +170,7 @@ unsafe fn quicksort<L: Lanes>(
             }
             None
         } else {
-            let pivot = unsafe { pivot_of::<L, u32>(bits, L::key) };
+            let pivot = unsafe { L::pivot(bits, true) };
             Some((unsafe { L::partition_row(bits, keys, pivot) }, pivot))
         }
     };
@@ -197,7 +201,7 @@ unsafe fn quick<L: Lanes>(keys: &mut [L::Key], out: &mut [u32], depth: u32) {
         }
         return;
     }
-    let pivot = unsafe { pivot_of::<L, L::Key>(keys, |k| k) };
+    let pivot = unsafe { L::pivot(bytemuck::cast_slice(keys), false) };
     let below = unsafe { L::partition(keys, pivot) };
     unsafe { descend::<L>(keys, out, below, pivot, depth - 1) };
 }

@@ -407,9 +407,13 @@ fn sort_leaf(keys: &[u32], out: &mut [u32]) {
 /// # Safety
 /// `[*l, *l + below)` and `[*r - above, *r)` must lie inside the allocation of `at` and hold
 /// nothing still to be read.
+///
+/// With `WHOLE`, the keys below go out in a whole register, whose lanes past them land on
+/// free slots that later stores fill: `[*l, *l + 16)` must then be free. That saves the mask
+/// register a masked store needs, and so an operation on the port every compress is bound to.
 #[inline]
 #[target_feature(enable = "avx512f,popcnt,bmi2")]
-unsafe fn split(
+unsafe fn split<const WHOLE: bool>(
     at: *mut u32,
     v: __m512i,
     valid: __mmask16,
@@ -427,7 +431,11 @@ unsafe fn split(
             _mm512_maskz_compress_epi32(lt, v),
             _mm512_maskz_compress_epi32(ge, v),
         );
-        _mm512_mask_storeu_epi32(at.add(*l).cast(), first(below), lo);
+        if WHOLE {
+            _mm512_storeu_si512(at.add(*l).cast(), lo);
+        } else {
+            _mm512_mask_storeu_epi32(at.add(*l).cast(), first(below), lo);
+        }
         _mm512_mask_storeu_epi32(at.add(*r).cast(), first(above), hi);
     }
     *l += below;
@@ -484,8 +492,10 @@ fn partition(keys: &mut [u32], pivot: u32) -> usize {
                 rr
             };
             let vs: [__m512i; UNROLL] = std::array::from_fn(|k| read(from + 16 * k, all));
+            // Each side had at least 16·UNROLL free slots before these reads, and each
+            // register takes at most 16 of them: whole stores on the left are safe.
             for v in vs {
-                split(at, v, all, p, &mut l, &mut r);
+                split::<true>(at, v, all, p, &mut l, &mut r);
             }
         }
         // What is left (under 16·UNROLL keys) read at once, then split with what was held
@@ -493,10 +503,10 @@ fn partition(keys: &mut [u32], pivot: u32) -> usize {
         let valid = |k: usize| first((rr - rl).saturating_sub(16 * k).min(16));
         let rest: [__m512i; UNROLL] = std::array::from_fn(|k| read(rl + 16 * k, valid(k)));
         for (k, v) in rest.into_iter().enumerate() {
-            split(at, v, valid(k), p, &mut l, &mut r);
+            split::<false>(at, v, valid(k), p, &mut l, &mut r);
         }
         for v in held {
-            split(at, v, all, p, &mut l, &mut r);
+            split::<false>(at, v, all, p, &mut l, &mut r);
         }
         debug_assert_eq!(l, r);
         l
@@ -511,6 +521,37 @@ fn median16(sample: [u32; 16]) -> u32 {
     out[8]
 }
 
+/// The median of 16 of `xs` spread over it, as `Lanes::pivot`, built in a register: 16 scalar
+/// stores read back as one vector (the default) stall the load on store forwarding, and a
+/// gather is slower still on CPUs with the gather-data-sampling fix.
+#[target_feature(enable = "avx512f,popcnt,bmi2")]
+fn pivot(xs: &[u32], floats: bool) -> u32 {
+    let n = xs.len();
+    let x = |i: usize| xs[(2 * i + 1) * n / 32] as i32;
+    let v = _mm512_setr_epi32(
+        x(0),
+        x(1),
+        x(2),
+        x(3),
+        x(4),
+        x(5),
+        x(6),
+        x(7),
+        x(8),
+        x(9),
+        x(10),
+        x(11),
+        x(12),
+        x(13),
+        x(14),
+        x(15),
+    );
+    let v = if floats { keys_of(v) } else { v };
+    let mut out = [0u32; 16];
+    store(&mut out, 0, sort16(v));
+    out[8]
+}
+
 /// Moves the floats of `row` below `pivot` (a key) to the front of `keys` and the others to
 /// its back, as keys; returns how many went to the front. The first level: one pass that
 /// reads the row forward, as it streams in from memory, and makes its keys on the way.
@@ -520,13 +561,25 @@ fn partition_row(row: &[u32], keys: &mut [u32], pivot: u32) -> usize {
     assert_eq!(keys.len(), n);
     let p = _mm512_set1_epi32(pivot as i32);
     let (mut l, mut r) = (0usize, n);
-    for at in (0..n).step_by(16) {
-        let valid = first((n - at).min(16));
-        // SAFETY: the `valid` lanes lie inside `row`; the keys written go below `l + below`
-        // and from `r - above`, which stay apart as every key is written once.
+    let whole = n / 16 * 16;
+    for at in (0..whole).step_by(16) {
+        // SAFETY: 16 keys lie inside `row` from `at`; the keys written go below `l + below`
+        // and from `r - above`, which stay apart as every key is written once; `[l, r)` holds
+        // the n − at ≥ 16 keys still to be written, so the whole store on the left is safe.
         unsafe {
-            let v = keys_of(_mm512_maskz_loadu_epi32(valid, row.as_ptr().add(at).cast()));
-            split(keys.as_mut_ptr(), v, valid, p, &mut l, &mut r);
+            let v = keys_of(_mm512_loadu_si512(row.as_ptr().add(at).cast()));
+            split::<true>(keys.as_mut_ptr(), v, first(16), p, &mut l, &mut r);
+        }
+    }
+    if whole < n {
+        let valid = first(n - whole);
+        // SAFETY: as above, with only the `valid` lanes read and written.
+        unsafe {
+            let v = keys_of(_mm512_maskz_loadu_epi32(
+                valid,
+                row.as_ptr().add(whole).cast(),
+            ));
+            split::<false>(keys.as_mut_ptr(), v, valid, p, &mut l, &mut r);
         }
     }
     debug_assert_eq!(l, r);
@@ -556,6 +609,10 @@ impl super::Lanes for Avx512 {
 
     unsafe fn median16(sample: [u32; 16]) -> u32 {
         unsafe { median16(sample) }
+    }
+
+    unsafe fn pivot(xs: &[u32], floats: bool) -> u32 {
+        unsafe { pivot(xs, floats) }
     }
 
     unsafe fn leaf(keys: &[u32], out: &mut [u32]) {
