@@ -103,18 +103,23 @@ pub(super) const NET8: [&[(usize, usize)]; 6] = [
     &[(1, 2), (3, 4), (5, 6)],
 ];
 
-/// Sorts each of the 8 registers from `$at` in `$v`: the columns by [`NET8`] down the
-/// registers, then the 8 × 8 matrix transposed. A macro, so that the registers stay registers.
-macro_rules! sort_columns8 {
-    ($v:ident, $at:expr) => {{
-        let o: usize = $at;
-        for layer in NET8 {
+/// Sorts the columns of `$v` (lane c of each register) down the registers by `$net`.
+macro_rules! sort_columns {
+    ($v:ident, $net:expr) => {{
+        for layer in $net {
             for &(i, j) in layer {
-                let (x, y) = ($v[o + i], $v[o + j]);
-                $v[o + i] = _mm256_min_epi32(x, y);
-                $v[o + j] = _mm256_max_epi32(x, y);
+                let (x, y) = ($v[i], $v[j]);
+                $v[i] = _mm256_min_epi32(x, y);
+                $v[j] = _mm256_max_epi32(x, y);
             }
         }
+    }};
+}
+
+/// Transposes the 8 × 8 matrix of keys in the 8 registers of `$v` from `$at`.
+macro_rules! transpose8 {
+    ($v:ident, $at:expr) => {{
+        let o: usize = $at;
         let mut t = [_mm256_setzero_si256(); 8];
         unroll16!(k, {
             if k < 4 {
@@ -138,6 +143,63 @@ macro_rules! sort_columns8 {
                 $v[o + 4 + m] = _mm256_permute2x128_si256::<0x31>(u[m], u[4 + m]);
             }
         });
+    }};
+}
+
+/// Lane i's mirror within blocks of `B` lanes, i ^ (B − 1), B in {2, 4, 8}.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn mirror<const B: usize>(v: __m256i) -> __m256i {
+    match B {
+        2 => _mm256_shuffle_epi32::<0b10_11_00_01>(v),
+        4 => _mm256_shuffle_epi32::<0b00_01_10_11>(v),
+        _ => _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0)),
+    }
+}
+
+/// Merges sorted runs of `$b`/2 columns pairwise into runs of `$b`, in the column domain, as
+/// `avx512`'s `merge_columns` (which explains it): the first layer pairs each element with its
+/// mirror in the run, log₂`$b` − 1 half-cleaners pair lanes in a register, and the last
+/// log₂R pair registers (R = `$r`).
+macro_rules! merge_columns {
+    ($v:ident, $r:expr, $b:literal) => {{
+        let r: usize = $r;
+        unroll16!(i, {
+            if i < r / 2 {
+                let (a, b) = ($v[i], mirror::<$b>($v[r - 1 - i]));
+                let (lo, hi) = (_mm256_min_epi32(a, b), _mm256_max_epi32(a, b));
+                $v[i] = _mm256_blend_epi32::<{ max_lanes($b / 2, 8) }>(lo, hi);
+                $v[r - 1 - i] =
+                    mirror::<$b>(_mm256_blend_epi32::<{ max_lanes($b / 2, 8) }>(hi, lo));
+            }
+        });
+        if $b >= 8 {
+            unroll16!(q, {
+                if q < r {
+                    $v[q] = layer::<2, { max_lanes(2, 8) }>($v[q]);
+                }
+            });
+        }
+        if $b >= 4 {
+            unroll16!(q, {
+                if q < r {
+                    $v[q] = layer::<1, { max_lanes(1, 8) }>($v[q]);
+                }
+            });
+        }
+        for t in 0..4 {
+            let d = 8 >> t;
+            if d < r {
+                unroll16!(p, {
+                    if p < r / 2 {
+                        let a = (p / d) * 2 * d + p % d;
+                        let (x, y) = ($v[a], $v[a + d]);
+                        $v[a] = _mm256_min_epi32(x, y);
+                        $v[a + d] = _mm256_max_epi32(x, y);
+                    }
+                });
+            }
+        }
     }};
 }
 
@@ -202,32 +264,42 @@ fn sort_small<const R: usize>(keys: &[i32], out: &mut [u32]) {
             *reg = _mm256_blendv_epi8(*reg, x, mask);
         }
     }
-    if R >= 8 {
+    if R == 16 {
+        // The columns sorted and merged in the column domain; then each half of the
+        // registers transposed, so that column c's two halves are registers c and 8 + c.
         let mut w = [_mm256_setzero_si256(); 16];
-        w[..R].copy_from_slice(&v[..R]);
-        sort_columns8!(w, 0);
-        if R == 16 {
-            sort_columns8!(w, 8);
-        }
-        v[..R].copy_from_slice(&w[..R]);
+        w.copy_from_slice(&v[..16]);
+        sort_columns!(w, super::avx512::GREEN16);
+        merge_columns!(w, 16, 2);
+        merge_columns!(w, 16, 4);
+        merge_columns!(w, 16, 8);
+        transpose8!(w, 0);
+        transpose8!(w, 8);
+        unroll16!(q, {
+            v[q] = w[(q % 2) * 8 + q / 2];
+        });
+    } else if R == 8 {
+        let mut w = [_mm256_setzero_si256(); 8];
+        w.copy_from_slice(&v[..8]);
+        sort_columns!(w, NET8);
+        merge_columns!(w, 8, 2);
+        merge_columns!(w, 8, 4);
+        merge_columns!(w, 8, 8);
+        transpose8!(w, 0);
+        v[..8].copy_from_slice(&w);
     } else {
+        // Each register sorted, then bitonic merges of ever larger blocks.
         unroll16!(q, {
             if q < R {
                 v[q] = sort8(v[q]);
             }
         });
-    }
-    if R > 1 {
-        merge_blocks!(v, R, 1);
-    }
-    if R > 2 {
-        merge_blocks!(v, R, 2);
-    }
-    if R > 4 {
-        merge_blocks!(v, R, 4);
-    }
-    if R > 8 {
-        merge_blocks!(v, R, 8);
+        if R > 1 {
+            merge_blocks!(v, R, 1);
+        }
+        if R > 2 {
+            merge_blocks!(v, R, 2);
+        }
     }
     let magnitude = _mm256_set1_epi32(0x7fff_ffff);
     for (r, reg) in v.iter().enumerate() {
