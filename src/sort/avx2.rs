@@ -258,10 +258,16 @@ fn sort_small<const R: usize>(keys: &[i32], out: &mut [u32]) {
     for (r, reg) in v.iter_mut().enumerate() {
         let at = 8 * r;
         if at < n {
-            let mask = lanes_below(n - at);
             // SAFETY: only lanes below n - at are read, and they lie inside `keys`.
-            let x = unsafe { _mm256_maskload_epi32(keys.as_ptr().add(at), mask) };
-            *reg = _mm256_blendv_epi8(*reg, x, mask);
+            *reg = unsafe {
+                if n - at >= 8 {
+                    _mm256_loadu_si256(keys.as_ptr().add(at).cast())
+                } else {
+                    let mask = lanes_below(n - at);
+                    let x = _mm256_maskload_epi32(keys.as_ptr().add(at), mask);
+                    _mm256_blendv_epi8(*reg, x, mask)
+                }
+            };
         }
     }
     if R == 16 {
@@ -311,7 +317,12 @@ fn sort_small<const R: usize>(keys: &[i32], out: &mut [u32]) {
             );
             // SAFETY: only lanes below n - at are written, and they lie inside `out`.
             unsafe {
-                _mm256_maskstore_epi32(out.as_mut_ptr().add(at).cast(), lanes_below(n - at), bits)
+                let to: *mut i32 = out.as_mut_ptr().add(at).cast();
+                if n - at >= 8 {
+                    _mm256_storeu_si256(to.cast(), bits)
+                } else {
+                    _mm256_maskstore_epi32(to, lanes_below(n - at), bits)
+                }
             };
         }
     }
@@ -447,7 +458,12 @@ fn partition_row(row: &[u32], keys: &mut [i32], pivot: i32) -> usize {
         // while it holds 16 or more keep the two ends' writes apart; the last ones write only
         // their keys.
         unsafe {
-            let bits = _mm256_maskload_epi32(row.as_ptr().add(at).cast(), lanes_below(count));
+            let from: *const i32 = row.as_ptr().add(at).cast();
+            let bits = if count == 8 {
+                _mm256_loadu_si256(from.cast())
+            } else {
+                _mm256_maskload_epi32(from, lanes_below(count))
+            };
             let v = _mm256_xor_si256(
                 bits,
                 _mm256_and_si256(_mm256_srai_epi32::<31>(bits), magnitude),
@@ -469,6 +485,31 @@ fn median16(sample: [i32; 16]) -> i32 {
             _mm256_loadu_si256(sample.as_ptr().add(8).cast()),
         )
     };
+    median_of(a, b)
+}
+
+/// The median of 16 of `xs` spread over it, as `Lanes::pivot`, built in registers (16 scalar
+/// stores read back as vectors would stall the loads on store forwarding).
+#[target_feature(enable = "avx2")]
+fn pivot(xs: &[u32], floats: bool) -> i32 {
+    let n = xs.len();
+    let x = |i: usize| {
+        let b = xs[(2 * i + 1) * n / 32];
+        if floats {
+            skey(b)
+        } else {
+            b as i32
+        }
+    };
+    let a = _mm256_setr_epi32(x(0), x(1), x(2), x(3), x(4), x(5), x(6), x(7));
+    let b = _mm256_setr_epi32(x(8), x(9), x(10), x(11), x(12), x(13), x(14), x(15));
+    median_of(a, b)
+}
+
+/// The median of the 16 keys of two registers.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn median_of(a: __m256i, b: __m256i) -> i32 {
     let reverse = _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0);
     let (a, b) = (sort8(a), _mm256_permutevar8x32_epi32(sort8(b), reverse));
     // The upper half of the 16, sorted: its first lane is the 9th smallest.
@@ -507,6 +548,10 @@ impl super::Lanes for Avx2 {
 
     unsafe fn partition(keys: &mut [i32], pivot: i32) -> usize {
         unsafe { partition(keys, pivot) }
+    }
+
+    unsafe fn pivot(xs: &[u32], floats: bool) -> i32 {
+        unsafe { pivot(xs, floats) }
     }
 
     unsafe fn partition_row(row: &[u32], keys: &mut [i32], pivot: i32) -> usize {
