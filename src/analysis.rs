@@ -108,7 +108,10 @@ pub struct Timings(pub Vec<(String, f64)>);
 
 impl Timings {
     pub fn add(&mut self, stage: &str, since: Instant) {
-        let s = since.elapsed().as_secs_f64();
+        self.add_seconds(stage, since.elapsed().as_secs_f64());
+    }
+
+    pub fn add_seconds(&mut self, stage: &str, s: f64) {
         match self.0.iter_mut().find(|(n, _)| n == stage) {
             Some((_, t)) => *t += s,
             None => self.0.push((stage.to_owned(), s)),
@@ -293,7 +296,16 @@ pub(crate) fn read_chunk(
         .enumerate()
         .filter_map(|(r, row)| {
             head.read_rows(first + r, row);
-            match row.iter().position(|x| !x.is_finite()) {
+            // A test that vectorises first (no early exit); the position only where it fails.
+            let finite = row
+                .chunks(64)
+                .all(|c| c.iter().fold(true, |all, x| all & x.is_finite()));
+            let first_bad = if finite {
+                None
+            } else {
+                row.iter().position(|x| !x.is_finite())
+            };
+            match first_bad {
                 Some(f) => Some((r, f, row[f])),
                 None => {
                     if let Some(pools) = pools {

@@ -161,20 +161,40 @@ pub fn open_backend(kind: BackendKind, ui: &mut dyn Ui) -> Result<Box<dyn Backen
     Ok(backend)
 }
 
-/// The file's BLAKE3, computed on a thread beside the analysis (it reads the whole file once).
-pub(crate) struct Hasher(std::thread::JoinHandle<String>);
+/// The file's BLAKE3, hashed in pieces on the analysis' threads as it reads the file
+/// ([`advance`](Self::advance) after each chunk of rows), the rest at the end: it never
+/// competes with the analysis for a core (see `filehash.rs`).
+pub(crate) struct Hasher {
+    head: Head,
+    pieces: crate::filehash::PieceHasher,
+    /// Spent in `advance`.
+    pub(crate) seconds: f64,
+}
 
 impl Hasher {
     pub(crate) fn start(head: &Head) -> Self {
-        let head = head.clone();
-        Hasher(std::thread::spawn(move || head.file_blake3()))
+        Hasher {
+            head: head.clone(),
+            pieces: Default::default(),
+            seconds: 0.0,
+        }
+    }
+
+    /// The analysis has read the head's first `rows` rows: hashes the file below them.
+    pub(crate) fn advance(&mut self, rows: usize) {
+        if let Some(end) = self.head.stored_end(rows) {
+            let t = Instant::now();
+            self.pieces.advance(self.head.file_bytes(), end);
+            self.seconds += t.elapsed().as_secs_f64();
+        }
     }
 
     pub(crate) fn input(self, opened: &Opened) -> Result<InputInfo> {
         let blake3 = self
-            .0
-            .join()
-            .map_err(|_| Error::Invalid("hashing the head file failed".into()))?;
+            .pieces
+            .finish(self.head.file_bytes())
+            .to_hex()
+            .to_string();
         let mut info = InputInfo::of(&opened.head, blake3, opened.labels_from.clone());
         info.selected = opened.selected.clone();
         Ok(info)
@@ -207,16 +227,18 @@ pub fn fit_opened(
         .then(|| args.split_args.options(args.run.output.skip_nonfinite));
     let boot = bootstrap_runs(&args.boot, backend.as_ref(), head.classes * head.features);
     check_memory(head, backend.as_ref(), Some(pooled), boot, split.as_ref())?;
-    let hasher = Hasher::start(head);
+    let mut hasher = Hasher::start(head);
     let opts = Options {
         skip_nonfinite: args.run.output.skip_nonfinite,
         pooled,
     };
     let classes = head.classes;
     let mut analysis = analysis::analyse(head, labels, backend.as_mut(), &opts, &mut |done| {
+        hasher.advance(done);
         ui.progress("fitting", done, classes)
     })?;
     ui.finish();
+    analysis.timings.add_seconds("hash (read pass)", hasher.seconds);
     let trees = if let Some(split) = split {
         let t = Instant::now();
         let json = args.split_args.tree_json;
@@ -239,7 +261,7 @@ pub fn fit_opened(
     analysis.timings.add("bootstrap", t);
     let t = Instant::now();
     let input = hasher.input(&opened)?;
-    analysis.timings.add("hash (wait)", t);
+    analysis.timings.add("hash (rest)", t);
 
     let options = fit_options(args, &analysis, pooled);
     let mut out = report::fit_outputs(set, &mut analysis, &input, labels, args.top, options)?;

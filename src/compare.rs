@@ -68,9 +68,9 @@ pub fn compare(args: &CompareArgs, ui: &mut dyn Ui) -> Result<Outputs> {
     let mut models = Vec::with_capacity(opened.len());
     for (o, name) in opened.into_iter().zip(names) {
         let t = Instant::now();
-        // The file's hash on a thread beside the analysis, as in `fit`.
-        let hasher = commands::Hasher::start(&o.head);
-        let analysis = analyse(&o, &name, backend.as_mut(), args, ui)?;
+        // The file's hash in pieces as the analysis reads it, as in `fit`.
+        let mut hasher = commands::Hasher::start(&o.head);
+        let analysis = analyse(&o, &name, backend.as_mut(), args, &mut hasher, ui)?;
         csv.write(|w| report::write_classes_rows(w, &analysis, &o.labels, Some(&name)))?;
         let input = hasher.input(&o)?;
         models.push(Model {
@@ -106,6 +106,7 @@ fn analyse(
     name: &str,
     backend: &mut dyn crate::backend::Backend,
     args: &CompareArgs,
+    hasher: &mut commands::Hasher,
     ui: &mut dyn Ui,
 ) -> Result<Analysis> {
     let head = &o.head;
@@ -125,6 +126,7 @@ fn analyse(
     };
     let classes = head.classes;
     let mut a = analysis::analyse(head, &o.labels, backend, &opts, &mut |done| {
+        hasher.advance(done);
         ui.progress("fitting", done, classes)
     })?;
     ui.finish();

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod commands;
 pub mod compare;
 pub mod error;
+pub mod filehash;
 pub mod glyphs;
 pub mod head;
 pub mod logsum;

@@ -425,6 +425,21 @@ impl Head {
         blake3::hash(self.file.as_slice()).to_hex().to_string()
     }
 
+    /// The bytes of the file that holds the tensor.
+    pub(crate) fn file_bytes(&self) -> &[u8] {
+        self.file.as_slice()
+    }
+
+    /// Where in the file the first `rows` rows end, when reading them reads the file from the
+    /// tensor's start up to there (rows stored in order, all classes); otherwise `None`.
+    pub(crate) fn stored_end(&self, rows: usize) -> Option<usize> {
+        if self.transposed || self.ids.is_some() {
+            return None;
+        }
+        let bytes = self.dtype.row_bytes(self.features)?.checked_mul(rows)?;
+        Some(self.data.start.saturating_add(bytes).min(self.data.end))
+    }
+
     /// sha256 of the file that holds the tensor, as `sha256sum` prints it (`inspect` shows it,
     /// to check against published checksums).
     pub fn file_sha256(&self) -> String {
