@@ -1052,6 +1052,45 @@ fn bucket_sums(b: usize, sorted: &mut [u16]) -> BucketSums {
 mod tests {
     use super::*;
 
+    /// The AVX2 lanes of Vuong's sums equal the scalar lanes bit for bit, values on both sides
+    /// of μ and on it (where `t = 0` takes the upper slope) included; and a changed operation
+    /// order would show.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn loglik_lanes_avx2_equal_the_scalar_lanes_bitwise() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let xs: Vec<f32> = (0..4099)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                if i % 50 == 0 {
+                    0.25
+                } else {
+                    (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+                }
+            })
+            .collect();
+        let k = [0.25, 0.01, 1.0 / 0.577, -1.3 / 0.4, 1.0 / (1.3 * 0.4)];
+        let scalar = loglik_lanes(xs.chunks_exact(4), k);
+        // SAFETY: the CPU has AVX2, checked above.
+        let vector = unsafe { loglik_lanes_avx2(xs.chunks_exact(4), k) };
+        let bits = |a: [f64; 4]| a.map(f64::to_bits);
+        assert_eq!(bits(vector.0), bits(scalar.0));
+        assert_eq!(bits(vector.1), bits(scalar.1));
+        // Summed in another order (lanes swapped in the input), the sums differ in their bits.
+        let swapped: Vec<f32> = xs
+            .chunks_exact(4)
+            .flat_map(|q| [q[1], q[0], q[2], q[3]])
+            .collect();
+        let other = loglik_lanes(swapped.chunks_exact(4), k);
+        assert_ne!(bits(other.0), bits(scalar.0));
+    }
+
     #[test]
     fn design_counterexample_has_optimum_at_5_9() {
         let xs = [-6.9f32, -4.3, -3.5, 5.9, 6.1];
@@ -1198,32 +1237,97 @@ pub fn loglik_diff(xs: &[f32], ald: &AldParams, mean: f64, sd: f64) -> LogLikDif
     let c = LogLikDiff::constant(ald, sd);
     // v(x) = d(x) − c, the ALD's exponent plus the Gaussian's square, with the divisions hoisted
     // and branch-free: this pass runs on every replicate row of the bootstrap.
-    let (above, below) = (-ald.kappa / ald.scale, 1.0 / (ald.kappa * ald.scale));
-    let inv_sd = 1.0 / sd;
-    let v = |x: f32| {
-        let x = x as f64;
-        let t = x - ald.loc;
-        let z = (x - mean) * inv_sd;
-        t * if t >= 0.0 { above } else { below } + 0.5 * z * z
-    };
+    let k = [
+        ald.loc,
+        mean,
+        1.0 / sd,
+        -ald.kappa / ald.scale,
+        1.0 / (ald.kappa * ald.scale),
+    ];
     // Four lanes, combined as (l0 + l1) + (l2 + l3), so that the additions do not wait on each
-    // other (one chain of f64 additions made this pass as slow as the row's sort).
-    let (mut sv, mut svv) = ([0.0f64; 4], [0.0f64; 4]);
+    // other (one chain of f64 additions made this pass as slow as the row's sort). Value i goes
+    // to lane i mod 4; with AVX2 the four lanes are one register (the same operations in the
+    // same order, so the same bits).
     let mut quads = xs.chunks_exact(4);
-    for q in &mut quads {
-        for k in 0..4 {
-            let v = v(q[k]);
-            sv[k] += v;
-            svv[k] += v * v;
-        }
-    }
-    for (k, &x) in quads.remainder().iter().enumerate() {
-        let v = v(x);
-        sv[k] += v;
-        svv[k] += v * v;
+    #[cfg(target_arch = "x86_64")]
+    let (mut sv, mut svv) = if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked above.
+        unsafe { loglik_lanes_avx2(quads.by_ref(), k) }
+    } else {
+        loglik_lanes(quads.by_ref(), k)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let (mut sv, mut svv) = loglik_lanes(quads.by_ref(), k);
+    for (lane, &x) in quads.remainder().iter().enumerate() {
+        let v = loglik_v(x, k);
+        sv[lane] += v;
+        svv[lane] += v * v;
     }
     let total = |a: [f64; 4]| (a[0] + a[1]) + (a[2] + a[3]);
     LogLikDiff::from_variable_sums(xs.len(), c, total(sv), total(svv))
+}
+
+/// [`loglik_diff`]'s `v(x)`: `t·a + (½z)·z`, `t = x − μ`, `z = (x − mean)/σ`, `a = −κ/s` where
+/// `t ≥ 0` and `1/(κs)` elsewhere; `k` is `[μ, mean, 1/σ, −κ/s, 1/(κs)]`.
+#[inline(always)]
+fn loglik_v(x: f32, k: [f64; 5]) -> f64 {
+    let [loc, mean, inv_sd, above, below] = k;
+    let x = x as f64;
+    let t = x - loc;
+    let z = (x - mean) * inv_sd;
+    t * if t >= 0.0 { above } else { below } + 0.5 * z * z
+}
+
+/// [`loglik_diff`]'s lane sums `(Σv, Σv²)` over `quads`, value i of a quad in lane i.
+fn loglik_lanes<'a>(quads: impl Iterator<Item = &'a [f32]>, k: [f64; 5]) -> ([f64; 4], [f64; 4]) {
+    let (mut sv, mut svv) = ([0.0f64; 4], [0.0f64; 4]);
+    for q in quads {
+        for lane in 0..4 {
+            let v = loglik_v(q[lane], k);
+            sv[lane] += v;
+            svv[lane] += v * v;
+        }
+    }
+    (sv, svv)
+}
+
+/// [`loglik_lanes`] in one AVX2 register: per lane [`loglik_v`]'s operations in its order (no
+/// fused multiply-adds), so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn loglik_lanes_avx2<'a>(
+    quads: impl Iterator<Item = &'a [f32]>,
+    k: [f64; 5],
+) -> ([f64; 4], [f64; 4]) {
+    use std::arch::x86_64::*;
+    let [loc, mean, inv_sd, above, below] = k.map(|c| _mm256_set1_pd(c));
+    let half = _mm256_set1_pd(0.5);
+    let (mut sv, mut svv) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    for q in quads {
+        let q: &[f32; 4] = q.try_into().expect("chunks of four");
+        // SAFETY: `q` holds four f32, the 16 bytes read.
+        let x = _mm256_cvtps_pd(unsafe { _mm_loadu_ps(q.as_ptr()) });
+        let t = _mm256_sub_pd(x, loc);
+        let z = _mm256_mul_pd(_mm256_sub_pd(x, mean), inv_sd);
+        let a = _mm256_blendv_pd(
+            below,
+            above,
+            _mm256_cmp_pd::<_CMP_GE_OQ>(t, _mm256_setzero_pd()),
+        );
+        let v = _mm256_add_pd(
+            _mm256_mul_pd(t, a),
+            _mm256_mul_pd(_mm256_mul_pd(half, z), z),
+        );
+        sv = _mm256_add_pd(sv, v);
+        svv = _mm256_add_pd(svv, _mm256_mul_pd(v, v));
+    }
+    let (mut a, mut b) = ([0.0f64; 4], [0.0f64; 4]);
+    // SAFETY: each array holds four f64.
+    unsafe {
+        _mm256_storeu_pd(a.as_mut_ptr(), sv);
+        _mm256_storeu_pd(b.as_mut_ptr(), svv);
+    }
+    (a, b)
 }
 
 /// The upper tail of the standard normal, `1 − Φ(z)`.

@@ -238,7 +238,9 @@ pub fn fit_opened(
         ui.progress("fitting", done, classes)
     })?;
     ui.finish();
-    analysis.timings.add_seconds("hash (read pass)", hasher.seconds);
+    analysis
+        .timings
+        .add_seconds("hash (read pass)", hasher.seconds);
     let trees = if let Some(split) = split {
         let t = Instant::now();
         let json = args.split_args.tree_json;
