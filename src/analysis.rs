@@ -175,24 +175,37 @@ pub fn analyse(
         let rows = &mut buf[..];
 
         let t = Instant::now();
-        let skipped = read_chunk(
-            head,
-            labels,
-            first,
-            rows,
-            opts.skip_nonfinite,
-            pools.as_ref(),
-        )?;
-        timings.add(if opts.pooled { "read+pool" } else { "read" }, t);
-
-        let t = Instant::now();
-        let rows = backend
-            .summarise_rows(&mut buf, cols)
-            .map_err(|e| at_class(e, head, labels, first))?;
+        let (rows, skipped) = match head.f32_rows(first, count).filter(|_| pools.is_none()) {
+            // The rows as the file stores them: read, checked and sorted in one pass.
+            Some(src) => {
+                let (rows, bad) = backend
+                    .summarise_rows_from(src, &mut buf, cols)
+                    .map_err(|e| at_class(e, head, labels, first))?;
+                let skipped = nonfinite_rows(head, labels, first, src, &bad, opts)?;
+                timings.add("read+sort+fit+lines", t);
+                (rows, skipped)
+            }
+            None => {
+                let skipped = read_chunk(
+                    head,
+                    labels,
+                    first,
+                    rows,
+                    opts.skip_nonfinite,
+                    pools.as_ref(),
+                )?;
+                timings.add(if opts.pooled { "read+pool" } else { "read" }, t);
+                let t = Instant::now();
+                let rows = backend
+                    .summarise_rows(&mut buf, cols)
+                    .map_err(|e| at_class(e, head, labels, first))?;
+                timings.add("sort+fit+lines", t);
+                (rows, skipped)
+            }
+        };
         for row in rows {
             results.push(ClassResult::of_row(cols, &row));
         }
-        timings.add("sort+fit+lines", t);
 
         for (r, zeros) in skipped {
             results[first + r] = ClassResult::skipped(cols, zeros);
@@ -277,6 +290,44 @@ pub(crate) fn at_class(e: Error, head: &Head, labels: &[String], first: usize) -
     }
 }
 
+/// The error for a non-finite `value` at `feature` of row `row` of `head`.
+fn nonfinite(head: &Head, labels: &[String], row: usize, feature: usize, value: f32) -> Error {
+    let class = head.class_id(row);
+    Error::NonFinite {
+        path: head.path.clone(),
+        tensor: head.tensor.clone(),
+        class,
+        label: labels
+            .get(class)
+            .map(|l| format!(" ({l})"))
+            .unwrap_or_default(),
+        feature,
+        value,
+    }
+}
+
+/// For the rows of `src` (rows `first..` of `head`) that held a non-finite value, `bad`: the
+/// error naming the first such value, or with `skip_nonfinite` what [`read_chunk`] reports of
+/// them: (row within the chunk, how many exact zeros it had).
+fn nonfinite_rows(
+    head: &Head,
+    labels: &[String],
+    first: usize,
+    src: &[f32],
+    bad: &[usize],
+    opts: &Options,
+) -> Result<Vec<(usize, usize)>> {
+    let row = |r: usize| &src[r * head.features..(r + 1) * head.features];
+    if let (Some(&r), false) = (bad.first(), opts.skip_nonfinite) {
+        let f = row(r).iter().position(|x| !x.is_finite()).unwrap_or(0);
+        return Err(nonfinite(head, labels, first + r, f, row(r)[f]));
+    }
+    Ok(bad
+        .iter()
+        .map(|&r| (r, row(r).iter().filter(|&&x| x == 0.0).count()))
+        .collect())
+}
+
 /// Reads rows `first..` of `head` into `rows` (whole rows of `head.features`), adding every
 /// row with only finite values to `pools` as it is read. A row holding NaN or inf is an error
 /// naming its class, or with `skip_nonfinite` is zero-filled and reported: (row within the
@@ -317,18 +368,7 @@ pub(crate) fn read_chunk(
         })
         .collect();
     if let (Some(&(r, feature, value)), false) = (bad.first(), skip_nonfinite) {
-        let class = head.class_id(first + r);
-        return Err(Error::NonFinite {
-            path: head.path.clone(),
-            tensor: head.tensor.clone(),
-            class,
-            label: labels
-                .get(class)
-                .map(|l| format!(" ({l})"))
-                .unwrap_or_default(),
-            feature,
-            value,
-        });
+        return Err(nonfinite(head, labels, first + r, feature, value));
     }
     let mut skipped = Vec::with_capacity(bad.len());
     for &(r, _, _) in &bad {

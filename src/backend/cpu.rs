@@ -239,6 +239,44 @@ impl Backend for CpuBackend {
             .collect())
     }
 
+    /// Fused with the read pass: each row is sorted from the mapped file into the chunk and
+    /// summarised in one go; a non-finite value sorts to an end of the row (the total order puts
+    /// NaN and ±inf past every finite value), so the check costs two reads.
+    fn summarise_rows_from(
+        &mut self,
+        src: &[f32],
+        rows: &mut Vec<f32>,
+        cols: usize,
+    ) -> Result<(Vec<RowSummary>, Vec<usize>)> {
+        check_whole_rows(src.len(), cols)?;
+        if rows.len() != src.len() {
+            rows.clear();
+            rows.resize(src.len(), 0.0);
+        }
+        self.take_chunk(rows, cols)?;
+        let done: Vec<(RowSummary, bool)> = self
+            .values
+            .par_chunks_mut(cols)
+            .zip(src.par_chunks(cols))
+            .map_init(sort::Scratch::default, |scratch, (row, from)| {
+                sort::sort_row_into(from, row, scratch);
+                let finite = row.first().is_none_or(|x| x.is_finite())
+                    && row.last().is_none_or(|x| x.is_finite());
+                if !finite {
+                    row.fill(0.0);
+                }
+                (summarise_sorted_row(row), !finite)
+            })
+            .collect();
+        let bad = done
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.1)
+            .map(|(r, _)| r)
+            .collect();
+        Ok((done.into_iter().map(|d| d.0).collect(), bad))
+    }
+
     fn summarise_resident(&mut self, count: usize, cols: usize) -> Result<Vec<RowSummary>> {
         if count > 0 {
             check_segments(&[Segment::new(count - 1, 0, cols)], self.rows, self.cols)?;

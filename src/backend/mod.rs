@@ -187,6 +187,30 @@ pub trait Backend: Benchmarked {
         self.summarise_resident(count, cols)
     }
 
+    /// [`summarise_rows`](Self::summarise_rows) of the rows of `src` (whole rows of `cols`),
+    /// with the read pass's check: a row holding NaN or ±inf is zero-filled before it is
+    /// summarised, as the analysis does on reading it, and its index is returned beside the
+    /// summaries. `rows` is the chunk buffer (its contents are replaced). A host backend sorts
+    /// straight from `src`, the mapped file, and so never copies the rows first.
+    fn summarise_rows_from(
+        &mut self,
+        src: &[f32],
+        rows: &mut Vec<f32>,
+        cols: usize,
+    ) -> Result<(Vec<RowSummary>, Vec<usize>)> {
+        check_whole_rows(src.len(), cols)?;
+        rows.clear();
+        rows.extend_from_slice(src);
+        let mut bad = Vec::new();
+        for (r, row) in rows.chunks_mut(cols).enumerate() {
+            if !row.iter().all(|x| x.is_finite()) {
+                row.fill(0.0);
+                bad.push(r);
+            }
+        }
+        Ok((self.summarise_rows(rows, cols)?, bad))
+    }
+
     /// Summarises every whole row of the resident chunk (`count` rows of `cols`): fit, KS and
     /// baselines, both study lines, and the log-likelihood differences at the fitted parameters.
     /// The default composes the primitives.
