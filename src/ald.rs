@@ -403,22 +403,18 @@ pub fn ks_sorted(xs: &[f32], p: &AldParams) -> f64 {
         // Every value's bound first, without branches (so the loop vectorises), then F only
         // where the bound could still win.
         let mut most = [0.0f64; KS_BLOCK];
-        let (gt_max, lt_min) = (
-            |a: f64, b: f64| if a > b { a } else { b },
-            |a: f64, b: f64| if a < b { a } else { b },
-        );
-        for (k, m) in most.iter_mut().enumerate().take(hi - lo) {
-            let x = xs[lo + k] as f64;
-            let j = (lo + k) as f64;
-            let chord = fa + slope * (x - xa);
-            let (t1, t2) = (fa + sa * (x - xa), fb - sb * (xb - x));
-            let (low, high) = if convex {
-                (gt_max(t1, t2), chord)
-            } else {
-                (chord, lt_min(t1, t2))
-            };
-            *m = gt_max((j + 1.0) * inv_n - low, high - j * inv_n);
-        }
+        let line = KsLine {
+            xa,
+            xb,
+            fa,
+            fb,
+            sa,
+            sb,
+            slope,
+            inv_n,
+            convex,
+        };
+        line.bounds(&xs[lo..hi], lo, &mut most);
         for k in 1..hi - lo {
             if most[k] + SLACK > *d {
                 *d = d.max(term(lo + k, cdf.eval(xs[lo + k] as f64)));
@@ -439,6 +435,92 @@ pub fn ks_sorted(xs: &[f32], p: &AldParams) -> f64 {
         }
     }
     d
+}
+
+/// What bounds the KS terms of one block of [`ks_sorted`]: F at its first value `xa` and at the
+/// next block's `xb` (`fa`, `fb`), F's slopes there (`sa`, `sb`) and its chord's `slope`;
+/// `convex` where the block lies below μ (F convex), concave above.
+struct KsLine {
+    xa: f64,
+    xb: f64,
+    fa: f64,
+    fb: f64,
+    sa: f64,
+    sb: f64,
+    slope: f64,
+    inv_n: f64,
+    convex: bool,
+}
+
+impl KsLine {
+    /// The bound of the term of each value of `block` (sorted values `at..` of the segment)
+    /// into `most`: F lies between the chord and the tangents at the ends, so each term is at
+    /// most the larger of `(j + 1)/n − low` and `high − j/n`. On AVX2, four values at a time
+    /// (the same operations, so the same bits).
+    fn bounds(&self, block: &[f32], at: usize, most: &mut [f64]) {
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked above.
+            done = unsafe { self.bounds_avx2(block, at, most) };
+        }
+        for (k, m) in most.iter_mut().enumerate().take(block.len()).skip(done) {
+            *m = self.bound(block[k], at + k);
+        }
+    }
+
+    #[inline(always)]
+    fn bound(&self, x: f32, j: usize) -> f64 {
+        let gt_max = |a: f64, b: f64| if a > b { a } else { b };
+        let lt_min = |a: f64, b: f64| if a < b { a } else { b };
+        let (x, j) = (x as f64, j as f64);
+        let chord = self.fa + self.slope * (x - self.xa);
+        let (t1, t2) = (
+            self.fa + self.sa * (x - self.xa),
+            self.fb - self.sb * (self.xb - x),
+        );
+        let (low, high) = if self.convex {
+            (gt_max(t1, t2), chord)
+        } else {
+            (chord, lt_min(t1, t2))
+        };
+        gt_max((j + 1.0) * self.inv_n - low, high - j * self.inv_n)
+    }
+
+    /// [`bound`](Self::bound) on the whole quads of `block`; returns how many values it did.
+    /// `max_pd(a, b)` is `if a > b { a } else { b }` and `min_pd` its mirror, NaN included.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn bounds_avx2(&self, block: &[f32], at: usize, most: &mut [f64]) -> usize {
+        use std::arch::x86_64::*;
+        let c = _mm256_set1_pd;
+        let (xa, xb, fa, fb) = (c(self.xa), c(self.xb), c(self.fa), c(self.fb));
+        let (sa, sb, slope, inv_n) = (c(self.sa), c(self.sb), c(self.slope), c(self.inv_n));
+        let steps = _mm256_setr_pd(0.0, 1.0, 2.0, 3.0);
+        let quads = block.len() / 4;
+        for q in 0..quads {
+            let k = 4 * q;
+            let part: &[f32; 4] = block[k..k + 4].try_into().expect("four values");
+            // SAFETY: `part` holds four f32.
+            let x = _mm256_cvtps_pd(unsafe { _mm_loadu_ps(part.as_ptr()) });
+            let j = _mm256_add_pd(c((at + k) as f64), steps);
+            let dx = _mm256_sub_pd(x, xa);
+            let chord = _mm256_add_pd(fa, _mm256_mul_pd(slope, dx));
+            let t1 = _mm256_add_pd(fa, _mm256_mul_pd(sa, dx));
+            let t2 = _mm256_sub_pd(fb, _mm256_mul_pd(sb, _mm256_sub_pd(xb, x)));
+            let (low, high) = if self.convex {
+                (_mm256_max_pd(t1, t2), chord)
+            } else {
+                (chord, _mm256_min_pd(t1, t2))
+            };
+            let up = _mm256_sub_pd(_mm256_mul_pd(_mm256_add_pd(j, c(1.0)), inv_n), low);
+            let m = _mm256_max_pd(up, _mm256_sub_pd(high, _mm256_mul_pd(j, inv_n)));
+            let out: &mut [f64; 4] = (&mut most[k..k + 4]).try_into().expect("four bounds");
+            // SAFETY: `out` holds four f64.
+            unsafe { _mm256_storeu_pd(out.as_mut_ptr(), m) };
+        }
+        4 * quads
+    }
 }
 
 /// KS distance by evaluating F at every value: the plain definition of [`ks_sorted`].
@@ -1030,6 +1112,34 @@ fn bucket_sums(b: usize, sorted: &mut [u16]) -> BucketSums {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The KS bounds are the same bits with and without AVX2, on both shapes of F and on NaN.
+    #[test]
+    fn ks_bounds_equal_the_scalar_bounds_bitwise() {
+        let block: Vec<f32> = (0..15).map(|i| -3.0 + 0.37 * i as f32).collect();
+        for convex in [true, false] {
+            let line = KsLine {
+                xa: -3.0,
+                xb: 2.6,
+                fa: 0.01,
+                fb: if convex { 0.4 } else { f64::NAN },
+                sa: 0.02,
+                sb: 0.3,
+                slope: 0.07,
+                inv_n: 1.0 / 4096.0,
+                convex,
+            };
+            let mut got = [0.0f64; 16];
+            line.bounds(&block, 100, &mut got);
+            for (k, &g) in got.iter().enumerate().take(block.len()) {
+                assert_eq!(
+                    g.to_bits(),
+                    line.bound(block[k], 100 + k).to_bits(),
+                    "{convex} {k}"
+                );
+            }
+        }
+    }
 
     /// The fit's block sums are the same bits with and without AVX2, a short last block
     /// included; and a changed order would show.
