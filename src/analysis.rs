@@ -172,37 +172,18 @@ pub fn analyse(
     while first < classes {
         let count = chunk_rows.min(classes - first);
         buf.resize(count * cols, 0.0);
-        let rows = &mut buf[..];
 
-        let t = Instant::now();
-        let (rows, skipped) = match head.f32_rows(first, count).filter(|_| pools.is_none()) {
-            // The rows as the file stores them: read, checked and sorted in one pass.
-            Some(src) => {
-                let (rows, bad) = backend
-                    .summarise_rows_from(src, &mut buf, cols)
-                    .map_err(|e| at_class(e, head, labels, first))?;
-                let skipped = nonfinite_rows(head, labels, first, src, &bad, opts)?;
-                timings.add("read+sort+fit+lines", t);
-                (rows, skipped)
-            }
-            None => {
-                let skipped = read_chunk(
-                    head,
-                    labels,
-                    first,
-                    rows,
-                    opts.skip_nonfinite,
-                    pools.as_ref(),
-                )?;
-                timings.add(if opts.pooled { "read+pool" } else { "read" }, t);
-                let t = Instant::now();
-                let rows = backend
-                    .summarise_rows(&mut buf, cols)
-                    .map_err(|e| at_class(e, head, labels, first))?;
-                timings.add("sort+fit+lines", t);
-                (rows, skipped)
-            }
-        };
+        let chunk = Chunk { first, count };
+        let (rows, skipped) = summarise_chunk(
+            head,
+            labels,
+            backend,
+            opts,
+            pools.as_ref(),
+            chunk,
+            &mut buf,
+            &mut timings,
+        )?;
         for row in rows {
             results.push(ClassResult::of_row(cols, &row));
         }
@@ -232,6 +213,52 @@ pub fn analyse(
         verdict: Err("the bootstrap did not run".into()),
         ids: head.ids().cloned(),
     })
+}
+
+/// A chunk's rows that held NaN or ±inf, skipped: (row within the chunk, how many exact zeros
+/// it had).
+type Skipped = Vec<(usize, usize)>;
+
+/// Rows `first .. first + count` of the head: one chunk.
+#[derive(Clone, Copy)]
+struct Chunk {
+    first: usize,
+    count: usize,
+}
+
+/// One chunk's summaries and its skipped rows: read, checked and sorted in one pass from the file
+/// where the rows are stored as f32 (and the joint fit does not need them read), else read into
+/// `buf` (pooled as they are read) and then summarised.
+#[allow(clippy::too_many_arguments)]
+fn summarise_chunk(
+    head: &Head,
+    labels: &[String],
+    backend: &mut dyn Backend,
+    opts: &Options,
+    pools: Option<&ald::JointPools>,
+    chunk: Chunk,
+    buf: &mut Vec<f32>,
+    timings: &mut Timings,
+) -> Result<(Vec<crate::backend::RowSummary>, Skipped)> {
+    let t = Instant::now();
+    let (first, count, cols) = (chunk.first, chunk.count, head.features);
+    if let Some(src) = head.f32_rows(first, count).filter(|_| pools.is_none()) {
+        // The rows as the file stores them: read, checked and sorted in one pass.
+        let (rows, bad) = backend
+            .summarise_rows_from(src, buf, cols)
+            .map_err(|e| at_class(e, head, labels, first))?;
+        let skipped = nonfinite_rows(head, labels, first, src, &bad, opts)?;
+        timings.add("read+sort+fit+lines", t);
+        return Ok((rows, skipped));
+    }
+    let skipped = read_chunk(head, labels, first, buf, opts.skip_nonfinite, pools)?;
+    timings.add(if opts.pooled { "read+pool" } else { "read" }, t);
+    let t = Instant::now();
+    let rows = backend
+        .summarise_rows(buf, cols)
+        .map_err(|e| at_class(e, head, labels, first))?;
+    timings.add("sort+fit+lines", t);
+    Ok((rows, skipped))
 }
 
 /// An empty Vec with room for `n` items, or an error saying what could not be held: sizes here

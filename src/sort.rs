@@ -268,6 +268,55 @@ macro_rules! unroll16 {
     };
 }
 
+/// The first two steps of a transpose of `$rows` registers (a multiple of 4) in 4 × 4 blocks:
+/// interleaved pairs of 32-bit lanes, then of 64-bit lanes (`$lo32`/`$hi32`, `$lo64`/`$hi64`
+/// being the path's unpack instructions). In the result `b`, register 4k + m holds, in its
+/// 128-bit lane l, column 4l + m of registers 4k..4k + 4.
+macro_rules! transpose_in_lanes {
+    ($v:ident, $rows:expr, $lo32:path, $hi32:path, $lo64:path, $hi64:path) => {{
+        let rows: usize = $rows;
+        let mut a = $v;
+        unroll16!(k, {
+            if k < rows / 2 {
+                a[2 * k] = $lo32($v[2 * k], $v[2 * k + 1]);
+                a[2 * k + 1] = $hi32($v[2 * k], $v[2 * k + 1]);
+            }
+        });
+        let mut b = a;
+        unroll16!(k, {
+            if k < rows / 4 {
+                b[4 * k] = $lo64(a[4 * k], a[4 * k + 2]);
+                b[4 * k + 1] = $hi64(a[4 * k], a[4 * k + 2]);
+                b[4 * k + 2] = $lo64(a[4 * k + 1], a[4 * k + 3]);
+                b[4 * k + 3] = $hi64(a[4 * k + 1], a[4 * k + 3]);
+            }
+        });
+        b
+    }};
+}
+
+/// Half-cleaners across registers: for each distance d of 8, 4, 2, 1 below `$upto`, register
+/// `a` meets `a + d` within blocks of 2d of the `$r` registers of `$v`, keeping the smaller
+/// key (`$min`) in `a` and the larger (`$max`) in `a + d`, lane by lane.
+macro_rules! cross_half_cleaners {
+    ($v:ident, $r:expr, $upto:expr, $min:path, $max:path) => {{
+        let (r, upto): (usize, usize) = ($r, $upto);
+        for t in 0..4 {
+            let d = 8 >> t;
+            if d < upto {
+                unroll16!(p, {
+                    if p < r / 2 {
+                        let a = (p / d) * 2 * d + p % d;
+                        let (x, y) = ($v[a], $v[a + d]);
+                        $v[a] = $min(x, y);
+                        $v[a + d] = $max(x, y);
+                    }
+                });
+            }
+        }
+    }};
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]

@@ -120,23 +120,16 @@ macro_rules! sort_columns {
 macro_rules! transpose8 {
     ($v:ident, $at:expr) => {{
         let o: usize = $at;
-        let mut t = [_mm256_setzero_si256(); 8];
-        unroll16!(k, {
-            if k < 4 {
-                t[2 * k] = _mm256_unpacklo_epi32($v[o + 2 * k], $v[o + 2 * k + 1]);
-                t[2 * k + 1] = _mm256_unpackhi_epi32($v[o + 2 * k], $v[o + 2 * k + 1]);
-            }
-        });
-        // u[4h + m], 128-bit lane l: column 4l + m of rows 4h..4h + 4.
-        let mut u = t;
-        unroll16!(h, {
-            if h < 2 {
-                u[4 * h] = _mm256_unpacklo_epi64(t[4 * h], t[4 * h + 2]);
-                u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h], t[4 * h + 2]);
-                u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
-                u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
-            }
-        });
+        let mut w = [_mm256_setzero_si256(); 8];
+        w.copy_from_slice(&$v[o..o + 8]);
+        let u = transpose_in_lanes!(
+            w,
+            8,
+            _mm256_unpacklo_epi32,
+            _mm256_unpackhi_epi32,
+            _mm256_unpacklo_epi64,
+            _mm256_unpackhi_epi64
+        );
         unroll16!(m, {
             if m < 4 {
                 $v[o + m] = _mm256_permute2x128_si256::<0x20>(u[m], u[4 + m]);
@@ -187,19 +180,7 @@ macro_rules! merge_columns {
                 }
             });
         }
-        for t in 0..4 {
-            let d = 8 >> t;
-            if d < r {
-                unroll16!(p, {
-                    if p < r / 2 {
-                        let a = (p / d) * 2 * d + p % d;
-                        let (x, y) = ($v[a], $v[a + d]);
-                        $v[a] = _mm256_min_epi32(x, y);
-                        $v[a + d] = _mm256_max_epi32(x, y);
-                    }
-                });
-            }
-        }
+        cross_half_cleaners!($v, r, r, _mm256_min_epi32, _mm256_max_epi32);
     }};
 }
 
@@ -219,19 +200,7 @@ macro_rules! merge_blocks {
                 $v[b] = _mm256_max_epi32(x, y);
             }
         });
-        for t in 0..4 {
-            let d = 8 >> t;
-            if d < m {
-                unroll16!(p, {
-                    if p < r / 2 {
-                        let a = (p / d) * 2 * d + p % d;
-                        let (x, y) = ($v[a], $v[a + d]);
-                        $v[a] = _mm256_min_epi32(x, y);
-                        $v[a + d] = _mm256_max_epi32(x, y);
-                    }
-                });
-            }
-        }
+        cross_half_cleaners!($v, r, m, _mm256_min_epi32, _mm256_max_epi32);
         unroll16!(q, {
             if q < r {
                 $v[q] = merge8($v[q]);

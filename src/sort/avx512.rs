@@ -157,27 +157,25 @@ macro_rules! sort_columns {
     }};
 }
 
+/// [`transpose_in_lanes`] on this path's registers.
+macro_rules! in_lanes {
+    ($v:ident, $rows:expr) => {
+        transpose_in_lanes!(
+            $v,
+            $rows,
+            _mm512_unpacklo_epi32,
+            _mm512_unpackhi_epi32,
+            _mm512_unpacklo_epi64,
+            _mm512_unpackhi_epi64
+        )
+    };
+}
+
 /// Transposes the 16 × 16 matrix of keys in `$v`: register c then holds lane c of every
 /// register, in order.
 macro_rules! transpose16 {
     ($v:ident) => {{
-        let mut a = $v;
-        unroll16!(k, {
-            if k < 8 {
-                a[2 * k] = _mm512_unpacklo_epi32($v[2 * k], $v[2 * k + 1]);
-                a[2 * k + 1] = _mm512_unpackhi_epi32($v[2 * k], $v[2 * k + 1]);
-            }
-        });
-        // b[4k + m], 128-bit lane l: column 4l + m of rows 4k..4k + 4.
-        let mut b = a;
-        unroll16!(k, {
-            if k < 4 {
-                b[4 * k] = _mm512_unpacklo_epi64(a[4 * k], a[4 * k + 2]);
-                b[4 * k + 1] = _mm512_unpackhi_epi64(a[4 * k], a[4 * k + 2]);
-                b[4 * k + 2] = _mm512_unpacklo_epi64(a[4 * k + 1], a[4 * k + 3]);
-                b[4 * k + 3] = _mm512_unpackhi_epi64(a[4 * k + 1], a[4 * k + 3]);
-            }
-        });
+        let b = in_lanes!($v, 16);
         unroll16!(m, {
             if m < 4 {
                 let (b0, b1, b2, b3) = (b[m], b[4 + m], b[8 + m], b[12 + m]);
@@ -198,23 +196,7 @@ macro_rules! transpose16 {
 /// register j then holds lane 2j of the 8 registers, then lane 2j + 1.
 macro_rules! transpose8 {
     ($v:ident) => {{
-        let mut a = $v;
-        unroll16!(k, {
-            if k < 4 {
-                a[2 * k] = _mm512_unpacklo_epi32($v[2 * k], $v[2 * k + 1]);
-                a[2 * k + 1] = _mm512_unpackhi_epi32($v[2 * k], $v[2 * k + 1]);
-            }
-        });
-        // b[4k + m], 128-bit lane l: column 4l + m of rows 4k..4k + 4.
-        let mut b = a;
-        unroll16!(k, {
-            if k < 2 {
-                b[4 * k] = _mm512_unpacklo_epi64(a[4 * k], a[4 * k + 2]);
-                b[4 * k + 1] = _mm512_unpackhi_epi64(a[4 * k], a[4 * k + 2]);
-                b[4 * k + 2] = _mm512_unpacklo_epi64(a[4 * k + 1], a[4 * k + 3]);
-                b[4 * k + 3] = _mm512_unpackhi_epi64(a[4 * k + 1], a[4 * k + 3]);
-            }
-        });
+        let b = in_lanes!($v, 8);
         // Columns m and m + 1 of 128-bit lane l go to register 2l + m/2.
         unroll16!(m, {
             if m == 0 || m == 2 {
@@ -262,19 +244,7 @@ macro_rules! merge_columns {
             });
             d /= 2;
         }
-        for t in 0..4 {
-            let d = 8 >> t;
-            if d < r {
-                unroll16!(p, {
-                    if p < r / 2 {
-                        let a = (p / d) * 2 * d + p % d;
-                        let (x, y) = ($v[a], $v[a + d]);
-                        $v[a] = _mm512_min_epu32(x, y);
-                        $v[a + d] = _mm512_max_epu32(x, y);
-                    }
-                });
-            }
-        }
+        cross_half_cleaners!($v, r, r, _mm512_min_epu32, _mm512_max_epu32);
     }};
 }
 
@@ -297,19 +267,7 @@ macro_rules! merge_blocks {
             }
         });
         // Half-cleaners across registers, then the four inside each.
-        for t in 0..4 {
-            let d = 8 >> t;
-            if d < m {
-                unroll16!(p, {
-                    if p < r / 2 {
-                        let a = (p / d) * 2 * d + p % d;
-                        let (x, y) = ($v[a], $v[a + d]);
-                        $v[a] = _mm512_min_epu32(x, y);
-                        $v[a + d] = _mm512_max_epu32(x, y);
-                    }
-                });
-            }
-        }
+        cross_half_cleaners!($v, r, m, _mm512_min_epu32, _mm512_max_epu32);
         unroll16!(q, {
             if q < r {
                 for (d, s) in MERGE16 {
