@@ -1187,7 +1187,8 @@ mod tests {
             })
             .collect();
         let k = [0.25, 0.01, 1.0 / 0.577, -1.3 / 0.4, 1.0 / (1.3 * 0.4)];
-        let scalar = loglik_lanes(xs.chunks_exact(4), k);
+        let zero = ([0.0; 4], [0.0; 4]);
+        let scalar = loglik_lanes(xs[..4096].iter(), k, zero);
         // SAFETY: the CPU has AVX2, checked above.
         let vector = unsafe { loglik_lanes_avx2(xs.chunks_exact(4), k) };
         let bits = |a: [f64; 4]| a.map(f64::to_bits);
@@ -1198,7 +1199,7 @@ mod tests {
             .chunks_exact(4)
             .flat_map(|q| [q[1], q[0], q[2], q[3]])
             .collect();
-        let other = loglik_lanes(swapped.chunks_exact(4), k);
+        let other = loglik_lanes(swapped.iter(), k, zero);
         assert_ne!(bits(other.0), bits(scalar.0));
     }
 
@@ -1360,20 +1361,14 @@ pub fn loglik_diff(xs: &[f32], ald: &AldParams, mean: f64, sd: f64) -> LogLikDif
     // to lane i mod 4; with AVX2 the four lanes are one register (the same operations in the
     // same order, so the same bits).
     let mut quads = xs.chunks_exact(4);
+    let rest = quads.remainder();
+    let mut sums = ([0.0f64; 4], [0.0f64; 4]);
     #[cfg(target_arch = "x86_64")]
-    let (mut sv, mut svv) = if std::arch::is_x86_feature_detected!("avx2") {
+    if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked above.
-        unsafe { loglik_lanes_avx2(quads.by_ref(), k) }
-    } else {
-        loglik_lanes(quads.by_ref(), k)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let (mut sv, mut svv) = loglik_lanes(quads.by_ref(), k);
-    for (lane, &x) in quads.remainder().iter().enumerate() {
-        let v = loglik_v(x, k);
-        sv[lane] += v;
-        svv[lane] += v * v;
+        sums = unsafe { loglik_lanes_avx2(quads.by_ref(), k) };
     }
+    let (sv, svv) = loglik_lanes(quads.flatten().chain(rest), k, sums);
     let total = |a: [f64; 4]| (a[0] + a[1]) + (a[2] + a[3]);
     LogLikDiff::from_variable_sums(xs.len(), c, total(sv), total(svv))
 }
@@ -1460,15 +1455,17 @@ fn loglik_v(x: f32, k: [f64; 5]) -> f64 {
     t * if t >= 0.0 { above } else { below } + 0.5 * z * z
 }
 
-/// [`loglik_diff`]'s lane sums `(Σv, Σv²)` over `quads`, value i of a quad in lane i.
-fn loglik_lanes<'a>(quads: impl Iterator<Item = &'a [f32]>, k: [f64; 5]) -> ([f64; 4], [f64; 4]) {
-    let (mut sv, mut svv) = ([0.0f64; 4], [0.0f64; 4]);
-    for q in quads {
-        for lane in 0..4 {
-            let v = loglik_v(q[lane], k);
-            sv[lane] += v;
-            svv[lane] += v * v;
-        }
+/// [`loglik_diff`]'s lane sums `(Σv, Σv²)` over `values` (value i in lane i mod 4), on from
+/// `sums`.
+fn loglik_lanes<'a>(
+    values: impl Iterator<Item = &'a f32>,
+    k: [f64; 5],
+    (mut sv, mut svv): ([f64; 4], [f64; 4]),
+) -> ([f64; 4], [f64; 4]) {
+    for (i, &x) in values.enumerate() {
+        let v = loglik_v(x, k);
+        sv[i % 4] += v;
+        svv[i % 4] += v * v;
     }
     (sv, svv)
 }

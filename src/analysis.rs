@@ -374,11 +374,8 @@ pub(crate) fn read_chunk(
         .enumerate()
         .filter_map(|(r, row)| {
             head.read_rows(first + r, row);
-            // A test that vectorises first (no early exit); the position only where it fails.
-            let finite = row
-                .chunks(64)
-                .all(|c| c.iter().fold(true, |all, x| all & x.is_finite()));
-            let first_bad = if finite {
+            // The position only where the (vectorised) test fails.
+            let first_bad = if crate::backend::all_finite(row) {
                 None
             } else {
                 row.iter().position(|x| !x.is_finite())

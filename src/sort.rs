@@ -117,23 +117,10 @@ trait Lanes {
     fn bits(key: Self::Key) -> u32;
     /// The next key up, if any.
     fn above(key: Self::Key) -> Option<Self::Key>;
-    /// The median of 16 keys (one of them).
-    unsafe fn median16(sample: [Self::Key; 16]) -> Self::Key;
-    /// The median of 16 of `xs` spread over it (floats' bits where `floats`, else keys), made
-    /// keys: the pivot of a partition.
-    unsafe fn pivot(xs: &[u32], floats: bool) -> Self::Key {
-        let n = xs.len();
-        let sample = std::array::from_fn(|i| {
-            let x = xs[(2 * i + 1) * n / 32];
-            if floats {
-                Self::key(x)
-            } else {
-                bytemuck::cast(x)
-            }
-        });
-        // SAFETY: the caller's promise.
-        unsafe { Self::median16(sample) }
-    }
+    /// The median of 16 of `xs` spread over it, at `(2i + 1)·n/32` (floats' bits where
+    /// `floats`, else keys), made a key: the pivot of a partition. One of the sample, so that
+    /// each level sets at least one key apart.
+    unsafe fn pivot(xs: &[u32], floats: bool) -> Self::Key;
     /// Sorts `keys` (at most `SMALL`) into `out` as floats' bits.
     unsafe fn leaf(keys: &[Self::Key], out: &mut [u32]);
     /// Partitions `keys` in place, those below `pivot` first (more than `SMALL` of them);

@@ -444,19 +444,6 @@ fn partition_row(row: &[u32], keys: &mut [i32], pivot: i32) -> usize {
     l
 }
 
-/// The median of 16 keys, sorted in two registers: a key of the sample itself.
-#[target_feature(enable = "avx2")]
-fn median16(sample: [i32; 16]) -> i32 {
-    // SAFETY: `sample` holds 16 keys, two registers' worth.
-    let (a, b) = unsafe {
-        (
-            _mm256_loadu_si256(sample.as_ptr().cast()),
-            _mm256_loadu_si256(sample.as_ptr().add(8).cast()),
-        )
-    };
-    median_of(a, b)
-}
-
 /// The median of 16 of `xs` spread over it, as `Lanes::pivot`, built in registers (16 scalar
 /// stores read back as vectors would stall the loads on store forwarding).
 #[target_feature(enable = "avx2")]
@@ -505,10 +492,6 @@ impl super::Lanes for Avx2 {
 
     fn above(key: i32) -> Option<i32> {
         key.checked_add(1)
-    }
-
-    unsafe fn median16(sample: [i32; 16]) -> i32 {
-        unsafe { median16(sample) }
     }
 
     unsafe fn leaf(keys: &[i32], out: &mut [u32]) {

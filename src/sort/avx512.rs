@@ -64,14 +64,6 @@ fn sort16(mut v: __m512i) -> __m512i {
 
 #[inline]
 #[target_feature(enable = "avx512f,popcnt,bmi2")]
-fn load(s: &[u32], at: usize) -> __m512i {
-    let v = &s[at..at + 16];
-    // SAFETY: `v` holds 16 u32 (checked by the slice above).
-    unsafe { _mm512_loadu_si512(v.as_ptr().cast()) }
-}
-
-#[inline]
-#[target_feature(enable = "avx512f,popcnt,bmi2")]
 fn store(s: &mut [u32], at: usize, v: __m512i) {
     let d = &mut s[at..at + 16];
     // SAFETY: `d` holds 16 u32 (checked by the slice above).
@@ -471,16 +463,8 @@ fn partition(keys: &mut [u32], pivot: u32) -> usize {
     }
 }
 
-/// The median of 16 keys: a key of the sample itself.
-#[target_feature(enable = "avx512f,popcnt,bmi2")]
-fn median16(sample: [u32; 16]) -> u32 {
-    let mut out = [0u32; 16];
-    store(&mut out, 0, sort16(load(&sample, 0)));
-    out[8]
-}
-
 /// The median of 16 of `xs` spread over it, as `Lanes::pivot`, built in a register: 16 scalar
-/// stores read back as one vector (the default) stall the load on store forwarding, and a
+/// stores read back as one vector stall the load on store forwarding, and a
 /// gather is slower still on CPUs with the gather-data-sampling fix.
 #[target_feature(enable = "avx512f,popcnt,bmi2")]
 fn pivot(xs: &[u32], floats: bool) -> u32 {
@@ -563,10 +547,6 @@ impl super::Lanes for Avx512 {
 
     fn above(key: u32) -> Option<u32> {
         key.checked_add(1)
-    }
-
-    unsafe fn median16(sample: [u32; 16]) -> u32 {
-        unsafe { median16(sample) }
     }
 
     unsafe fn pivot(xs: &[u32], floats: bool) -> u32 {
