@@ -137,10 +137,7 @@ impl Backend for CpuBackend {
         // Sorted from the uploaded rows straight into the resident buffer: the sort reads its
         // source once anyway, so no copy comes first. The buffer's old contents are overwritten.
         let mut values = std::mem::take(&mut self.values);
-        if values.len() != self.uploaded.len() {
-            values.clear();
-            values.resize(self.uploaded.len(), 0.0);
-        }
+        super::sized(&mut values, self.uploaded.len());
         values
             .par_chunks_mut(cols)
             .zip(self.uploaded.par_chunks(cols))
@@ -249,10 +246,7 @@ impl Backend for CpuBackend {
         cols: usize,
     ) -> Result<(Vec<RowSummary>, Vec<usize>)> {
         check_whole_rows(src.len(), cols)?;
-        if rows.len() != src.len() {
-            rows.clear();
-            rows.resize(src.len(), 0.0);
-        }
+        super::sized(rows, src.len());
         self.take_chunk(rows, cols)?;
         let done: Vec<(RowSummary, bool)> = self
             .values

@@ -200,10 +200,7 @@ pub trait Backend: Benchmarked {
     ) -> Result<(Vec<RowSummary>, Vec<usize>)> {
         use rayon::prelude::*;
         check_whole_rows(src.len(), cols)?;
-        if rows.len() != src.len() {
-            rows.clear();
-            rows.resize(src.len(), 0.0);
-        }
+        sized(rows, src.len());
         // Copied and checked a row at a time on every core, as the read pass does.
         let bad: Vec<usize> = rows
             .par_chunks_mut(cols)
@@ -484,6 +481,15 @@ pub(crate) fn check_segments(segs: &[Segment], rows: usize, cols: usize) -> Resu
 pub(crate) fn all_finite(row: &[f32]) -> bool {
     row.chunks(64)
         .all(|c| c.iter().fold(true, |all, x| all & x.is_finite()))
+}
+
+/// `buf` made `n` long for contents about to be overwritten: a buffer already that long (the
+/// chunk after the first) is not filled again.
+pub(crate) fn sized(buf: &mut Vec<f32>, n: usize) {
+    if buf.len() != n {
+        buf.clear();
+        buf.resize(n, 0.0);
+    }
 }
 
 pub(crate) fn check_whole_rows(len: usize, cols: usize) -> Result<()> {
