@@ -8,17 +8,12 @@
 //! design of x86-simd-sort (numpy's `np.sort`) and Highway's vqsort: partitions sixteen keys at a
 //! time by a compare and two compressing stores, down to pieces of at most 256 keys, which are
 //! sorted in sixteen registers (a sorting network down the columns, a transpose, then bitonic
-//! merges) and written out as floats. The first partition reads the row forward once and writes
-//! keys to a scratch buffer; the rest work in place there. CPUs with AVX2 but not AVX-512 run the
+//! merges) and written back as floats. The first partition reads the source row forward once and
+//! writes keys to the destination row (or, in place, makes them as it reads); the rest work in
+//! place there, so a sort needs no memory beyond its row. CPUs with AVX2 but not AVX-512 run the
 //! same quicksort on eight lanes (`sort/avx2.rs`), compressing through a table of permutations.
 //! Other CPUs, and short rows, use `radsort`. The paths are measured against numpy's AVX-512 and
 //! AVX2 sorts in `bench-results/2026-12-02-cpu-quicksort.md`.
-
-/// A buffer [`sort_row`] reuses from row to row: the keys below the first partition.
-#[derive(Default)]
-pub struct Scratch {
-    keys: Vec<u32>,
-}
 
 /// Rows shorter than this go to `radsort`: the vector path's fixed costs do not pay off.
 const SIMD_MIN: usize = 64;
@@ -62,29 +57,91 @@ pub fn path() -> Path {
 }
 
 /// Sorts `row` ascending in the floats' total order.
-pub fn sort_row(row: &mut [f32], scratch: &mut Scratch) {
-    sort_from(None, row, scratch);
+pub fn sort_row(row: &mut [f32]) {
+    sort_from(None, row, Ahead::NONE);
 }
 
 /// Writes `src` sorted ascending (in the floats' total order) to `dst`, of the same length:
 /// the vector paths read `src` once, in their first partition, so this costs no more than
 /// sorting in place, and saves the caller a copy.
-pub fn sort_row_into(src: &[f32], dst: &mut [f32], scratch: &mut Scratch) {
+pub fn sort_row_into(src: &[f32], dst: &mut [f32]) {
     assert_eq!(src.len(), dst.len(), "sort_row_into: lengths differ");
-    sort_from(Some(src), dst, scratch);
+    sort_from(Some(src), dst, Ahead::NONE);
+}
+
+/// As [`sort_row_into`], and brings the rows that follow `src` and `dst` in memory (the next
+/// row of each, in a row-major buffer) into cache while this one is sorted: its first level
+/// waits on memory, and the rest do not, so the next row's fetch hides behind this row's work.
+pub fn sort_row_into_ahead(src: &[f32], dst: &mut [f32]) {
+    assert_eq!(src.len(), dst.len(), "sort_row_into: lengths differ");
+    let ahead = Ahead::after(src, dst);
+    sort_from(Some(src), dst, ahead);
+}
+
+/// As [`sort_row`], bringing the row that follows in memory into cache meanwhile.
+pub fn sort_row_ahead(row: &mut [f32]) {
+    let ahead = Ahead::after(row, row);
+    sort_from(None, row, ahead);
+}
+
+/// The next rows to bring into cache, as a sort's leaves are written: each leaf fetches the
+/// lines at its own offset in them, so the leaves, which tile the row, fetch each line once.
+/// Only addresses: a prefetch never faults, whatever lies there.
+#[derive(Clone, Copy)]
+struct Ahead {
+    /// The start of the row being sorted (where its keys live).
+    row: usize,
+    /// The next rows' starts: source and destination (0: none).
+    src: usize,
+    dst: usize,
+}
+
+impl Ahead {
+    const NONE: Ahead = Ahead {
+        row: 0,
+        src: 0,
+        dst: 0,
+    };
+
+    fn after(src: &[f32], dst: &[f32]) -> Ahead {
+        Ahead {
+            row: dst.as_ptr() as usize,
+            src: src.as_ptr_range().end as usize,
+            dst: dst.as_ptr_range().end as usize,
+        }
+    }
+
+    /// Prefetches the lines of the next rows at `piece`'s offset in this one.
+    #[inline]
+    fn fetch(self, piece: &[u32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.src != 0 {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+            let start = (piece.as_ptr() as usize - self.row) & !63;
+            let end = piece.as_ptr_range().end as usize - self.row;
+            for off in (start..end).step_by(64) {
+                // SAFETY: a prefetch reads nothing the program sees and cannot fault.
+                unsafe {
+                    _mm_prefetch::<_MM_HINT_T1>((self.src + off) as *const i8);
+                    if self.dst != self.src {
+                        _mm_prefetch::<_MM_HINT_T1>((self.dst + off) as *const i8);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Sorts `src` (or, without it, `dst` itself) into `dst`.
-fn sort_from(src: Option<&[f32]>, dst: &mut [f32], scratch: &mut Scratch) {
+fn sort_from(src: Option<&[f32]>, dst: &mut [f32], ahead: Ahead) {
     #[cfg(target_arch = "x86_64")]
     if dst.len() >= SIMD_MIN {
         let depth = max_depth(dst.len());
-        let keys = &mut scratch.keys;
         match path() {
             // SAFETY: the CPU has AVX-512F, POPCNT and BMI2, checked by `path`.
-            Path::Avx512 => unsafe { quicksort::<avx512::Avx512>(src, dst, keys, depth) },
+            Path::Avx512 => unsafe { quicksort::<avx512::Avx512>(src, dst, depth, ahead) },
             // SAFETY: the CPU has AVX2 and POPCNT, checked by `path`.
-            Path::Avx2 => unsafe { quicksort::<avx2::Avx2>(src, dst, keys, depth) },
+            Path::Avx2 => unsafe { quicksort::<avx2::Avx2>(src, dst, depth, ahead) },
             Path::Radsort => {
                 if let Some(src) = src {
                     dst.copy_from_slice(src);
@@ -94,7 +151,6 @@ fn sort_from(src: Option<&[f32]>, dst: &mut [f32], scratch: &mut Scratch) {
         }
         return;
     }
-    let _ = scratch;
     if let Some(src) = src {
         dst.copy_from_slice(src);
     }
@@ -103,12 +159,13 @@ fn sort_from(src: Option<&[f32]>, dst: &mut [f32], scratch: &mut Scratch) {
 
 #[cfg(target_arch = "x86_64")]
 /// What a vector path gives the quicksort written once below: keys whose order is the floats'
-/// total order, partitions, and leaves sorted in registers.
+/// total order, partitions, and leaves sorted in registers. The keys live in the row being
+/// sorted, as u32, and each leaf turns its piece back into floats' bits where it lies.
 ///
 /// # Safety
 /// The `unsafe` methods need the path's CPU features: only call them where [`path`] chose it.
 trait Lanes {
-    /// 32 bits, so that the scratch buffer of u32 holds them.
+    /// 32 bits, so that the row holds them in place of its floats.
     type Key: Copy + Ord + bytemuck::Pod;
     /// Pieces at most this long are leaves.
     const SMALL: usize;
@@ -121,107 +178,122 @@ trait Lanes {
     /// `floats`, else keys), made a key: the pivot of a partition. One of the sample, so that
     /// each level sets at least one key apart.
     unsafe fn pivot(xs: &[u32], floats: bool) -> Self::Key;
-    /// Sorts `keys` (at most `SMALL`) into `out` as floats' bits.
-    unsafe fn leaf(keys: &[Self::Key], out: &mut [u32]);
+    /// Sorts the keys of `buf` (at most `SMALL`) and writes them back as floats' bits.
+    unsafe fn leaf(buf: &mut [u32]);
     /// Partitions `keys` in place, those below `pivot` first (more than `SMALL` of them);
-    /// returns how many are below.
-    unsafe fn partition(keys: &mut [Self::Key], pivot: Self::Key) -> usize;
-    /// The first level: `row`'s floats (bits) below `pivot` to the front of `keys`, the others
-    /// to its back, as keys; returns how many are below.
-    unsafe fn partition_row(row: &[u32], keys: &mut [Self::Key], pivot: Self::Key) -> usize;
+    /// returns how many are below. With `floats` they are read as floats' bits and left as
+    /// keys: the first level of an in-place sort.
+    unsafe fn partition(keys: &mut [u32], pivot: Self::Key, floats: bool) -> usize;
+    /// The first level out of place: `row`'s floats (bits) below `pivot` to the front of
+    /// `keys`, the others to its back, as keys; returns how many are below.
+    unsafe fn partition_row(row: &[u32], keys: &mut [u32], pivot: Self::Key) -> usize;
 }
 
 #[cfg(target_arch = "x86_64")]
-/// Sorts `src` (or, without it, `dst`) into `dst` with path `L`: the first partition reads
-/// the source forward once into `scratch` as keys, the rest work in place there, and the
-/// leaves write the sorted floats to `dst`. The source is read whole before `dst` is written,
-/// so the two may be one row.
+/// Sorts `src` (or, without it, `dst`) into `dst` with path `L`. The first partition reads the
+/// source forward once and writes keys to `dst` (or makes them in place as it reads), the rest
+/// work in place there, and each leaf leaves sorted floats where its keys were: one buffer the
+/// size of the row, so that a 4096-key row's levels stay in L1 with its source.
 ///
 /// # Safety
 /// The CPU has `L`'s features.
-unsafe fn quicksort<L: Lanes>(
-    src: Option<&[f32]>,
-    dst: &mut [f32],
-    scratch: &mut Vec<u32>,
-    depth: u32,
-) {
+unsafe fn quicksort<L: Lanes>(src: Option<&[f32]>, dst: &mut [f32], depth: u32, ahead: Ahead) {
     let n = dst.len();
-    scratch.resize(n, 0);
-    let keys: &mut [L::Key] = bytemuck::cast_slice_mut(&mut scratch[..n]);
+    if let (Some(src), true) = (src, n <= L::SMALL) {
+        dst.copy_from_slice(src);
+    }
+    let buf: &mut [u32] = bytemuck::cast_slice_mut(dst);
     // SAFETY (each call below): the caller's promise.
-    let split = {
-        let bits: &[u32] = bytemuck::cast_slice(src.unwrap_or(dst));
-        if n <= L::SMALL {
-            for (k, &b) in keys.iter_mut().zip(bits.iter()) {
-                *k = L::key(b);
-            }
-            None
-        } else {
-            let pivot = unsafe { L::pivot(bits, true) };
-            Some((unsafe { L::partition_row(bits, keys, pivot) }, pivot))
+    if n <= L::SMALL {
+        for b in buf.iter_mut() {
+            *b = bytemuck::cast(L::key(*b));
+        }
+        unsafe { L::leaf(buf) };
+        return;
+    }
+    let below = match src {
+        Some(src) => {
+            let row: &[u32] = bytemuck::cast_slice(src);
+            let pivot = unsafe { L::pivot(row, true) };
+            (unsafe { L::partition_row(row, buf, pivot) }, pivot)
+        }
+        None => {
+            let pivot = unsafe { L::pivot(buf, true) };
+            (unsafe { L::partition(buf, pivot, true) }, pivot)
         }
     };
-    let out: &mut [u32] = bytemuck::cast_slice_mut(dst);
-    match split {
-        None => unsafe { L::leaf(keys, out) },
-        Some((below, pivot)) => unsafe { descend::<L>(keys, out, below, pivot, depth) },
-    }
+    unsafe { descend::<L>(buf, below.0, below.1, depth, ahead) };
 }
 
 #[cfg(target_arch = "x86_64")]
-/// Sorts `keys` (in place, as scratch) into `out` as floats' bits: partitions down to leaves,
-/// and after `depth` partitions (a run of bad pivots) the standard library's pattern-defeating
-/// sort, so that any input takes O(n log n).
+/// Sorts the keys of `buf` in place into floats' bits: partitions (at `pivot`, where the caller
+/// chose it) down to leaves, and after `depth` partitions (a run of bad pivots) the standard
+/// library's pattern-defeating sort, so that any input takes O(n log n).
 ///
 /// # Safety
 /// The CPU has `L`'s features.
-unsafe fn quick<L: Lanes>(keys: &mut [L::Key], out: &mut [u32], depth: u32) {
+unsafe fn quick<L: Lanes>(buf: &mut [u32], pivot: Option<L::Key>, depth: u32, ahead: Ahead) {
     // SAFETY (each call below): the caller's promise.
-    if keys.len() <= L::SMALL {
-        unsafe { L::leaf(keys, out) };
+    if buf.len() <= L::SMALL {
+        ahead.fetch(buf);
+        unsafe { L::leaf(buf) };
         return;
     }
     if depth == 0 {
+        let keys: &mut [L::Key] = bytemuck::cast_slice_mut(buf);
         keys.sort_unstable();
-        for (o, &k) in out.iter_mut().zip(keys.iter()) {
-            *o = L::bits(k);
+        for b in buf.iter_mut() {
+            *b = L::bits(bytemuck::cast(*b));
         }
         return;
     }
-    let pivot = unsafe { L::pivot(bytemuck::cast_slice(keys), false) };
-    let below = unsafe { L::partition(keys, pivot) };
-    unsafe { descend::<L>(keys, out, below, pivot, depth - 1) };
+    let pivot = pivot.unwrap_or_else(|| unsafe { L::pivot(buf, false) });
+    let below = unsafe { L::partition(buf, pivot, false) };
+    unsafe { descend::<L>(buf, below, pivot, depth - 1, ahead) };
 }
 
 #[cfg(target_arch = "x86_64")]
-/// Sorts on, once `keys` are partitioned at `pivot` with `below` of them below it.
+/// The pivot [`quick`] will partition `buf` at, if it partitions it.
+///
+/// # Safety
+/// The CPU has `L`'s features.
+unsafe fn pivot_of<L: Lanes>(buf: &[u32], depth: u32) -> Option<L::Key> {
+    // SAFETY: the caller's promise.
+    (buf.len() > L::SMALL && depth > 0).then(|| unsafe { L::pivot(buf, false) })
+}
+
+#[cfg(target_arch = "x86_64")]
+/// Sorts on, once the keys of `buf` are partitioned at `pivot` with `below` of them below it.
+/// Both halves' pivots are chosen before either half is sorted: each is a chain of dependent
+/// shuffles, and the second then runs beside the first instead of after the first half's
+/// whole subtree.
 ///
 /// # Safety
 /// The CPU has `L`'s features.
 unsafe fn descend<L: Lanes>(
-    keys: &mut [L::Key],
-    out: &mut [u32],
+    buf: &mut [u32],
     below: usize,
     pivot: L::Key,
     depth: u32,
+    ahead: Ahead,
 ) {
     // SAFETY (each call below): the caller's promise.
     if below > 0 {
-        let (k_lo, k_hi) = keys.split_at_mut(below);
-        let (o_lo, o_hi) = out.split_at_mut(below);
-        unsafe { quick::<L>(k_lo, o_lo, depth) };
-        unsafe { quick::<L>(k_hi, o_hi, depth) };
+        let (lo, hi) = buf.split_at_mut(below);
+        let pivots = unsafe { (pivot_of::<L>(lo, depth), pivot_of::<L>(hi, depth)) };
+        unsafe { quick::<L>(lo, pivots.0, depth, ahead) };
+        unsafe { quick::<L>(hi, pivots.1, depth, ahead) };
         return;
     }
     // The pivot is the smallest key: its copies are final (all of them, if it is the largest
     // key too), and the keys above it are sorted on. The pivot is one of the keys, so each
     // level sets at least one apart.
     let equal = match L::above(pivot) {
-        Some(next) => unsafe { L::partition(keys, next) },
-        None => keys.len(),
+        Some(next) => unsafe { L::partition(buf, next, false) },
+        None => buf.len(),
     };
-    out[..equal].fill(L::bits(pivot));
-    unsafe { quick::<L>(&mut keys[equal..], &mut out[equal..], depth) };
+    buf[..equal].fill(L::bits(pivot));
+    unsafe { quick::<L>(&mut buf[equal..], None, depth, ahead) };
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -360,7 +432,7 @@ mod tests {
         assert!(!network_sorts(16, &short));
     }
 
-    type VectorSort = unsafe fn(Option<&[f32]>, &mut [f32], &mut Vec<u32>, u32);
+    type VectorSort = unsafe fn(Option<&[f32]>, &mut [f32], u32, Ahead);
 
     /// The vector sorts this CPU can run, by name; a printed note for each it cannot.
     fn vector_sorts() -> Vec<(&'static str, VectorSort)> {
@@ -410,7 +482,7 @@ mod tests {
                     for depth in [max_depth(n), 1, 0] {
                         let mut got = xs.clone();
                         // SAFETY: `vector_sorts` lists only what the CPU can run.
-                        unsafe { sort(None, &mut got, &mut Vec::new(), depth) };
+                        unsafe { sort(None, &mut got, depth, Ahead::NONE) };
                         let at = format!("{name}, n {n}, kind {kind}, depth {depth}");
                         assert_eq!(bits(&got), bits(&want), "{at}");
                     }
@@ -421,7 +493,6 @@ mod tests {
 
     #[test]
     fn sorts_like_total_cmp() {
-        let mut s = Scratch::default();
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
             state ^= state << 13;
@@ -455,21 +526,29 @@ mod tests {
                 let mut want = xs.clone();
                 want.sort_by(f32::total_cmp);
                 let mut got = xs.clone();
-                sort_row(&mut got, &mut s);
+                sort_row(&mut got);
                 assert_eq!(bits(&got), bits(&want), "n {n}, kind {kind}");
                 // Out of place, over a row of other contents; the source stays as it was.
                 let mut into = vec![f32::NAN; n];
-                sort_row_into(&xs, &mut into, &mut s);
+                sort_row_into(&xs, &mut into);
                 assert_eq!(bits(&into), bits(&want), "into, n {n}, kind {kind}");
+                // Fetching the next rows changes nothing: here the row after `got` is past the
+                // end of its allocation, where a prefetch must not fault either.
+                let mut got = xs.clone();
+                sort_row_ahead(&mut got);
+                assert_eq!(bits(&got), bits(&want), "ahead, n {n}, kind {kind}");
+                let mut into = vec![f32::NAN; n];
+                sort_row_into_ahead(&xs, &mut into);
+                assert_eq!(bits(&into), bits(&want), "into ahead, n {n}, kind {kind}");
                 for (name, sort) in vector_sorts() {
                     let mut got = xs.clone();
                     // SAFETY: `vector_sorts` lists only what the CPU can run.
-                    unsafe { sort(None, &mut got, &mut s.keys, max_depth(n)) };
+                    unsafe { sort(None, &mut got, max_depth(n), Ahead::NONE) };
                     assert_eq!(bits(&got), bits(&want), "{name}, n {n}, kind {kind}");
                     let src = xs.clone();
                     let mut into = vec![-1.0; n];
                     // SAFETY: as above.
-                    unsafe { sort(Some(&src), &mut into, &mut s.keys, max_depth(n)) };
+                    unsafe { sort(Some(&src), &mut into, max_depth(n), Ahead::NONE) };
                     assert_eq!(bits(&into), bits(&want), "{name} into, n {n}, kind {kind}");
                     assert_eq!(bits(&src), bits(&xs), "{name}: the source was written");
                 }

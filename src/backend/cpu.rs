@@ -141,9 +141,7 @@ impl Backend for CpuBackend {
         values
             .par_chunks_mut(cols)
             .zip(self.uploaded.par_chunks(cols))
-            .for_each_init(sort::Scratch::default, |s, (dst, src)| {
-                sort::sort_row_into(src, dst, s)
-            });
+            .for_each(|(dst, src)| sort::sort_row_into_ahead(src, dst));
         self.take_chunk(&mut values, cols)
     }
 
@@ -171,9 +169,7 @@ impl Backend for CpuBackend {
                     }
                 });
         } else {
-            values
-                .par_chunks_mut(cols)
-                .for_each_init(sort::Scratch::default, |s, row| sort::sort_row(row, s));
+            values.par_chunks_mut(cols).for_each(sort::sort_row_ahead);
         }
         Ok(())
     }
@@ -229,8 +225,8 @@ impl Backend for CpuBackend {
         Ok(self
             .values
             .par_chunks_mut(cols)
-            .map_init(sort::Scratch::default, |scratch, row| {
-                sort::sort_row(row, scratch);
+            .map(|row| {
+                sort::sort_row_ahead(row);
                 summarise_sorted_row(row)
             })
             .collect())
@@ -252,8 +248,8 @@ impl Backend for CpuBackend {
             .values
             .par_chunks_mut(cols)
             .zip(src.par_chunks(cols))
-            .map_init(sort::Scratch::default, |scratch, (row, from)| {
-                sort::sort_row_into(from, row, scratch);
+            .map(|(row, from)| {
+                sort::sort_row_into_ahead(from, row);
                 let finite = row.first().is_none_or(|x| x.is_finite())
                     && row.last().is_none_or(|x| x.is_finite());
                 if !finite {
@@ -306,10 +302,10 @@ impl Backend for CpuBackend {
         Ok(rows
             .par_iter()
             .map_init(
-                || (sort::Scratch::default(), vec![0f32; cols]),
-                |(scratch, row), r| {
+                || vec![0f32; cols],
+                |row, r| {
                     philox::fill_row(r, key, row);
-                    sort::sort_row(row, scratch);
+                    sort::sort_row(row);
                     summarise_sorted_row(row)
                 },
             )

@@ -217,23 +217,23 @@ fn lanes_below(n: usize) -> __m256i {
     _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), idx)
 }
 
-/// Sorts `keys` (at most 8·R) in registers and writes them to `out` as floats' bits.
+/// Sorts the keys of `buf` (at most 8·R) in registers and writes them back as floats' bits.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn sort_small<const R: usize>(keys: &[i32], out: &mut [u32]) {
-    let n = keys.len();
-    debug_assert!(n <= 8 * R && out.len() == n);
+fn sort_small<const R: usize>(buf: &mut [i32]) {
+    let n = buf.len();
+    debug_assert!(n <= 8 * R);
     let mut v = [_mm256_set1_epi32(i32::MAX); R];
     for (r, reg) in v.iter_mut().enumerate() {
         let at = 8 * r;
         if at < n {
-            // SAFETY: only lanes below n - at are read, and they lie inside `keys`.
+            // SAFETY: only lanes below n - at are read, and they lie inside `buf`.
             *reg = unsafe {
                 if n - at >= 8 {
-                    _mm256_loadu_si256(keys.as_ptr().add(at).cast())
+                    _mm256_loadu_si256(buf.as_ptr().add(at).cast())
                 } else {
                     let mask = lanes_below(n - at);
-                    let x = _mm256_maskload_epi32(keys.as_ptr().add(at), mask);
+                    let x = _mm256_maskload_epi32(buf.as_ptr().add(at), mask);
                     _mm256_blendv_epi8(*reg, x, mask)
                 }
             };
@@ -276,17 +276,13 @@ fn sort_small<const R: usize>(keys: &[i32], out: &mut [u32]) {
             merge_blocks!(v, R, 2);
         }
     }
-    let magnitude = _mm256_set1_epi32(0x7fff_ffff);
     for (r, reg) in v.iter().enumerate() {
         let at = 8 * r;
         if at < n {
-            let bits = _mm256_xor_si256(
-                *reg,
-                _mm256_and_si256(_mm256_srai_epi32::<31>(*reg), magnitude),
-            );
-            // SAFETY: only lanes below n - at are written, and they lie inside `out`.
+            let bits = keys_if::<true>(*reg);
+            // SAFETY: only lanes below n - at are written, and they lie inside `buf`.
             unsafe {
-                let to: *mut i32 = out.as_mut_ptr().add(at).cast();
+                let to: *mut i32 = buf.as_mut_ptr().add(at);
                 if n - at >= 8 {
                     _mm256_storeu_si256(to.cast(), bits)
                 } else {
@@ -301,14 +297,14 @@ fn sort_small<const R: usize>(keys: &[i32], out: &mut [u32]) {
 const SMALL: usize = 128;
 
 #[target_feature(enable = "avx2")]
-fn sort_leaf(keys: &[i32], out: &mut [u32]) {
-    match keys.len().div_ceil(8) {
+fn sort_leaf(buf: &mut [i32]) {
+    match buf.len().div_ceil(8) {
         0 => {}
-        1 => sort_small::<1>(keys, out),
-        2 => sort_small::<2>(keys, out),
-        3 | 4 => sort_small::<4>(keys, out),
-        5..=8 => sort_small::<8>(keys, out),
-        _ => sort_small::<16>(keys, out),
+        1 => sort_small::<1>(buf),
+        2 => sort_small::<2>(buf),
+        3 | 4 => sort_small::<4>(buf),
+        5..=8 => sort_small::<8>(buf),
+        _ => sort_small::<16>(buf),
     }
 }
 
@@ -355,12 +351,13 @@ unsafe fn split(
 /// Registers read at a time from one end by [`partition`] (see `avx512::UNROLL`).
 const UNROLL: usize = 4;
 
-/// Partitions `keys` in place: those below `pivot` first; returns how many. The scheme of
+/// Partitions `keys` in place: those below `pivot` first; returns how many (with `FLOATS`, of
+/// floats' bits made keys as they are read, as `avx512::partition`). The scheme of
 /// `avx512::partition`: 4 registers held back at each end free 64 slots, and each round reads
 /// 32 keys from the end with fewer free slots, so both ends always have the eight free slots a
 /// whole-register store needs. Needs at least 64 keys.
 #[target_feature(enable = "avx2,popcnt")]
-fn partition(keys: &mut [i32], pivot: i32) -> usize {
+fn partition<const FLOATS: bool>(keys: &mut [i32], pivot: i32) -> usize {
     const W: usize = 8 * UNROLL;
     let n = keys.len();
     assert!(n >= 2 * W);
@@ -368,7 +365,7 @@ fn partition(keys: &mut [i32], pivot: i32) -> usize {
     let at = keys.as_mut_ptr();
     // SAFETY: loads read inside [0, n); stores go to free slots inside [0, n) (see above).
     unsafe {
-        let read = |i: usize| _mm256_loadu_si256(at.add(i).cast::<__m256i>());
+        let read = |i: usize| keys_if::<FLOATS>(_mm256_loadu_si256(at.add(i).cast::<__m256i>()));
         let held: [__m256i; 2 * UNROLL] = std::array::from_fn(|k| {
             if k < UNROLL {
                 read(8 * k)
@@ -396,10 +393,10 @@ fn partition(keys: &mut [i32], pivot: i32) -> usize {
         let count = |k: usize| (rr - rl).saturating_sub(8 * k).min(8);
         let rest: [__m256i; UNROLL] = std::array::from_fn(|k| {
             // Past the keys only where no lane is read: `wrapping_add` points there without UB.
-            _mm256_maskload_epi32(
+            keys_if::<FLOATS>(_mm256_maskload_epi32(
                 at.wrapping_add(rl + 8 * k).cast_const(),
                 lanes_below(count(k)),
-            )
+            ))
         });
         for (k, v) in rest.into_iter().enumerate() {
             split(at, v, count(k), p, &mut l, &mut r, false);
@@ -412,6 +409,18 @@ fn partition(keys: &mut [i32], pivot: i32) -> usize {
     }
 }
 
+/// `skey` lane by lane, where `FLOATS` (it is its own inverse: floats' bits to keys and back).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn keys_if<const FLOATS: bool>(v: __m256i) -> __m256i {
+    if FLOATS {
+        let magnitude = _mm256_set1_epi32(0x7fff_ffff);
+        _mm256_xor_si256(v, _mm256_and_si256(_mm256_srai_epi32::<31>(v), magnitude))
+    } else {
+        v
+    }
+}
+
 /// The first level: the floats of `row` below `pivot` (a key) to the front of `keys`, the
 /// others to its back, as keys, reading the row forward once; returns how many went to the front.
 #[target_feature(enable = "avx2,popcnt")]
@@ -419,7 +428,6 @@ fn partition_row(row: &[u32], keys: &mut [i32], pivot: i32) -> usize {
     let n = row.len();
     assert_eq!(keys.len(), n);
     let p = _mm256_set1_epi32(pivot);
-    let magnitude = _mm256_set1_epi32(0x7fff_ffff);
     let (mut l, mut r) = (0usize, n);
     for at in (0..n).step_by(8) {
         let count = (n - at).min(8);
@@ -433,10 +441,7 @@ fn partition_row(row: &[u32], keys: &mut [i32], pivot: i32) -> usize {
             } else {
                 _mm256_maskload_epi32(from, lanes_below(count))
             };
-            let v = _mm256_xor_si256(
-                bits,
-                _mm256_and_si256(_mm256_srai_epi32::<31>(bits), magnitude),
-            );
+            let v = keys_if::<true>(bits);
             split(keys.as_mut_ptr(), v, count, p, &mut l, &mut r, n - at >= 16);
         }
     }
@@ -494,19 +499,24 @@ impl super::Lanes for Avx2 {
         key.checked_add(1)
     }
 
-    unsafe fn leaf(keys: &[i32], out: &mut [u32]) {
-        unsafe { sort_leaf(keys, out) }
+    unsafe fn leaf(buf: &mut [u32]) {
+        unsafe { sort_leaf(bytemuck::cast_slice_mut(buf)) }
     }
 
-    unsafe fn partition(keys: &mut [i32], pivot: i32) -> usize {
-        unsafe { partition(keys, pivot) }
+    unsafe fn partition(keys: &mut [u32], pivot: i32, floats: bool) -> usize {
+        let keys = bytemuck::cast_slice_mut(keys);
+        if floats {
+            unsafe { partition::<true>(keys, pivot) }
+        } else {
+            unsafe { partition::<false>(keys, pivot) }
+        }
     }
 
     unsafe fn pivot(xs: &[u32], floats: bool) -> i32 {
         unsafe { pivot(xs, floats) }
     }
 
-    unsafe fn partition_row(row: &[u32], keys: &mut [i32], pivot: i32) -> usize {
-        unsafe { partition_row(row, keys, pivot) }
+    unsafe fn partition_row(row: &[u32], keys: &mut [u32], pivot: i32) -> usize {
+        unsafe { partition_row(row, bytemuck::cast_slice_mut(keys), pivot) }
     }
 }

@@ -205,37 +205,106 @@ macro_rules! transpose8 {
     }};
 }
 
+/// The shuffles of one stage of [`merge_columns`] for a pair of registers A = register i and
+/// B = register R − 1 − i, which that stage's in-register layers only ever pair with each other.
+/// The pair is held as two registers X and Y of 32 slots (X's lanes, then Y's); each layer
+/// gathers the lower key of each of its 16 compare-exchanges into X and the upper one into Y
+/// with two two-source permutes (`lo`, `hi`: slot indices), then takes their minimum and
+/// maximum: four operations per two registers, where a permute, a minimum and a masked maximum
+/// per register take six. `a` and `b` put the keys back in lane order at the end.
+struct PairStage {
+    lo: [[i32; 16]; 4],
+    hi: [[i32; 16]; 4],
+    a: [i32; 16],
+    b: [i32; 16],
+}
+
+/// [`PairStage`] for merging runs of 2^(k−1) columns into runs of 2^k (k in 1..=4): k layers.
+/// Element e < 16 is lane e of A, e ≥ 16 lane e − 16 of B.
+const fn pair_stage(k: usize) -> PairStage {
+    let block = 1usize << k;
+    let mut st = PairStage {
+        lo: [[0; 16]; 4],
+        hi: [[0; 16]; 4],
+        a: [0; 16],
+        b: [0; 16],
+    };
+    let mut slot = [0usize; 32];
+    let mut e = 0;
+    while e < 32 {
+        slot[e] = e;
+        e += 1;
+    }
+    let mut l = 0;
+    while l < k {
+        let mut next = [0usize; 32];
+        let (mut t, mut e) = (0, 0);
+        while e < 32 {
+            let (reg, c) = (e / 16, e % 16);
+            // The first layer meets each lane with its mirror image in the run, in the other
+            // register; the rest are half-cleaners inside each register, at distance d. The
+            // element in the lower column of the run, or the lower half of the block, is lower.
+            let (partner, lower) = if l == 0 {
+                ((1 - reg) * 16 + (c ^ (block - 1)), c & (block / 2) == 0)
+            } else {
+                let d = block >> (l + 1);
+                (reg * 16 + (c ^ d), c & d == 0)
+            };
+            if lower {
+                st.lo[l][t] = slot[e] as i32;
+                st.hi[l][t] = slot[partner] as i32;
+                next[e] = t;
+                next[partner] = 16 + t;
+                t += 1;
+            }
+            e += 1;
+        }
+        slot = next;
+        l += 1;
+    }
+    let mut c = 0;
+    while c < 16 {
+        st.a[c] = slot[c] as i32;
+        st.b[c] = slot[16 + c] as i32;
+        c += 1;
+    }
+    st
+}
+
+/// The four stages' shuffles.
+static PAIR_STAGES: [PairStage; 4] = [pair_stage(1), pair_stage(2), pair_stage(3), pair_stage(4)];
+
+/// A table of [`PairStage`] as a register.
+#[inline]
+#[target_feature(enable = "avx512f,popcnt,bmi2")]
+fn lanes(t: &[i32; 16]) -> __m512i {
+    // SAFETY: `t` holds 16 i32.
+    unsafe { _mm512_loadu_si512(t.as_ptr().cast()) }
+}
+
 /// Merges sorted runs of 2^(k−1) columns pairwise into runs of 2^k, in the column domain:
 /// lane c of register i holds element i of column c, and a run reads its columns in turn, so
 /// element i of its column j is the run's element j·R + i (R = `$r` registers). A bitonic
 /// merge then needs shuffles only where it pairs elements of different columns (the first
-/// layer, which pairs each element with its mirror image, and k − 1 half-cleaners); the last
-/// log₂R half-cleaners pair elements of one column, in two registers: a minimum and a maximum.
+/// layer, which pairs each element with its mirror image, and k − 1 half-cleaners, both done
+/// on pairs of registers by [`PairStage`]); the last log₂R half-cleaners pair elements of one
+/// column, in two registers: a minimum and a maximum.
 macro_rules! merge_columns {
     ($v:ident, $r:expr, $k:expr) => {{
-        let (r, block): (usize, usize) = ($r, 1 << $k);
-        // Lane c meets lane c ^ (block − 1), its mirror in the run; lanes of the upper half
-        // of a run keep the larger key.
-        let (flip, upper) = (partner(block as i32 - 1), max_lanes(block / 2, 16));
+        let (r, k): (usize, usize) = ($r, $k);
+        let st = &PAIR_STAGES[k - 1];
         unroll16!(i, {
             if i < r / 2 {
-                let (a, b) = ($v[i], _mm512_permutexvar_epi32(flip, $v[r - 1 - i]));
-                let (lo, hi) = (_mm512_min_epu32(a, b), _mm512_max_epu32(a, b));
-                $v[i] = _mm512_mask_mov_epi32(lo, upper, hi);
-                $v[r - 1 - i] =
-                    _mm512_permutexvar_epi32(flip, _mm512_mask_mov_epi32(hi, upper, lo));
+                let (mut x, mut y) = ($v[i], $v[r - 1 - i]);
+                for l in 0..k {
+                    let lo = _mm512_permutex2var_epi32(x, lanes(&st.lo[l]), y);
+                    let hi = _mm512_permutex2var_epi32(x, lanes(&st.hi[l]), y);
+                    (x, y) = (_mm512_min_epu32(lo, hi), _mm512_max_epu32(lo, hi));
+                }
+                $v[i] = _mm512_permutex2var_epi32(x, lanes(&st.a), y);
+                $v[r - 1 - i] = _mm512_permutex2var_epi32(x, lanes(&st.b), y);
             }
         });
-        let mut d = block / 4;
-        while d > 0 {
-            let (p, m) = (partner(d as i32), max_lanes(d, 16));
-            unroll16!(q, {
-                if q < r {
-                    $v[q] = layer($v[q], p, m);
-                }
-            });
-            d /= 2;
-        }
         cross_half_cleaners!($v, r, r, _mm512_min_epu32, _mm512_max_epu32);
     }};
 }
@@ -270,19 +339,19 @@ macro_rules! merge_blocks {
     }};
 }
 
-/// Sorts `keys` (at most 16·R) in registers and writes them to `out` as floats' bits.
+/// Sorts the keys of `buf` (at most 16·R) in registers and writes them back as floats' bits.
 #[inline]
 #[target_feature(enable = "avx512f,popcnt,bmi2")]
-fn sort_small<const R: usize>(keys: &[u32], out: &mut [u32]) {
-    let n = keys.len();
-    debug_assert!(n <= 16 * R && out.len() == n);
+fn sort_small<const R: usize>(buf: &mut [u32]) {
+    let n = buf.len();
+    debug_assert!(n <= 16 * R);
     let mut v = [_mm512_set1_epi32(-1); R];
     for (r, reg) in v.iter_mut().enumerate() {
         let at = 16 * r;
         if at < n {
-            // SAFETY: only lanes below n - at are read, and they lie inside `keys`.
+            // SAFETY: only lanes below n - at are read, and they lie inside `buf`.
             *reg = unsafe {
-                _mm512_mask_loadu_epi32(*reg, first((n - at).min(16)), keys.as_ptr().add(at).cast())
+                _mm512_mask_loadu_epi32(*reg, first((n - at).min(16)), buf.as_ptr().add(at).cast())
             };
         }
     }
@@ -324,10 +393,10 @@ fn sort_small<const R: usize>(keys: &[u32], out: &mut [u32]) {
     for (r, reg) in v.iter().enumerate() {
         let at = 16 * r;
         if at < n {
-            // SAFETY: only lanes below n - at are written, and they lie inside `out`.
+            // SAFETY: only lanes below n - at are written, and they lie inside `buf`.
             unsafe {
                 _mm512_mask_storeu_epi32(
-                    out.as_mut_ptr().add(at).cast(),
+                    buf.as_mut_ptr().add(at).cast(),
                     first((n - at).min(16)),
                     values_of(*reg),
                 )
@@ -340,14 +409,14 @@ fn sort_small<const R: usize>(keys: &[u32], out: &mut [u32]) {
 const SMALL: usize = 256;
 
 #[target_feature(enable = "avx512f,popcnt,bmi2")]
-fn sort_leaf(keys: &[u32], out: &mut [u32]) {
-    match keys.len().div_ceil(16) {
+fn sort_leaf(buf: &mut [u32]) {
+    match buf.len().div_ceil(16) {
         0 => {}
-        1 => sort_small::<1>(keys, out),
-        2 => sort_small::<2>(keys, out),
-        3 | 4 => sort_small::<4>(keys, out),
-        5..=8 => sort_small::<8>(keys, out),
-        _ => sort_small::<16>(keys, out),
+        1 => sort_small::<1>(buf),
+        2 => sort_small::<2>(buf),
+        3 | 4 => sort_small::<4>(buf),
+        5..=8 => sort_small::<8>(buf),
+        _ => sort_small::<16>(buf),
     }
 }
 
@@ -403,7 +472,8 @@ fn keys_of(bits: __m512i) -> __m512i {
 /// counts of the last round, so it is made once per `UNROLL` registers.
 const UNROLL: usize = 4;
 
-/// Partitions `keys` in place: those below `pivot` first; returns how many.
+/// Partitions `keys` in place: those below `pivot` first; returns how many. With `FLOATS`
+/// they are floats' bits, made keys as they are read (the first level of an in-place sort).
 ///
 /// In place, so that the levels below the first stay in one buffer in cache (the design of
 /// x86-simd-sort): the first
@@ -411,7 +481,7 @@ const UNROLL: usize = 4;
 /// 16·UNROLL keys are read from the end with fewer free slots, so what is written on either
 /// side never overwrites what is still to be read. Needs at least 32·UNROLL keys.
 #[target_feature(enable = "avx512f,popcnt,bmi2")]
-fn partition(keys: &mut [u32], pivot: u32) -> usize {
+fn partition<const FLOATS: bool>(keys: &mut [u32], pivot: u32) -> usize {
     const W: usize = 16 * UNROLL;
     let n = keys.len();
     assert!(n >= 2 * W);
@@ -422,8 +492,14 @@ fn partition(keys: &mut [u32], pivot: u32) -> usize {
     // slots (see above), inside [0, n) as well.
     unsafe {
         // `wrapping_add`: the tail's empty registers point past the keys, reading no lane.
-        let read =
-            |i: usize, valid: __mmask16| _mm512_maskz_loadu_epi32(valid, at.wrapping_add(i).cast());
+        let read = |i: usize, valid: __mmask16| {
+            let v = _mm512_maskz_loadu_epi32(valid, at.wrapping_add(i).cast());
+            if FLOATS {
+                keys_of(v)
+            } else {
+                v
+            }
+        };
         let held: [__m512i; 2 * UNROLL] = std::array::from_fn(|k| {
             if k < UNROLL {
                 read(16 * k, all)
@@ -553,12 +629,16 @@ impl super::Lanes for Avx512 {
         unsafe { pivot(xs, floats) }
     }
 
-    unsafe fn leaf(keys: &[u32], out: &mut [u32]) {
-        unsafe { sort_leaf(keys, out) }
+    unsafe fn leaf(buf: &mut [u32]) {
+        unsafe { sort_leaf(buf) }
     }
 
-    unsafe fn partition(keys: &mut [u32], pivot: u32) -> usize {
-        unsafe { partition(keys, pivot) }
+    unsafe fn partition(keys: &mut [u32], pivot: u32, floats: bool) -> usize {
+        if floats {
+            unsafe { partition::<true>(keys, pivot) }
+        } else {
+            unsafe { partition::<false>(keys, pivot) }
+        }
     }
 
     unsafe fn partition_row(row: &[u32], keys: &mut [u32], pivot: u32) -> usize {
