@@ -441,7 +441,19 @@ unsafe fn split<const WHOLE: bool>(
     r: &mut usize,
 ) {
     let lt = _mm512_mask_cmplt_epu32_mask(valid, v, p);
-    let ge = valid & !lt;
+    // `valid & !lt` in a mask register: written plainly, LLVM makes it a second compare, on
+    // the port the compresses need.
+    let ge: __mmask16;
+    // SAFETY: a mask-register operation on registers the asm names; no memory.
+    unsafe {
+        std::arch::asm!(
+            "kandnw {ge}, {lt}, {valid}",
+            ge = out(kreg) ge,
+            lt = in(kreg) lt,
+            valid = in(kreg) valid,
+            options(pure, nomem, nostack, preserves_flags)
+        )
+    };
     let (below, above) = (lt.count_ones() as usize, ge.count_ones() as usize);
     *r -= above;
     // SAFETY: the caller's promise, and masked-off lanes are not written.
