@@ -5,10 +5,9 @@
 //! analysis' hottest arithmetic. An f32 has only 7 mantissa bits above its low 16, so
 //! `ln|x| = e·ln 2 + ln(1 + j/128) + log1p(r)` with a 128-entry table and `r < 2⁻⁷`, a series
 //! of eight terms: no libm call and no branch. The sums run four lanes wide; on x86-64 with AVX2
-//! and FMA the lanes are one vector register each, and with AVX-512F the logarithms are taken
-//! eight at a time and added to the same four lanes as two quads, in order. The scalar and vector
-//! paths do the same IEEE operations in the same order in every lane (the series in fused
-//! multiply-adds on all), so results are bitwise the same on every machine.
+//! and FMA the lanes are one vector register each. The scalar and vector paths do the same IEEE
+//! operations in the same order in every lane (the series in fused multiply-adds on both), so
+//! results are bitwise the same on every machine.
 
 use std::sync::LazyLock;
 
@@ -65,19 +64,6 @@ fn vector_path() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// Whether this CPU also takes the logarithms eight lanes at a time (AVX-512F).
-#[inline]
-fn wide_path() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        vector_path() && std::arch::is_x86_feature_detected!("avx512f")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -153,11 +139,6 @@ impl Lanes {
 pub fn log_sums(xs: &[f32], reversed: bool, shift: f64, rank: usize) -> [f64; 3] {
     debug_assert!(xs.iter().all(|x| x.is_normal()));
     #[cfg(target_arch = "x86_64")]
-    if wide_path() {
-        // SAFETY: the CPU has AVX-512F, AVX2 and FMA, checked just above.
-        return unsafe { avx2::log_sums_wide(xs, reversed, shift, rank) };
-    }
-    #[cfg(target_arch = "x86_64")]
     if vector_path() {
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
         return unsafe { avx2::log_sums(xs, reversed, shift, rank) };
@@ -177,11 +158,6 @@ pub fn log_sums(xs: &[f32], reversed: bool, shift: f64, rank: usize) -> [f64; 3]
 /// their low 16 bits in ascending order; `base` and `inv` from [`bucket_base`] and
 /// [`bucket_inv`]. The exponent must be normal.
 pub fn bucket_log_sums(lows: &[u16], base: f64, inv: f64, rank: usize) -> [f64; 3] {
-    #[cfg(target_arch = "x86_64")]
-    if wide_path() {
-        // SAFETY: the CPU has AVX-512F, AVX2 and FMA, checked just above.
-        return unsafe { avx2::bucket_log_sums_wide(lows, base, inv, rank) };
-    }
     #[cfg(target_arch = "x86_64")]
     if vector_path() {
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
@@ -293,86 +269,15 @@ mod avx2 {
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn log_sums(xs: &[f32], reversed: bool, shift: f64, rank: usize) -> [f64; 3] {
-        let mut acc = Acc::new(rank);
-        quads(&mut acc, xs, reversed, shift, 0);
-        acc.total()
-    }
-
-    /// [`log_sums`] with the logarithms taken eight lanes at a time (AVX-512F), the same
-    /// operations in every lane, and each eight summed as two quads, in order: bitwise the
-    /// four-lane result, for half the instructions where the time goes.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) fn log_sums_wide(xs: &[f32], reversed: bool, shift: f64, rank: usize) -> [f64; 3] {
-        let t: &LnTable = &TABLE;
-        let n = xs.len();
-        let s = _mm512_set1_pd(shift);
-        let reverse = _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0);
-        let mut acc = Acc::new(rank);
-        let mut i = 0;
-        while i + 8 <= n {
-            // SAFETY: both loads read the 8 values of positions i..i + 8, inside `xs`.
-            let bits = unsafe {
-                if reversed {
-                    let v = _mm256_loadu_si256(xs.as_ptr().add(n - i - 8).cast());
-                    _mm256_permutevar8x32_epi32(v, reverse)
-                } else {
-                    _mm256_loadu_si256(xs.as_ptr().add(i).cast())
-                }
-            };
-            let d = shifted_log8(bits, s, t);
-            acc.add(_mm512_castpd512_pd256(d));
-            acc.add(_mm512_extractf64x4_pd::<1>(d));
-            i += 8;
-        }
-        quads(&mut acc, xs, reversed, shift, i);
-        acc.total()
-    }
-
-    /// `shifted_log4` on eight bit patterns: the same operations, lane by lane.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn shifted_log8(bits: __m256i, shift: __m512d, t: &LnTable) -> __m512d {
-        let j = _mm256_and_si256(_mm256_srli_epi32::<16>(bits), _mm256_set1_epi32(0x7f));
-        let e = _mm256_sub_epi32(
-            _mm256_and_si256(_mm256_srli_epi32::<23>(bits), _mm256_set1_epi32(0xff)),
-            _mm256_set1_epi32(127),
-        );
-        let ef = _mm512_cvtepi32_pd(e);
-        let lo = _mm512_cvtepi32_pd(_mm256_and_si256(bits, _mm256_set1_epi32(0xffff)));
-        // SAFETY: every index is below 128, the tables' length.
-        let (mant, inv) = unsafe {
-            (
-                _mm512_i32gather_pd::<8>(j, t.mant.as_ptr().cast()),
-                _mm512_i32gather_pd::<8>(j, t.inv.as_ptr().cast()),
-            )
-        };
-        let r = _mm512_mul_pd(lo, inv);
-        let high = _mm512_mul_pd(ef, _mm512_set1_pd(LN2_HI));
-        let low = _mm512_add_pd(mant, _mm512_mul_pd(ef, _mm512_set1_pd(LN2_LO)));
-        let base = _mm512_add_pd(high, _mm512_sub_pd(low, shift));
-        _mm512_add_pd(base, log1p_small8(r))
-    }
-
-    /// `log1p_small` on eight lanes.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn log1p_small8(r: __m512d) -> __m512d {
-        let mut p = _mm512_set1_pd(LOG1P[7]);
-        for &c in LOG1P[..7].iter().rev() {
-            p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c));
-        }
-        _mm512_mul_pd(p, r)
-    }
-
-    /// The values of `xs` from position `i` on (in order, or reversed) into `acc`, four at a
-    /// time.
-    #[target_feature(enable = "avx2,fma")]
-    fn quads(acc: &mut Acc, xs: &[f32], reversed: bool, shift: f64, mut i: usize) {
         let t: &LnTable = &TABLE;
         let n = xs.len();
         let s = _mm256_set1_pd(shift);
+        let mut acc = Acc::new(rank);
         let bits_at = |i: usize| {
             let x = if reversed { xs[n - 1 - i] } else { xs[i] };
             x.to_bits() as i32
         };
+        let mut i = 0;
         while i + 4 <= n {
             // SAFETY: both loads read the 4 values of positions i..i + 4, inside `xs`.
             let bits = unsafe {
@@ -393,44 +298,19 @@ mod avx2 {
             let bits = _mm_setr_epi32(lane(0), lane(1), lane(2), lane(3));
             acc.add(keep(shifted_log4(bits, s, t), n - i));
         }
+        acc.total()
     }
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn bucket_log_sums(lows: &[u16], base: f64, inv: f64, rank: usize) -> [f64; 3] {
-        let mut acc = Acc::new(rank);
-        bucket_quads(&mut acc, lows, base, inv, 0);
-        acc.total()
-    }
-
-    /// [`bucket_log_sums`] eight lanes at a time, as [`log_sums_wide`].
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) fn bucket_log_sums_wide(lows: &[u16], base: f64, inv: f64, rank: usize) -> [f64; 3] {
-        let n = lows.len();
-        let (b, v) = (_mm512_set1_pd(base), _mm512_set1_pd(inv));
-        let mut acc = Acc::new(rank);
-        let mut i = 0;
-        while i + 8 <= n {
-            // SAFETY: reads the 8 values (16 bytes) at i, inside `lows`.
-            let lo = unsafe { _mm_loadu_si128(lows.as_ptr().add(i).cast()) };
-            let r = _mm512_mul_pd(_mm512_cvtepi32_pd(_mm256_cvtepu16_epi32(lo)), v);
-            let d = _mm512_add_pd(b, log1p_small8(r));
-            acc.add(_mm512_castpd512_pd256(d));
-            acc.add(_mm512_extractf64x4_pd::<1>(d));
-            i += 8;
-        }
-        bucket_quads(&mut acc, lows, base, inv, i);
-        acc.total()
-    }
-
-    /// The values of `lows` from position `i` on into `acc`, four at a time.
-    #[target_feature(enable = "avx2,fma")]
-    fn bucket_quads(acc: &mut Acc, lows: &[u16], base: f64, inv: f64, mut i: usize) {
         let n = lows.len();
         let (b, v) = (_mm256_set1_pd(base), _mm256_set1_pd(inv));
+        let mut acc = Acc::new(rank);
         let d4 = |lo: __m128i| {
             let r = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm_cvtepu16_epi32(lo)), v);
             _mm256_add_pd(b, log1p_small(r))
         };
+        let mut i = 0;
         while i + 4 <= n {
             // SAFETY: reads the 4 values (8 bytes) at i, inside `lows`.
             let lo = unsafe { _mm_loadl_epi64(lows.as_ptr().add(i).cast()) };
@@ -442,6 +322,7 @@ mod avx2 {
             let lo = _mm_setr_epi16(lane(0), lane(1), lane(2), lane(3), 0, 0, 0, 0);
             acc.add(keep(d4(lo), n - i));
         }
+        acc.total()
     }
 }
 
@@ -492,71 +373,35 @@ mod tests {
         assert_eq!(ln_abs(-f32::INFINITY), f64::INFINITY);
     }
 
-    type Sums = fn(&[f32], bool, f64, usize) -> [f64; 3];
-    type BucketSums = fn(&[u16], f64, f64, usize) -> [f64; 3];
-
-    /// The vector paths this CPU runs, by name; a printed note for each it cannot.
-    fn vector_paths() -> Vec<(&'static str, Sums, BucketSums)> {
-        let mut out: Vec<(&'static str, Sums, BucketSums)> = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            if vector_path() {
-                // SAFETY (both): the CPU has AVX2 and FMA, checked just above.
-                out.push((
-                    "avx2",
-                    |x, r, s, k| unsafe { avx2::log_sums(x, r, s, k) },
-                    |l, b, i, k| unsafe { avx2::bucket_log_sums(l, b, i, k) },
-                ));
-            } else {
-                eprintln!("skipped: this CPU has no AVX2/FMA");
-            }
-            if wide_path() {
-                // SAFETY (both): the CPU has AVX-512F, AVX2 and FMA, checked just above.
-                out.push((
-                    "avx512",
-                    |x, r, s, k| unsafe { avx2::log_sums_wide(x, r, s, k) },
-                    |l, b, i, k| unsafe { avx2::bucket_log_sums_wide(l, b, i, k) },
-                ));
-            } else {
-                eprintln!("skipped: this CPU has no AVX-512F");
-            }
-        }
-        out
-    }
-
     #[test]
-    fn vector_paths_are_bitwise_the_scalar_one() {
+    fn vector_path_is_bitwise_the_scalar_one() {
         let xs: Vec<f32> = (0..1003)
             .map(|i| ((i as f32 * 0.618_034).fract() + 0.01) * 2f32.powi(i % 13 - 6))
             .collect();
+        for n in [0, 1, 2, 3, 4, 5, 7, 8, 63, 64, 65, 1003] {
+            for reversed in [false, true] {
+                for rank in [0, 17] {
+                    let got = log_sums(&xs[..n], reversed, -0.75, rank);
+                    let want = scalar_sums(&xs[..n], reversed, -0.75, rank);
+                    assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "n {n}");
+                }
+            }
+        }
         let lows: Vec<u16> = (0..1001u32).map(|i| (i * 65 % 65_536) as u16).collect();
         let high = 0x3c12_0000u32;
         let (base, inv) = (bucket_base(high, 0.5), bucket_inv(high));
-        for (name, sums, bucket_sums) in vector_paths() {
-            for n in [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1003] {
-                for reversed in [false, true] {
-                    for rank in [0, 17] {
-                        let got = sums(&xs[..n], reversed, -0.75, rank);
-                        let want = scalar_sums(&xs[..n], reversed, -0.75, rank);
-                        let at = format!("{name}, n {n}, reversed {reversed}");
-                        assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{at}");
-                    }
-                }
-            }
-            for n in [0, 3, 4, 8, 9, 13, 1001] {
-                let got = bucket_sums(&lows[..n], base, inv, 5);
-                let vals: Vec<f32> = lows[..n]
-                    .iter()
-                    .map(|&lo| f32::from_bits(high | lo as u32))
-                    .collect();
-                let want = scalar_sums(&vals, false, 0.5, 5);
-                let at = format!("{name}, bucket n {n}");
-                assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{at}");
-            }
+        for n in [0, 3, 4, 9, 1001] {
+            let got = bucket_log_sums(&lows[..n], base, inv, 5);
+            let vals: Vec<f32> = lows[..n]
+                .iter()
+                .map(|&lo| f32::from_bits(high | lo as u32))
+                .collect();
+            let want = scalar_sums(&vals, false, 0.5, 5);
+            assert_eq!(
+                got.map(f64::to_bits),
+                want.map(f64::to_bits),
+                "bucket n {n}"
+            );
         }
-        // The public entry points take the widest path.
-        let got = log_sums(&xs, true, -0.75, 3);
-        let want = scalar_sums(&xs, true, -0.75, 3);
-        assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits));
     }
 }
