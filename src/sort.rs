@@ -7,13 +7,16 @@
 //! On x86-64 CPUs with AVX-512 a row is sorted by a vectorised quicksort (`sort/avx512.rs`), the
 //! design of x86-simd-sort (numpy's `np.sort`) and Highway's vqsort: partitions sixteen keys at a
 //! time by a compare and two compressing stores, down to pieces of at most 256 keys, which are
-//! sorted in sixteen registers (a sorting network down the columns, a transpose, then bitonic
-//! merges) and written back as floats. The first partition reads the source row forward once and
-//! writes keys to the destination row (or, in place, makes them as it reads); the rest work in
-//! place there, so a sort needs no memory beyond its row. CPUs with AVX2 but not AVX-512 run the
-//! same quicksort on eight lanes (`sort/avx2.rs`), compressing through a table of permutations.
-//! Other CPUs, and short rows, use `radsort`. The paths are measured against numpy's AVX-512 and
-//! AVX2 sorts in `bench-results/2026-12-02-cpu-quicksort.md`.
+//! sorted in sixteen registers (a sorting network down the columns, bitonic merges of runs of
+//! columns, then a transpose) and written back as floats. The first partition reads the source
+//! row forward once and writes keys to the destination row (or, in place, makes them as it
+//! reads); the rest work in place there, so a sort needs no memory beyond its row. CPUs with AVX2
+//! but not AVX-512 run the same quicksort on eight lanes (`sort/avx2.rs`), compressing through a
+//! table of permutations. Other CPUs, and short rows, use `radsort`.
+//!
+//! Only the first partition waits on memory; the `_ahead` entry points have the leaves fetch the
+//! next row meanwhile, which callers walking a buffer row by row use. The paths are measured
+//! against numpy's AVX-512 and AVX2 sorts in `bench-results/2026-12-02-cpu-sort-pairs.md`.
 
 /// Rows shorter than this go to `radsort`: the vector path's fixed costs do not pay off.
 const SIMD_MIN: usize = 64;
