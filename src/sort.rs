@@ -64,19 +64,14 @@ pub fn sort_row(row: &mut [f32]) {
     sort_from(None, row, Ahead::NONE);
 }
 
-/// Writes `src` sorted ascending (in the floats' total order) to `dst`, of the same length:
-/// the vector paths read `src` once, in their first partition, so this costs no more than
-/// sorting in place, and saves the caller a copy.
-pub fn sort_row_into(src: &[f32], dst: &mut [f32]) {
-    assert_eq!(src.len(), dst.len(), "sort_row_into: lengths differ");
-    sort_from(Some(src), dst, Ahead::NONE);
-}
-
-/// As [`sort_row_into`], and brings the rows that follow `src` and `dst` in memory (the next
-/// row of each, in a row-major buffer) into cache while this one is sorted: its first level
-/// waits on memory, and the rest do not, so the next row's fetch hides behind this row's work.
+/// Writes `src` sorted ascending (in the floats' total order) to `dst`, of the same length: the
+/// vector paths read `src` once, in their first partition, so this costs no more than sorting
+/// in place, and saves the caller a copy. Meanwhile it brings the rows that follow `src` and
+/// `dst` in memory (the next row of each, in a row-major buffer) into cache: a sort's first
+/// level waits on memory and the rest do not, so the next row's fetch hides behind this row's
+/// work.
 pub fn sort_row_into_ahead(src: &[f32], dst: &mut [f32]) {
-    assert_eq!(src.len(), dst.len(), "sort_row_into: lengths differ");
+    assert_eq!(src.len(), dst.len(), "sort_row_into_ahead: lengths differ");
     let ahead = Ahead::after(src, dst);
     sort_from(Some(src), dst, ahead);
 }
@@ -531,18 +526,15 @@ mod tests {
                 let mut got = xs.clone();
                 sort_row(&mut got);
                 assert_eq!(bits(&got), bits(&want), "n {n}, kind {kind}");
-                // Out of place, over a row of other contents; the source stays as it was.
+                // Out of place, over a row of other contents; the source stays as it was. The
+                // next rows fetched meanwhile lie past the ends of the allocations here, where a
+                // prefetch must not fault either.
                 let mut into = vec![f32::NAN; n];
-                sort_row_into(&xs, &mut into);
+                sort_row_into_ahead(&xs, &mut into);
                 assert_eq!(bits(&into), bits(&want), "into, n {n}, kind {kind}");
-                // Fetching the next rows changes nothing: here the row after `got` is past the
-                // end of its allocation, where a prefetch must not fault either.
                 let mut got = xs.clone();
                 sort_row_ahead(&mut got);
                 assert_eq!(bits(&got), bits(&want), "ahead, n {n}, kind {kind}");
-                let mut into = vec![f32::NAN; n];
-                sort_row_into_ahead(&xs, &mut into);
-                assert_eq!(bits(&into), bits(&want), "into ahead, n {n}, kind {kind}");
                 for (name, sort) in vector_sorts() {
                     let mut got = xs.clone();
                     // SAFETY: `vector_sorts` lists only what the CPU can run.
