@@ -1431,12 +1431,7 @@ fn block_prefix_sums_avx2<'a, const B: usize>(
             s1 = _mm256_add_pd(s1, y);
             s2 = _mm256_add_pd(s2, _mm256_mul_pd(y, y));
         }
-        let (mut a, mut b) = ([0.0f64; 4], [0.0f64; 4]);
-        // SAFETY: each array holds four f64.
-        unsafe {
-            _mm256_storeu_pd(a.as_mut_ptr(), s1);
-            _mm256_storeu_pd(b.as_mut_ptr(), s2);
-        }
+        let (a, b) = (lanes4(s1), lanes4(s2));
         run += (a[0] + a[1]) + (a[2] + a[3]);
         squares += (b[0] + b[1]) + (b[2] + b[3]);
         ends.push(run);
@@ -1500,13 +1495,14 @@ fn loglik_lanes_avx2<'a>(
         sv = _mm256_add_pd(sv, v);
         svv = _mm256_add_pd(svv, _mm256_mul_pd(v, v));
     }
-    let (mut a, mut b) = ([0.0f64; 4], [0.0f64; 4]);
-    // SAFETY: each array holds four f64.
-    unsafe {
-        _mm256_storeu_pd(a.as_mut_ptr(), sv);
-        _mm256_storeu_pd(b.as_mut_ptr(), svv);
-    }
-    (a, b)
+    (lanes4(sv), lanes4(svv))
+}
+
+/// The four lanes of an AVX2 register of f64, in order.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn lanes4(v: std::arch::x86_64::__m256d) -> [f64; 4] {
+    bytemuck::cast(v)
 }
 
 /// The upper tail of the standard normal, `1 − Φ(z)`.

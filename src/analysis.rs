@@ -335,7 +335,7 @@ fn nonfinite(head: &Head, labels: &[String], row: usize, feature: usize, value: 
 
 /// For the rows of `src` (rows `first..` of `head`) that held a non-finite value, `bad`: the
 /// error naming the first such value, or with `skip_nonfinite` what [`read_chunk`] reports of
-/// them: (row within the chunk, how many exact zeros it had).
+/// them ([`Skipped`]).
 fn nonfinite_rows(
     head: &Head,
     labels: &[String],
@@ -343,7 +343,7 @@ fn nonfinite_rows(
     src: &[f32],
     bad: &[usize],
     opts: &Options,
-) -> Result<Vec<(usize, usize)>> {
+) -> Result<Skipped> {
     let row = |r: usize| &src[r * head.features..(r + 1) * head.features];
     if let (Some(&r), false) = (bad.first(), opts.skip_nonfinite) {
         let f = row(r).iter().position(|x| !x.is_finite()).unwrap_or(0);
@@ -357,8 +357,7 @@ fn nonfinite_rows(
 
 /// Reads rows `first..` of `head` into `rows` (whole rows of `head.features`), adding every
 /// row with only finite values to `pools` as it is read. A row holding NaN or inf is an error
-/// naming its class, or with `skip_nonfinite` is zero-filled and reported: (row within the
-/// chunk, how many exact zeros it had).
+/// naming its class, or with `skip_nonfinite` is zero-filled and reported ([`Skipped`]).
 pub(crate) fn read_chunk(
     head: &Head,
     labels: &[String],
@@ -366,7 +365,7 @@ pub(crate) fn read_chunk(
     rows: &mut [f32],
     skip_nonfinite: bool,
     pools: Option<&ald::JointPools>,
-) -> Result<Vec<(usize, usize)>> {
+) -> Result<Skipped> {
     let cols = head.features;
     // Each row is read, checked and pooled in one go, while it is in this core's cache.
     let bad: Vec<(usize, usize, f32)> = rows

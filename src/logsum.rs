@@ -214,13 +214,12 @@ mod avx2 {
 
         #[target_feature(enable = "avx2,fma")]
         fn total(&self) -> [f64; 3] {
-            let mut l = Lanes::default();
-            // SAFETY: each array holds exactly four f64.
-            unsafe {
-                _mm256_storeu_pd(l.sd.as_mut_ptr(), self.sd);
-                _mm256_storeu_pd(l.sid.as_mut_ptr(), self.sid);
-                _mm256_storeu_pd(l.sdd.as_mut_ptr(), self.sdd);
-            }
+            use crate::ald::lanes4;
+            let l = Lanes {
+                sd: lanes4(self.sd),
+                sid: lanes4(self.sid),
+                sdd: lanes4(self.sdd),
+            };
             l.total()
         }
     }

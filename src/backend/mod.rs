@@ -475,7 +475,6 @@ pub(crate) fn check_segments(segs: &[Segment], rows: usize, cols: usize) -> Resu
     }
 }
 
-/// Checks that `len` values make whole rows of `cols`.
 /// Whether every value of `row` is finite: a test that vectorises (no early exit, which would
 /// make it one value at a time), for the read pass over every weight.
 pub(crate) fn all_finite(row: &[f32]) -> bool {
@@ -492,6 +491,7 @@ pub(crate) fn sized(buf: &mut Vec<f32>, n: usize) {
     }
 }
 
+/// Checks that `len` values make whole rows of `cols`.
 pub(crate) fn check_whole_rows(len: usize, cols: usize) -> Result<()> {
     if cols == 0 || !len.is_multiple_of(cols) {
         return Err(Error::Invalid(format!(
